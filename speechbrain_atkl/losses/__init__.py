@@ -1,0 +1,1 @@
+"""Losses: SI-SNR, balanced SI-SNR and AT-KL feature distillation."""

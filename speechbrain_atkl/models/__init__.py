@@ -1,0 +1,1 @@
+"""speechbrain-atkl models: STFT, complex layers, DCCRN and Uformer."""

@@ -1,0 +1,305 @@
+"""Complex-valued layers for spectrogram U-Nets.
+
+Convention used throughout the package: a complex feature map with ``C``
+complex channels is stored as a real tensor of shape ``(batch, 2 * C, freq,
+frames)`` whose first ``C`` channels are the real parts and last ``C`` the
+imaginary parts. Channel arguments count real and imaginary parts together
+(as in the DCCRN paper), so they must be even.
+
+A complex weight ``W = Wr + i Wi`` applied to ``X = Xr + i Xi`` gives
+``(Wr*Xr - Wi*Xi) + i (Wi*Xr + Wr*Xi)``. Each layer keeps ``Wr`` and ``Wi`` as
+two real modules and runs them as one real operation on the stacked input.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _half(channels, name):
+    if channels % 2:
+        raise ValueError(
+            f"{name}={channels} must be even: it counts real and imaginary channels together."
+        )
+    return channels // 2
+
+
+def split_complex(x, dim=1):
+    """Splits a stacked complex tensor into its real and imaginary halves.
+
+    Example
+    -------
+    >>> real, imag = split_complex(torch.zeros(1, 6, 3, 2))
+    >>> real.shape
+    torch.Size([1, 3, 3, 2])
+    """
+    return x.chunk(2, dim=dim)
+
+
+def complex_magnitude(x, dim=1, eps=1e-8):
+    """Magnitude of a stacked complex tensor (halves the ``dim`` axis).
+
+    Example
+    -------
+    >>> complex_magnitude(torch.tensor([[3.0, 4.0]]))
+    tensor([[5.]])
+    """
+    real, imag = split_complex(x, dim)
+    return torch.sqrt(real**2 + imag**2 + eps)
+
+
+class ComplexConv2d(nn.Module):
+    """Complex 2-D convolution over ``(freq, frames)``, causal in time.
+
+    The time axis is padded with ``kernel_size[1] - 1`` frames on the left
+    only, so output frame ``t`` sees input frames ``t - k + 1 ... t``. The
+    frequency axis is padded symmetrically with ``kernel_size[0] // 2`` bins.
+
+    Arguments
+    ---------
+    in_channels : int
+        Input channels, real and imaginary together.
+    out_channels : int
+        Output channels, real and imaginary together.
+    kernel_size : tuple
+        ``(freq, time)`` kernel size.
+    stride : tuple
+        ``(freq, time)`` stride; time stride must be 1.
+
+    Example
+    -------
+    >>> conv = ComplexConv2d(2, 16, kernel_size=(5, 2), stride=(2, 1))
+    >>> conv(torch.randn(3, 2, 256, 40)).shape
+    torch.Size([3, 16, 128, 40])
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1)):
+        super().__init__()
+        half_in = _half(in_channels, "in_channels")
+        half_out = _half(out_channels, "out_channels")
+        if stride[1] != 1:
+            raise ValueError(f"time stride must be 1 for a causal layer, got {stride[1]}.")
+        self.real = nn.Conv2d(half_in, half_out, kernel_size, stride)
+        self.imag = nn.Conv2d(half_in, half_out, kernel_size, stride)
+        self.freq_pad = kernel_size[0] // 2
+        self.time_pad = kernel_size[1] - 1
+
+    def forward(self, x):
+        """Convolves ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+        wr, wi = self.real.weight, self.imag.weight
+        weight = torch.cat([torch.cat([wr, -wi], 1), torch.cat([wi, wr], 1)], 0)
+        br, bi = self.real.bias, self.imag.bias
+        bias = torch.cat([br - bi, br + bi])
+        x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
+        return F.conv2d(x, weight, bias, self.real.stride)
+
+
+class ComplexConvTranspose2d(nn.Module):
+    """Complex transposed 2-D convolution that upsamples frequency.
+
+    With kernel ``(kf, kt)`` and frequency stride ``s`` the frequency axis grows
+    ``s`` times. In time the layer either is causal (output frame ``t`` uses
+    input frames ``t - kt + 1 ... t``) or looks ``kt - 1`` frames ahead (uses
+    ``t ... t + kt - 1``), as each decoder layer of the reference DCCRN does.
+
+    Arguments
+    ---------
+    in_channels : int
+        Input channels, real and imaginary together.
+    out_channels : int
+        Output channels, real and imaginary together.
+    kernel_size : tuple
+        ``(freq, time)`` kernel size.
+    stride : tuple
+        ``(freq, time)`` stride; time stride must be 1.
+    lookahead : bool
+        Look ``kernel_size[1] - 1`` frames into the future instead of the past.
+
+    Example
+    -------
+    >>> deconv = ComplexConvTranspose2d(32, 2, kernel_size=(5, 2), stride=(2, 1))
+    >>> deconv(torch.randn(3, 32, 128, 40)).shape
+    torch.Size([3, 2, 256, 40])
+    """
+
+    def __init__(
+        self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1), lookahead=False
+    ):
+        super().__init__()
+        half_in = _half(in_channels, "in_channels")
+        half_out = _half(out_channels, "out_channels")
+        if stride[1] != 1:
+            raise ValueError(f"time stride must be 1, got {stride[1]}.")
+        self.real = nn.ConvTranspose2d(half_in, half_out, kernel_size, stride)
+        self.imag = nn.ConvTranspose2d(half_in, half_out, kernel_size, stride)
+        self.lookahead = lookahead
+        self.time_context = kernel_size[1] - 1
+        # Crop the transposed convolution's frequency output back to s * freq.
+        self.freq_crop = kernel_size[0] // 2
+        self.freq_stride = stride[0]
+
+    def forward(self, x):
+        """Upsamples ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+        wr, wi = self.real.weight, self.imag.weight
+        weight = torch.cat([torch.cat([wr, wi], 1), torch.cat([-wi, wr], 1)], 0)
+        br, bi = self.real.bias, self.imag.bias
+        bias = torch.cat([br - bi, br + bi])
+        out = F.conv_transpose2d(x, weight, bias, self.real.stride)
+        freq = x.shape[2] * self.freq_stride
+        out = out[:, :, self.freq_crop : self.freq_crop + freq]
+        frames = x.shape[3]
+        if self.lookahead:
+            return out[..., self.time_context : self.time_context + frames]
+        return out[..., :frames]
+
+
+class ComplexBatchNorm2d(nn.Module):
+    """Complex batch normalisation (whitening of each complex channel).
+
+    Each complex channel is centred and multiplied by the inverse square root
+    of its 2x2 real/imaginary covariance, then scaled by a learnt 2x2 matrix
+    and shifted by a learnt complex bias (Trabelsi et al., 2018).
+
+    Arguments
+    ---------
+    channels : int
+        Channels, real and imaginary together.
+    momentum : float
+        Running-statistics momentum.
+    eps : float
+        Added to the covariance diagonal.
+
+    Example
+    -------
+    >>> norm = ComplexBatchNorm2d(8)
+    >>> out = norm(torch.randn(4, 8, 16, 10) * 3 + 1)
+    >>> out.shape, abs(out.mean().item()) < 1e-4
+    (torch.Size([4, 8, 16, 10]), True)
+    """
+
+    def __init__(self, channels, momentum=0.1, eps=1e-5):
+        super().__init__()
+        half = _half(channels, "channels")
+        self.momentum = momentum
+        self.eps = eps
+        self.weight = nn.Parameter(torch.tensor([2**-0.5, 0.0, 2**-0.5]).repeat(half, 1))
+        self.bias = nn.Parameter(torch.zeros(2, half))
+        self.register_buffer("running_mean", torch.zeros(2, half))
+        self.register_buffer("running_cov", torch.tensor([1.0, 0.0, 1.0]).repeat(half, 1))
+
+    def forward(self, x):
+        """Normalises ``x`` of shape ``(batch, channels, freq, frames)``."""
+        real, imag = split_complex(x)
+        if self.training:
+            dims = (0, 2, 3)
+            mean = torch.stack([real.mean(dims), imag.mean(dims)])
+            cr = real - mean[0][:, None, None]
+            ci = imag - mean[1][:, None, None]
+            cov = torch.stack([(cr * cr).mean(dims), (cr * ci).mean(dims), (ci * ci).mean(dims)], 1)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_cov.lerp_(cov, self.momentum)
+        else:
+            mean, cov = self.running_mean, self.running_cov
+            cr = real - mean[0][:, None, None]
+            ci = imag - mean[1][:, None, None]
+        vrr = cov[:, 0] + self.eps
+        vri = cov[:, 1]
+        vii = cov[:, 2] + self.eps
+        # Inverse square root of [[vrr, vri], [vri, vii]] in closed form.
+        det = (vrr * vii - vri**2).clamp_min(self.eps**2)
+        s = det.sqrt()
+        t = (vrr + vii + 2 * s).sqrt()
+        inv = 1.0 / (s * t)
+        wrr, wri, wii = (vii + s) * inv, -vri * inv, (vrr + s) * inv
+        view = (slice(None), None, None)
+        nr = wrr[view] * cr + wri[view] * ci
+        ni = wri[view] * cr + wii[view] * ci
+        grr, gri, gii = (self.weight[:, i][view] for i in range(3))
+        out_r = grr * nr + gri * ni + self.bias[0][view]
+        out_i = gri * nr + gii * ni + self.bias[1][view]
+        return torch.cat([out_r, out_i], 1)
+
+
+class ComplexLSTM(nn.Module):
+    """Stacked complex LSTM built from two real LSTMs per layer.
+
+    Layer ``l`` runs ``Lr`` and ``Li`` (real LSTMs) on the real and imaginary
+    inputs and combines them like a complex product:
+    ``real = Lr(xr) - Li(xi)``, ``imag = Lr(xi) + Li(xr)``. An optional complex
+    linear projection follows the last layer.
+
+    Arguments
+    ---------
+    input_size : int
+        Input features, real and imaginary together.
+    hidden_size : int
+        Hidden units, real and imaginary together.
+    num_layers : int
+        Number of stacked layers.
+    projection_size : int or None
+        Output features of the final complex linear layer (real and imaginary
+        together), or None for no projection.
+
+    Example
+    -------
+    >>> lstm = ComplexLSTM(input_size=64, hidden_size=32, num_layers=2, projection_size=64)
+    >>> out, state = lstm(torch.randn(3, 10, 64))
+    >>> out.shape
+    torch.Size([3, 10, 64])
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=2, projection_size=None):
+        super().__init__()
+        half_in = _half(input_size, "input_size")
+        half_hidden = _half(hidden_size, "hidden_size")
+        self.real = nn.ModuleList()
+        self.imag = nn.ModuleList()
+        for layer in range(num_layers):
+            size = half_in if layer == 0 else half_hidden
+            self.real.append(nn.LSTM(size, half_hidden, batch_first=True))
+            self.imag.append(nn.LSTM(size, half_hidden, batch_first=True))
+        self.projection = None
+        if projection_size is not None:
+            half_proj = _half(projection_size, "projection_size")
+            self.projection = nn.ModuleList(
+                [nn.Linear(half_hidden, half_proj), nn.Linear(half_hidden, half_proj)]
+            )
+
+    def forward(self, x, state=None):
+        """Runs the LSTM.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``(batch, frames, input_size)``, real half first.
+        state : list or None
+            Per layer, the ``((h, c), (h, c))`` states of the real and imaginary
+            LSTMs, as returned by a previous call (for streaming).
+
+        Returns
+        -------
+        out : torch.Tensor
+            Shape ``(batch, frames, hidden_size or projection_size)``.
+        state : list
+            The final states, to pass to the next call.
+        """
+        batch = x.shape[0]
+        new_state = []
+        for layer, (lstm_r, lstm_i) in enumerate(zip(self.real, self.imag)):
+            sr, si = (None, None) if state is None else state[layer]
+            # Run each real LSTM once on the real and imaginary inputs stacked on batch.
+            both = torch.cat(split_complex(x, dim=-1), 0)
+            out_r, sr = lstm_r(both, sr)
+            out_i, si = lstm_i(both, si)
+            r2r, i2r = out_r[:batch], out_r[batch:]
+            r2i, i2i = out_i[:batch], out_i[batch:]
+            x = torch.cat([r2r - i2i, i2r + r2i], -1)
+            new_state.append((sr, si))
+        if self.projection is not None:
+            real, imag = split_complex(x, dim=-1)
+            x = torch.cat([self.projection[0](real), self.projection[1](imag)], -1)
+        return x, new_state

@@ -1,0 +1,167 @@
+"""Short-time Fourier analysis and synthesis with exact reconstruction.
+
+The transform is written with fixed (non-trainable) real convolution kernels so
+that it runs anywhere a convolution runs (CPU, GPU, ONNX Runtime) and needs no
+complex dtype. Framing is causal: the waveform is padded with
+``win_length - hop_length`` zeros on the left, so frame ``j`` ends at sample
+``(j + 1) * hop_length - 1`` and every input sample is covered by the same
+number of frames as in the middle of an infinite signal.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
+
+
+def make_window(name, win_length):
+    """Returns a periodic analysis window.
+
+    Arguments
+    ---------
+    name : str
+        One of ``"hann"``, ``"sqrt_hann"``, ``"hamming"``, ``"rectangular"``.
+    win_length : int
+        Window length in samples.
+
+    Returns
+    -------
+    torch.Tensor
+        The window, shape ``(win_length,)``.
+
+    Example
+    -------
+    >>> make_window("sqrt_hann", 4)
+    tensor([0.0000, 0.7071, 1.0000, 0.7071])
+    """
+    if name == "hann":
+        return torch.hann_window(win_length, periodic=True)
+    if name == "sqrt_hann":
+        return torch.hann_window(win_length, periodic=True).sqrt()
+    if name == "hamming":
+        return torch.hamming_window(win_length, periodic=True)
+    if name == "rectangular":
+        return torch.ones(win_length)
+    raise ValueError(f"Unknown window {name!r}; expected one of {WINDOWS}.")
+
+
+class STFT(nn.Module):
+    """Causal STFT front end and its inverse (weighted overlap-add).
+
+    Arguments
+    ---------
+    win_length : int
+        Window length in samples (400 = 25 ms at 16 kHz).
+    hop_length : int
+        Hop between frames in samples (DCCRN: 100, Uformer: 160).
+    n_fft : int
+        FFT size; frames are zero-padded to it. Must be >= ``win_length``.
+    window : str
+        Analysis and synthesis window (see :func:`make_window`).
+
+    Example
+    -------
+    >>> stft = STFT(win_length=400, hop_length=100, n_fft=512)
+    >>> wav = torch.randn(2, 1601)
+    >>> spec = stft(wav)
+    >>> spec.shape  # (batch, real/imag, n_fft // 2 + 1, frames)
+    torch.Size([2, 2, 257, 20])
+    >>> stft.inverse(spec, wav.shape[-1]).shape
+    torch.Size([2, 1601])
+    """
+
+    def __init__(self, win_length=400, hop_length=100, n_fft=512, window="hann"):
+        super().__init__()
+        if n_fft < win_length:
+            raise ValueError(f"n_fft ({n_fft}) must be >= win_length ({win_length}).")
+        if not 0 < hop_length <= win_length:
+            raise ValueError(
+                f"hop_length must be in (0, win_length={win_length}], got {hop_length}."
+            )
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.n_fft = n_fft
+        self.n_bins = n_fft // 2 + 1
+
+        win = make_window(window, win_length).double()
+        bins = torch.arange(self.n_bins, dtype=torch.float64)[:, None]
+        samples = torch.arange(win_length, dtype=torch.float64)[None, :]
+        angle = 2 * math.pi * bins * samples / n_fft
+        # Analysis: X_k = sum_n w[n] x[n] exp(-i 2 pi k n / N).
+        analysis = torch.cat([win * torch.cos(angle), -win * torch.sin(angle)])
+        # Synthesis: real inverse DFT of the one-sided spectrum, times the window.
+        scale = torch.full((self.n_bins, 1), 2.0, dtype=torch.float64)
+        scale[0] = 1.0
+        if n_fft % 2 == 0:
+            scale[-1] = 1.0
+        synthesis = torch.cat(
+            [scale * torch.cos(angle), -scale * torch.sin(angle)]
+        ) * (win / n_fft)
+        self.register_buffer("analysis", analysis.float()[:, None, :], persistent=False)
+        self.register_buffer("synthesis", synthesis.float()[:, None, :], persistent=False)
+        self.register_buffer("window_sq", (win**2).float()[None, None, :], persistent=False)
+
+    @property
+    def left_pad(self):
+        """Zeros added before the first sample so that it is fully covered."""
+        return self.win_length - self.hop_length
+
+    def num_frames(self, length):
+        """Number of frames produced for ``length`` input samples.
+
+        Example
+        -------
+        >>> STFT(400, 100, 512).num_frames(1601)
+        20
+        """
+        return (self.left_pad + length - 1) // self.hop_length + 1
+
+    def forward(self, wav):
+        """Computes the spectrum.
+
+        Arguments
+        ---------
+        wav : torch.Tensor
+            Waveform, shape ``(batch, time)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Real and imaginary parts, shape ``(batch, 2, n_fft // 2 + 1, frames)``.
+        """
+        if wav.dim() != 2:
+            raise ValueError(f"STFT expects (batch, time), got shape {tuple(wav.shape)}.")
+        length = wav.shape[-1]
+        padded_length = (self.num_frames(length) - 1) * self.hop_length + self.win_length
+        right_pad = padded_length - self.left_pad - length
+        wav = F.pad(wav[:, None, :], (self.left_pad, right_pad))
+        spec = F.conv1d(wav, self.analysis, stride=self.hop_length)
+        return spec.unflatten(1, (2, self.n_bins))
+
+    def inverse(self, spec, length):
+        """Resynthesises a waveform by weighted overlap-add.
+
+        Arguments
+        ---------
+        spec : torch.Tensor
+            Real and imaginary parts, shape ``(batch, 2, n_fft // 2 + 1, frames)``.
+        length : int
+            Number of samples to return (the length given to :meth:`forward`).
+
+        Returns
+        -------
+        torch.Tensor
+            Waveform, shape ``(batch, length)``.
+        """
+        frames = spec.shape[-1]
+        wav = F.conv_transpose1d(spec.flatten(1, 2), self.synthesis, stride=self.hop_length)
+        ones = torch.ones(1, 1, frames, dtype=spec.dtype, device=spec.device)
+        envelope = F.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
+        wav = wav / envelope.clamp_min(1e-8)
+        return wav[:, 0, self.left_pad : self.left_pad + length]
