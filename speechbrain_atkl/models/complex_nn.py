@@ -39,6 +39,20 @@ def split_complex(x, dim=1):
     return x.chunk(2, dim=dim)
 
 
+def complex_cat(tensors, dim=1):
+    """Concatenates stacked complex tensors, keeping real parts before imaginary ones.
+
+    Example
+    -------
+    >>> a = torch.tensor([[1.0, 2.0]])  # 1 + 2i
+    >>> b = torch.tensor([[3.0, 4.0]])  # 3 + 4i
+    >>> complex_cat([a, b], dim=1)  # [real parts | imaginary parts]
+    tensor([[1., 3., 2., 4.]])
+    """
+    parts = [split_complex(t, dim) for t in tensors]
+    return torch.cat([p[0] for p in parts] + [p[1] for p in parts], dim)
+
+
 def complex_magnitude(x, dim=1, eps=1e-8):
     """Magnitude of a stacked complex tensor (halves the ``dim`` axis).
 
