@@ -285,6 +285,21 @@ class DCCRN(nn.Module):
             raise ValueError(
                 f"n_fft // 2 = {n_bins} must be divisible by 2 ** {len(channels)} (one halving per layer)."
             )
+        #: Constructor arguments, enough to rebuild the model (used when publishing).
+        self.config = dict(
+            channels=channels,
+            kernel_size=list(kernel_size),
+            rnn_type=rnn_type,
+            rnn_units=rnn_units,
+            rnn_layers=rnn_layers,
+            masking_mode=masking_mode,
+            lookahead=lookahead,
+            norm=norm,
+            win_length=win_length,
+            hop_length=hop_length,
+            n_fft=n_fft,
+            window=window,
+        )
         self.masking_mode = masking_mode
         self.lookahead_frames = lookahead * (kernel_size[1] - 1)
         self.stft = STFT(win_length, hop_length, n_fft, window)

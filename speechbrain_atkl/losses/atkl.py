@@ -1,0 +1,276 @@
+"""AT-KL: attention transfer with Kullback-Leibler divergence between feature maps.
+
+The Distil-DCCRN paper distils intermediate feature maps of a teacher and a
+student whose channel counts and frame rates differ. Its equations are not
+published; this module implements the reading given in the project's
+METHOD notes, with every open choice an argument:
+
+For a feature map ``X`` of shape ``(batch, channels, freq, frames)``, take
+``A = |X| ** p`` (for complex maps ``|X|`` is the complex magnitude, or the
+absolute value of each real and imaginary channel) and collapse one axis:
+
+* channel-dimension attention ``mean_c A``, a map over ``(freq, frames)``;
+  the teacher's frame axis is resampled to the student's;
+* time-dimension attention ``mean_t A``, a map over ``(channels, freq)``;
+  the teacher's channel axis is resampled to the student's.
+
+Each pair of maps is compared by
+
+* attention transfer (AT): the L2 distance between the L2-normalised,
+  flattened maps (Zagoruyko & Komodakis, 2017);
+* KL: ``KL(teacher || student)`` between softmax distributions of the
+  flattened (optionally standardised) maps at temperature ``tau``, times
+  ``tau ** 2``.
+
+The loss is ``sum over layer pairs and over dims of
+(at_weight * AT + kl_weight * KL)``, averaged over the layer pairs.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechbrain_atkl.models.complex_nn import complex_magnitude
+
+DIMS = ("time", "channel")
+ALIGN_MODES = ("interpolate", "pool")
+COMPLEX_MODES = ("magnitude", "channels")
+DEFAULT_LAYERS = [f"encoder.{i}" for i in range(6)] + [f"decoder.{i}" for i in range(6)]
+
+
+def resample_axes(x, size, mode="interpolate"):
+    """Resamples the last two axes of ``x`` ``(batch, a, b)`` to ``size``.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``(batch, a, b)``.
+    size : tuple
+        Target ``(a', b')``.
+    mode : str
+        ``"interpolate"`` (bilinear) or ``"pool"`` (adaptive average pooling;
+        for upsampling it repeats values).
+
+    Example
+    -------
+    >>> resample_axes(torch.ones(2, 4, 97), (4, 161)).shape
+    torch.Size([2, 4, 161])
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == "interpolate":
+        return F.interpolate(x[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    if mode == "pool":
+        return F.adaptive_avg_pool2d(x[:, None], size)[:, 0]
+    raise ValueError(f"align must be one of {ALIGN_MODES}, got {mode!r}.")
+
+
+def frame_mask(lengths, frames, device):
+    """``(batch, frames)`` float mask of the frames inside each relative length."""
+    if lengths is None:
+        return None
+    valid = torch.ceil(lengths.to(device) * frames).clamp(1, frames)
+    return (torch.arange(frames, device=device)[None, :] < valid[:, None]).float()
+
+
+class ATKLLoss(nn.Module):
+    """Feature distillation loss between teacher and student layer outputs.
+
+    Arguments
+    ---------
+    dims : list of str
+        Which attentions to use: ``"time"`` and/or ``"channel"``.
+    at_weight : float
+        Weight of the attention-transfer (L2) distance.
+    kl_weight : float
+        Weight of the KL divergence.
+    p : float
+        Exponent of the attention maps ``|X| ** p``.
+    temperature : float
+        Softmax temperature of the KL term.
+    standardize : bool
+        Standardise each flattened map (zero mean, unit variance) before the
+        softmax, so that the KL term does not depend on feature scale.
+    align : str
+        How the mismatched axis is resampled: ``"interpolate"`` or ``"pool"``.
+    complex_features : str
+        ``"magnitude"``: features are complex (real half first) and ``|X|`` is
+        the complex magnitude; ``"channels"``: every channel is used as is.
+    layers : list
+        Layer pairs to link. An entry ``"encoder.2"`` links the same layer of
+        both models; ``["decoder.0", "decoder.1"]`` links student layer to
+        teacher layer. Default: the 6 encoder and 6 decoder layers.
+
+    Example
+    -------
+    >>> loss = ATKLLoss()
+    >>> student = {"encoder": [torch.randn(2, 16, 8, 161)], "decoder": []}
+    >>> teacher = {"encoder": [torch.randn(2, 32, 8, 97)], "decoder": []}
+    >>> value = loss(student, teacher, layers=["encoder.0"])
+    >>> value.shape, bool(value > 0)
+    (torch.Size([]), True)
+    >>> loss(student, student, layers=["encoder.0"]).abs().item() < 1e-6
+    True
+    """
+
+    def __init__(
+        self,
+        dims=DIMS,
+        at_weight=1.0,
+        kl_weight=1.0,
+        p=2.0,
+        temperature=1.0,
+        standardize=True,
+        align="interpolate",
+        complex_features="magnitude",
+        layers=None,
+    ):
+        super().__init__()
+        dims = list(dims)
+        if not dims or any(d not in DIMS for d in dims):
+            raise ValueError(f"dims must be a non-empty subset of {DIMS}, got {dims}.")
+        if align not in ALIGN_MODES:
+            raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}.")
+        if complex_features not in COMPLEX_MODES:
+            raise ValueError(f"complex_features must be one of {COMPLEX_MODES}, got {complex_features!r}.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        self.dims = dims
+        self.at_weight = at_weight
+        self.kl_weight = kl_weight
+        self.p = p
+        self.temperature = temperature
+        self.standardize = standardize
+        self.align = align
+        self.complex_features = complex_features
+        self.layers = self._parse_layers(layers if layers is not None else DEFAULT_LAYERS)
+
+    @staticmethod
+    def _parse_layers(layers):
+        pairs = []
+        for entry in layers:
+            student, teacher = (entry, entry) if isinstance(entry, str) else entry
+            for name in (student, teacher):
+                group, _, index = name.partition(".")
+                if group not in ("encoder", "decoder") or not index.isdigit():
+                    raise ValueError(f"layer {name!r} must look like 'encoder.3' or 'decoder.0'.")
+            pairs.append((student, teacher))
+        if not pairs:
+            raise ValueError("layers must name at least one layer pair.")
+        return pairs
+
+    def forward(self, student_features, teacher_features, lengths=None, layers=None):
+        """Total AT-KL loss (a scalar); see :meth:`terms` for the arguments."""
+        return self.terms(student_features, teacher_features, lengths, layers)["total"]
+
+    def terms(self, student_features, teacher_features, lengths=None, layers=None):
+        """Computes the loss and its parts.
+
+        Arguments
+        ---------
+        student_features, teacher_features : dict
+            ``{"encoder": [...], "decoder": [...]}`` of ``(batch, channels,
+            freq, frames)`` tensors, as the models return them.
+        lengths : torch.Tensor or None
+            Relative lengths ``(batch,)``; padded frames are ignored.
+        layers : list or None
+            Overrides the layer pairs given at construction.
+
+        Returns
+        -------
+        dict
+            ``"total"`` and, averaged over layer pairs, ``"at_time"``,
+            ``"kl_time"``, ``"at_channel"``, ``"kl_channel"`` (those used).
+        """
+        pairs = self._parse_layers(layers) if layers is not None else self.layers
+        sums = {}
+        for student_name, teacher_name in pairs:
+            student = _lookup(student_features, student_name, "student")
+            teacher = _lookup(teacher_features, teacher_name, "teacher").detach()
+            for name, value in self._pair_terms(student, teacher, lengths).items():
+                sums[name] = sums.get(name, 0.0) + value / len(pairs)
+        total = 0.0
+        for dim in self.dims:
+            if self.at_weight:
+                total = total + self.at_weight * sums[f"at_{dim}"]
+            if self.kl_weight:
+                total = total + self.kl_weight * sums[f"kl_{dim}"]
+        sums["total"] = total if torch.is_tensor(total) else torch.zeros(())
+        return sums
+
+    def _attention(self, x, lengths):
+        x = complex_magnitude(x) if self.complex_features == "magnitude" else x.abs()
+        energy = x.pow(self.p)
+        mask = frame_mask(lengths, x.shape[-1], x.device)
+        maps = {}
+        if "channel" in self.dims:
+            maps["channel"] = energy.mean(1)
+        if "time" in self.dims:
+            if mask is None:
+                maps["time"] = energy.mean(-1)
+            else:
+                weights = mask[:, None, None, :]
+                maps["time"] = (energy * weights).sum(-1) / weights.sum(-1)
+        return maps, mask
+
+    def _pair_terms(self, student, teacher, lengths):
+        student_maps, mask = self._attention(student, lengths)
+        teacher_maps, _ = self._attention(teacher, lengths)
+        terms = {}
+        for dim in self.dims:
+            s_map = student_maps[dim]
+            t_map = resample_axes(teacher_maps[dim], s_map.shape[-2:], self.align)
+            valid = None
+            if dim == "channel" and mask is not None:
+                valid = mask[:, None, :].expand_as(s_map).flatten(1)
+            s_flat, t_flat = s_map.flatten(1), t_map.flatten(1)
+            if self.at_weight:
+                terms[f"at_{dim}"] = self._at_distance(s_flat, t_flat, valid)
+            if self.kl_weight:
+                terms[f"kl_{dim}"] = self._kl(s_flat, t_flat, valid)
+        return terms
+
+    @staticmethod
+    def _at_distance(student, teacher, valid):
+        if valid is not None:
+            student, teacher = student * valid, teacher * valid
+        diff = F.normalize(student, dim=1) - F.normalize(teacher, dim=1)
+        return diff.norm(dim=1).mean()
+
+    def _kl(self, student, teacher, valid):
+        if self.standardize:
+            student, teacher = _standardize(student, valid), _standardize(teacher, valid)
+        student, teacher = student / self.temperature, teacher / self.temperature
+        if valid is not None:
+            # A finite fill keeps gradients free of inf - inf; exp(-1e4) is exactly 0.
+            student = student.masked_fill(valid == 0, -1e4)
+            teacher = teacher.masked_fill(valid == 0, -1e4)
+        log_s = F.log_softmax(student, dim=1)
+        log_t = F.log_softmax(teacher, dim=1)
+        kl = (log_t.exp() * (log_t - log_s)).sum(1).mean()
+        return kl * self.temperature**2
+
+
+def _standardize(x, valid=None, eps=1e-5):
+    if valid is None:
+        mean = x.mean(1, keepdim=True)
+        std = x.std(1, keepdim=True)
+    else:
+        count = valid.sum(1, keepdim=True).clamp_min(2.0)
+        mean = (x * valid).sum(1, keepdim=True) / count
+        std = (((x - mean) * valid).pow(2).sum(1, keepdim=True) / (count - 1)).sqrt()
+    return (x - mean) / (std + eps)
+
+
+def _lookup(features, name, side):
+    group, _, index = name.partition(".")
+    layers = features.get(group, [])
+    if int(index) >= len(layers):
+        raise ValueError(
+            f"{side} has {len(layers)} {group} feature maps, cannot link {name!r}; "
+            "was the model called with return_features=True?"
+        )
+    return layers[int(index)]
