@@ -1,0 +1,203 @@
+"""Summary tables and report files for scoring results.
+
+Works on :class:`~speechbrain_atkl.evaluation.scoring.ScoringResults`.
+
+:func:`write_report` writes, into one folder:
+
+* ``per_utterance.csv``: ``id, system, <metrics...>``, one row per scored
+  utterance and system;
+* ``summary.csv``: ``system, metric, mean, std, count``;
+* ``summary.md``: the summary as a markdown table, then the skipped utterances;
+* ``skipped.csv``: ``id, reason`` for every utterance left out of the means.
+
+Each file is first written under a ``.partial`` name and then renamed, so an
+interrupted run never leaves a file that looks complete.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def summarise(results):
+    """Mean, standard deviation and count of every metric, per system.
+
+    The standard deviation is the sample one (``ddof=1``); it is NaN for fewer
+    than two utterances.
+
+    Arguments
+    ---------
+    results : ScoringResults
+        Output of :func:`~speechbrain_atkl.evaluation.scoring.score_utterances`.
+
+    Returns
+    -------
+    dict
+        ``{system: {metric: {"mean": float, "std": float, "count": int}}}``.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.evaluation.scoring import ScoringResults
+    >>> results = ScoringResults(["si_snr"], ["enhanced"], rows=[
+    ...     {"id": "a", "system": "enhanced", "si_snr": 10.0},
+    ...     {"id": "b", "system": "enhanced", "si_snr": 12.0}])
+    >>> summarise(results)["enhanced"]["si_snr"]
+    {'mean': 11.0, 'std': 1.414..., 'count': 2}
+    """
+    summary = {}
+    for system in results.systems:
+        summary[system] = {}
+        for metric in results.metrics:
+            values = np.array(
+                [
+                    row[metric]
+                    for row in results.rows
+                    if row["system"] == system and metric in row
+                ],
+                dtype=np.float64,
+            )
+            count = int(values.size)
+            summary[system][metric] = {
+                "mean": float(values.mean()) if count else math.nan,
+                "std": float(values.std(ddof=1)) if count > 1 else math.nan,
+                "count": count,
+            }
+    return summary
+
+
+def format_summary(summary, digits=3):
+    """The summary as a markdown table: one row per metric, one column per system.
+
+    Arguments
+    ---------
+    summary : dict
+        Output of :func:`summarise`.
+    digits : int
+        Decimals shown.
+
+    Returns
+    -------
+    str
+        Markdown table with ``mean ± std`` cells and a row of utterance counts.
+
+    Example
+    -------
+    >>> summary = {"enhanced": {"pesq_wb": {"mean": 2.5, "std": 0.25, "count": 4}}}
+    >>> print(format_summary(summary))
+    | metric | enhanced |
+    |---|---|
+    | pesq_wb | 2.500 ± 0.250 |
+    | utterances | 4 |
+    """
+    systems = list(summary)
+    metrics = list(summary[systems[0]]) if systems else []
+
+    def cell(stats):
+        if stats["count"] == 0:
+            return "-"
+        if math.isnan(stats["std"]):
+            return f"{stats['mean']:.{digits}f}"
+        return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+    lines = [
+        "| metric | " + " | ".join(systems) + " |",
+        "|---" * (len(systems) + 1) + "|",
+    ]
+    for metric in metrics:
+        cells = [cell(summary[system][metric]) for system in systems]
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    counts = [
+        str(max((s["count"] for s in summary[system].values()), default=0))
+        for system in systems
+    ]
+    lines.append("| utterances | " + " | ".join(counts) + " |")
+    return "\n".join(lines)
+
+
+def _write_atomically(path, text):
+    """Writes text under ``<path>.partial`` and then renames it to ``path``."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _csv_text(header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_report(results, out_dir):
+    """Writes the per-utterance, summary and skipped files; returns the summary.
+
+    Arguments
+    ---------
+    results : ScoringResults
+        Output of :func:`~speechbrain_atkl.evaluation.scoring.score_utterances`.
+    out_dir : str or pathlib.Path
+        Output folder, created if needed.
+
+    Returns
+    -------
+    dict
+        The summary from :func:`summarise`.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain_atkl.evaluation.scoring import ScoringResults
+    >>> results = ScoringResults(["si_snr"], ["enhanced"],
+    ...     rows=[{"id": "a", "system": "enhanced", "si_snr": 10.0}],
+    ...     skipped=[("b", "enhanced is silent")])
+    >>> out_dir = Path(tempfile.mkdtemp())
+    >>> write_report(results, out_dir)["enhanced"]["si_snr"]["mean"]
+    10.0
+    >>> sorted(p.name for p in out_dir.iterdir())
+    ['per_utterance.csv', 'skipped.csv', 'summary.csv', 'summary.md']
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarise(results)
+
+    per_utterance = [
+        [row["id"], row["system"], *(row.get(m, "") for m in results.metrics)]
+        for row in results.rows
+    ]
+    _write_atomically(
+        out_dir / "per_utterance.csv",
+        _csv_text(["id", "system", *results.metrics], per_utterance),
+    )
+    summary_rows = [
+        [system, metric, stats["mean"], stats["std"], stats["count"]]
+        for system, by_metric in summary.items()
+        for metric, stats in by_metric.items()
+    ]
+    _write_atomically(
+        out_dir / "summary.csv",
+        _csv_text(["system", "metric", "mean", "std", "count"], summary_rows),
+    )
+    _write_atomically(
+        out_dir / "skipped.csv", _csv_text(["id", "reason"], results.skipped)
+    )
+    skipped_lines = [f"- `{utt_id}`: {reason}" for utt_id, reason in results.skipped]
+    markdown = [
+        "# Scores",
+        "",
+        format_summary(summary),
+        "",
+        f"## Skipped utterances ({len(results.skipped)})",
+        "",
+        *(skipped_lines or ["None."]),
+        "",
+    ]
+    _write_atomically(out_dir / "summary.md", "\n".join(markdown))
+    return summary

@@ -1,0 +1,310 @@
+"""Scoring many utterances, in parallel over CPU cores.
+
+Each item gives an utterance ``id``, its ``enhanced`` signal, the ``clean``
+reference and optionally the ``noisy`` input, as 1-D 16 kHz arrays/tensors or as
+audio file paths. The noisy input is scored like a system of its own, so a
+report compares "noisy" with "enhanced" on the same utterances. An utterance
+that cannot be scored (see
+:class:`~speechbrain_atkl.evaluation.metrics.UnscorableError`) is skipped as a
+whole, for every system, and listed with the reason.
+
+Usage at test time, e.g. from a Brain's ``on_stage_end``::
+
+    results = score_utterances(items, num_workers=4)
+    summary = write_report(results, "results/test_scores")
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from speechbrain_atkl.evaluation.audio import load_audio
+from speechbrain_atkl.evaluation.dnsmos import DNSMOS
+from speechbrain_atkl.evaluation.metrics import (
+    UnscorableError,
+    as_waveform,
+    check_pair,
+    check_signal,
+    estoi,
+    pesq_wb,
+    si_snr,
+    si_snr_improvement,
+    stoi,
+)
+
+SYSTEMS = ("noisy", "enhanced")
+REFERENCE_METRICS = {"pesq_wb": pesq_wb, "stoi": stoi, "estoi": estoi, "si_snr": si_snr}
+DNSMOS_METRICS = {
+    "dnsmos_sig": "sig",
+    "dnsmos_bak": "bak",
+    "dnsmos_ovrl": "ovrl",
+    "dnsmos_p808": "p808",
+}
+METRICS = (*REFERENCE_METRICS, "si_snr_i", *DNSMOS_METRICS)
+
+
+@dataclass
+class ScoringResults:
+    """Scores of many utterances, as returned by :func:`score_utterances`.
+
+    Arguments
+    ---------
+    metrics : list of str
+        Metric names, in column order.
+    systems : list of str
+        ``["noisy", "enhanced"]`` when noisy inputs were given, else ``["enhanced"]``.
+    rows : list of dict
+        One ``{"id", "system", <metric>: float, ...}`` per scored utterance and system.
+    skipped : list of tuple
+        ``(id, reason)`` for each utterance that was not scored.
+    """
+
+    metrics: list
+    systems: list
+    rows: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+
+
+def resolve_metrics(metrics, items):
+    """Validates the metric names, defaulting to every metric that applies.
+
+    Arguments
+    ---------
+    metrics : list of str or None
+        Names from ``METRICS``; None selects all of them, leaving out
+        ``si_snr_i`` unless every item has a noisy input.
+    items : list of dict
+        The utterances to score.
+
+    Returns
+    -------
+    list of str
+        The metric names without duplicates.
+
+    Example
+    -------
+    >>> resolve_metrics(None, [{"id": "a", "enhanced": 0, "clean": 0}])[:5]
+    ['pesq_wb', 'stoi', 'estoi', 'si_snr', 'dnsmos_sig']
+    >>> resolve_metrics(["pesq"], [])
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown metric 'pesq'; choose from pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808.
+    """
+    without_noisy = [item["id"] for item in items if item.get("noisy") is None]
+    if metrics is None:
+        return [m for m in METRICS if m != "si_snr_i" or not without_noisy]
+    for metric in metrics:
+        if metric not in METRICS:
+            raise ValueError(
+                f"Unknown metric {metric!r}; choose from {', '.join(METRICS)}."
+            )
+    if "si_snr_i" in metrics and without_noisy:
+        raise ValueError(
+            f"Metric si_snr_i needs the noisy input, which item "
+            f"{without_noisy[0]!r} lacks."
+        )
+    return list(dict.fromkeys(metrics))
+
+
+def _load(source, name):
+    """A waveform from a file path (read and resampled) or an array."""
+    if isinstance(source, (str, Path)):
+        try:
+            return load_audio(source)
+        except (RuntimeError, OSError) as err:
+            raise UnscorableError(f"cannot read {name} file {source}: {err}") from err
+    return as_waveform(source, name)
+
+
+class UtteranceScorer:
+    """Scores one utterance, every system, with the selected metrics.
+
+    Arguments
+    ---------
+    metrics : list of str
+        Names from ``METRICS``.
+    dnsmos_threads : int, optional
+        Threads per DNSMOS ONNX session (None: ONNX Runtime's default).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> clean = np.random.default_rng(0).standard_normal(16000)
+    >>> noise = np.random.default_rng(1).standard_normal(16000)
+    >>> item = {"id": "u1", "enhanced": clean + 0.1 * noise, "clean": clean,
+    ...         "noisy": clean + noise}
+    >>> rows = UtteranceScorer(["si_snr", "si_snr_i"])(item)
+    >>> [(row["system"], round(row["si_snr_i"], 1)) for row in rows]
+    [('noisy', 0.0), ('enhanced', 20.1)]
+    """
+
+    def __init__(self, metrics=METRICS, dnsmos_threads=None):
+        self.metrics = list(metrics)
+        needs_dnsmos = any(m in DNSMOS_METRICS for m in self.metrics)
+        self.dnsmos = DNSMOS(num_threads=dnsmos_threads) if needs_dnsmos else None
+
+    def __call__(self, item):
+        """Returns one row per system, or raises UnscorableError with the reason.
+
+        Arguments
+        ---------
+        item : dict
+            ``{"id", "enhanced", "clean"[, "noisy"]}``, arrays or file paths.
+
+        Returns
+        -------
+        list of dict
+            ``{"id", "system", <metric>: float, ...}`` for noisy (if given)
+            then enhanced.
+        """
+        clean = check_signal(_load(item["clean"], "clean"), "clean")
+        signals = {}
+        for system in SYSTEMS:
+            if item.get(system) is not None:
+                wav = _load(item[system], system)
+                signals[system], _ = check_pair(wav, clean, system, "clean")
+        return [
+            self._score_system(item["id"], system, wav, clean, signals.get("noisy"))
+            for system, wav in signals.items()
+        ]
+
+    def _score_system(self, utterance_id, system, wav, clean, noisy):
+        row = {"id": utterance_id, "system": system}
+        try:
+            for metric in self.metrics:
+                if metric in REFERENCE_METRICS:
+                    row[metric] = REFERENCE_METRICS[metric](wav, clean)
+                elif metric == "si_snr_i":
+                    row[metric] = si_snr_improvement(wav, clean, noisy)
+            if self.dnsmos is not None:
+                scores = self.dnsmos(wav)
+                for metric, key in DNSMOS_METRICS.items():
+                    if metric in self.metrics:
+                        row[metric] = scores[key]
+        except UnscorableError as err:
+            raise UnscorableError(f"{system}: {err}") from err
+        return row
+
+
+def _score_or_reason(scorer, item):
+    """``(rows, None)`` for a scored item, ``(None, reason)`` otherwise."""
+    try:
+        return scorer(item), None
+    except UnscorableError as err:
+        return None, str(err)
+
+
+_worker_scorer = None
+
+
+def _start_worker(metrics, dnsmos_threads):
+    """Process-pool initializer: one scorer (and DNSMOS sessions) per worker."""
+    global _worker_scorer
+    _worker_scorer = UtteranceScorer(metrics, dnsmos_threads)
+
+
+def _score_in_worker(item):
+    return _score_or_reason(_worker_scorer, item)
+
+
+def _prepare_items(items):
+    """Checks the item dicts; converts arrays/tensors to numpy for pickling."""
+    prepared, seen = [], set()
+    for position, item in enumerate(items):
+        for key in ("id", "enhanced", "clean"):
+            if key not in item:
+                raise ValueError(f"Item {position} has no {key!r} entry: {item!r:.200}")
+        if item["id"] in seen:
+            raise ValueError(f"Duplicate utterance id {item['id']!r}.")
+        seen.add(item["id"])
+        ready = {"id": item["id"]}
+        for name in ("enhanced", "clean", "noisy"):
+            source = item.get(name)
+            if source is not None and not isinstance(source, (str, Path)):
+                source = as_waveform(source, f"{name} of {item['id']!r}")
+            ready[name] = source
+        prepared.append(ready)
+    return prepared
+
+
+def score_utterances(
+    items, metrics=None, num_workers=0, dnsmos_threads=None, progress=True
+):
+    """Scores many utterances, noisy inputs included, skipping unscorable ones.
+
+    Arguments
+    ---------
+    items : iterable of dict
+        ``{"id": str, "enhanced": ..., "clean": ..., "noisy": ... (optional)}``;
+        each signal a 1-D 16 kHz numpy array or torch tensor, or an audio file
+        path (resampled to 16 kHz, channels averaged).
+    metrics : list of str, optional
+        Names from ``METRICS``; default: all (``si_snr_i`` only when every item
+        has a noisy input).
+    num_workers : int
+        Worker processes; 0 or 1 scores in this process. Workers are spawned
+        (not forked), so this is safe after torch/CUDA has been used.
+    dnsmos_threads : int, optional
+        Threads per DNSMOS ONNX session; default: ONNX Runtime's choice in
+        process, 1 per worker.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    ScoringResults
+        Rows in item order (noisy before enhanced), and skipped utterances.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> clean = np.random.default_rng(0).standard_normal(16000)
+    >>> items = [
+    ...     {"id": "good", "enhanced": clean + 0.1, "clean": clean},
+    ...     {"id": "silent", "enhanced": np.zeros(16000), "clean": clean},
+    ... ]
+    >>> results = score_utterances(items, metrics=["si_snr"], progress=False)
+    >>> [row["id"] for row in results.rows], results.skipped
+    (['good'], [('silent', 'enhanced is silent (peak amplitude 0 <= 1e-05)')])
+    """
+    items = _prepare_items(items)
+    metrics = resolve_metrics(metrics, items)
+    has_noisy = any(item["noisy"] is not None for item in items)
+    results = ScoringResults(
+        metrics=metrics, systems=list(SYSTEMS) if has_noisy else ["enhanced"]
+    )
+    bar = tqdm(total=len(items), desc="Scoring", unit="utt", disable=not progress)
+    if num_workers <= 1:
+        scorer = UtteranceScorer(metrics, dnsmos_threads)
+        outcomes = []
+        for item in items:
+            outcomes.append(_score_or_reason(scorer, item))
+            bar.update()
+    else:
+        outcomes = [None] * len(items)
+        with ProcessPoolExecutor(
+            max_workers=num_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(metrics, dnsmos_threads or 1),
+        ) as pool:
+            futures = {
+                pool.submit(_score_in_worker, item): position
+                for position, item in enumerate(items)
+            }
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                bar.update()
+    bar.close()
+    for item, (rows, reason) in zip(items, outcomes):
+        if reason is None:
+            results.rows.extend(rows)
+        else:
+            results.skipped.append((item["id"], reason))
+    return results
