@@ -1,0 +1,273 @@
+"""SpeechBrain ``Brain`` classes: supervised enhancement and AT-KL distillation.
+
+Both expect batches with ``id``, ``noisy_sig`` and ``clean_sig`` (padded
+``(batch, time)`` signals with relative lengths) and a ``model`` module that
+maps ``(batch, time)`` to ``(batch, time)``.
+
+Hyper-parameters read from the YAML (``self.hparams``):
+
+* ``loss``: the supervised loss (``SISNRLoss``), also used for validation;
+* ``lr_scheduler`` (optional): SpeechBrain's ``ReduceLROnPlateau`` or
+  ``NewBobScheduler`` (called on the validation loss each epoch), or a
+  ``!name:torch.optim.lr_scheduler.X`` partial (built on the optimizer);
+* ``valid_pesq`` (bool): compute wide-band PESQ on the validation set;
+* ``ckpt_key``: checkpoint metadata key that selects the best checkpoint
+  (``valid_pesq``, ``valid_si_snr`` or ``valid_loss``);
+* ``keep_checkpoints``: how many end-of-epoch checkpoints to keep;
+* ``test_metrics``, ``eval_num_workers``, ``save_enhanced``,
+  ``enhanced_folder``, ``test_results_folder``: the final evaluation.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import speechbrain as sb
+import torch
+from speechbrain.nnet.schedulers import NewBobScheduler, ReduceLROnPlateau, update_learning_rate
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_atkl.losses.si_snr import si_snr
+from speechbrain_atkl.training.checkpoints import is_maximised
+
+logger = logging.getLogger(__name__)
+
+
+class EnhancementBrain(sb.Brain):
+    """Trains one enhancement model (DCCRN, Distil-DCCRN or Uformer) on SI-SNR.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> from speechbrain_atkl.losses import SISNRLoss
+    >>> from speechbrain_atkl.models import DCCRN
+    >>> model = DCCRN(channels=[8] * 6, rnn_units=16)
+    >>> brain = EnhancementBrain({"model": model}, hparams={"loss": SISNRLoss()},
+    ...                          run_opts={"device": "cpu"})
+    >>> batch = SimpleNamespace(noisy_sig=(torch.randn(2, 800), torch.ones(2)),
+    ...                         clean_sig=(torch.randn(2, 800), torch.ones(2)), id=["a", "b"])
+    >>> enhanced = brain.compute_forward(batch, sb.Stage.TRAIN)
+    >>> brain.compute_objectives(enhanced, batch, sb.Stage.TRAIN).shape
+    torch.Size([])
+    """
+
+    def compute_forward(self, batch, stage):
+        """Enhances ``batch.noisy_sig``; returns ``(batch, time)``."""
+        noisy, _ = batch.noisy_sig
+        return self.modules.model(noisy.to(self.device))
+
+    def compute_objectives(self, predictions, batch, stage):
+        """The SI-SNR loss; validation and test also collect metrics."""
+        clean, lengths = batch.clean_sig
+        clean, lengths = clean.to(self.device), lengths.to(self.device)
+        loss = self.hparams.loss(predictions, clean, lengths)
+        if stage != sb.Stage.TRAIN:
+            self._collect(predictions, batch, stage)
+        return loss
+
+    # ------------------------------------------------------------------ stages
+    def on_stage_start(self, stage, epoch=None):
+        """Resets the per-stage accumulators and advances the data epoch."""
+        self.loss_terms = {}
+        self.valid_scores = {"si_snr": [], "pesq": []}
+        self.test_items = []
+        if stage == sb.Stage.TRAIN:
+            dataset = getattr(self, "train_dataset", None)
+            if dataset is not None and hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs, schedules the learning rate, checkpoints, and scores the test set."""
+        stats = {"loss": stage_loss}
+        if stage == sb.Stage.TRAIN:
+            stats.update({name: value / max(self.step, 1) for name, value in self.loss_terms.items()})
+            self.train_stats = stats
+            return
+        if stage == sb.Stage.VALID:
+            stats.update(self._valid_summary())
+            lr = self._schedule(epoch, stage_loss)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats=getattr(self, "train_stats", None),
+                valid_stats=stats,
+            )
+            meta = {f"valid_{name}": value for name, value in stats.items()}
+            key = self.hparams.ckpt_key
+            if key not in meta:
+                raise ValueError(f"ckpt_key {key!r} is not computed; available: {sorted(meta)}.")
+            self.checkpointer.save_and_keep_only(
+                meta=meta,
+                num_to_keep=getattr(self.hparams, "keep_checkpoints", 2),
+                max_keys=[key] if is_maximised(key) else None,
+                min_keys=None if is_maximised(key) else [key],
+            )
+        elif stage == sb.Stage.TEST:
+            stats.update(self._score_test_set())
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+            )
+
+    # ------------------------------------------------------------- internals
+    def _collect(self, predictions, batch, stage):
+        noisy, _ = batch.noisy_sig
+        clean, lengths = batch.clean_sig
+        absolute = torch.round(lengths * clean.shape[-1]).long().tolist()
+        if stage == sb.Stage.VALID:
+            scores = si_snr(predictions.detach().float(), clean.to(self.device).float(), lengths.to(self.device))
+            self.valid_scores["si_snr"].extend(scores.tolist())
+        for i, length in enumerate(absolute):
+            enhanced = predictions[i, :length].detach().float().cpu().numpy()
+            reference = clean[i, :length].float().cpu().numpy()
+            if stage == sb.Stage.VALID and getattr(self.hparams, "valid_pesq", True):
+                from speechbrain_atkl.evaluation.metrics import UnscorableError, pesq_wb
+
+                try:
+                    self.valid_scores["pesq"].append(pesq_wb(enhanced, reference))
+                except UnscorableError as error:
+                    logger.warning("Validation PESQ skipped for %s: %s", batch.id[i], error)
+            elif stage == sb.Stage.TEST:
+                self.test_items.append(
+                    {
+                        "id": batch.id[i],
+                        "enhanced": enhanced,
+                        "clean": reference,
+                        "noisy": noisy[i, :length].float().cpu().numpy(),
+                    }
+                )
+
+    def _valid_summary(self):
+        summary = {"si_snr": float(np.mean(self.valid_scores["si_snr"]))}
+        if self.valid_scores["pesq"]:
+            summary["pesq"] = float(np.mean(self.valid_scores["pesq"]))
+        return summary
+
+    def _schedule(self, epoch, valid_loss):
+        """Steps the learning-rate scheduler on the validation loss; returns the new rate."""
+        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        if isinstance(scheduler, ReduceLROnPlateau):
+            _, new_lr = scheduler([self.optimizer], epoch, valid_loss)
+        elif isinstance(scheduler, NewBobScheduler):
+            _, new_lr = scheduler(valid_loss)
+            update_learning_rate(self.optimizer, new_lr)
+        elif scheduler is not None:
+            torch_scheduler = self._torch_scheduler()
+            if isinstance(torch_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                torch_scheduler.step(valid_loss)
+            else:
+                torch_scheduler.step()
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _torch_scheduler(self):
+        scheduler = self.hparams.lr_scheduler
+        if not hasattr(self, "_built_scheduler"):
+            if not isinstance(scheduler, functools.partial):
+                raise TypeError(
+                    "lr_scheduler must be speechbrain's ReduceLROnPlateau/NewBobScheduler or "
+                    f"a !name:torch.optim.lr_scheduler.X partial, got {type(scheduler).__name__}."
+                )
+            self._built_scheduler = scheduler(self.optimizer)
+            self.checkpointer.add_recoverable("torch_lr_scheduler", self._built_scheduler)
+        return self._built_scheduler
+
+    def on_fit_start(self):
+        """Builds a torch scheduler before recovery, so its state is restored too."""
+        if isinstance(getattr(self.hparams, "lr_scheduler", None), functools.partial):
+            self.init_optimizers()
+            self._torch_scheduler()
+        super().on_fit_start()
+        if hasattr(self, "_built_scheduler"):
+            self._built_scheduler.optimizer = self.optimizer
+
+    def _score_test_set(self):
+        """Scores the collected test utterances, writes the report; returns mean metrics."""
+        from speechbrain_atkl.evaluation import score_utterances, write_report
+
+        output = Path(self.hparams.test_results_folder)
+        if getattr(self.hparams, "save_enhanced", False) and if_main_process():
+            from speechbrain_atkl.data.audio import save_audio
+
+            folder = Path(self.hparams.enhanced_folder)
+            for item in self.test_items:
+                save_audio(folder / f"{item['id']}.wav", torch.from_numpy(item["enhanced"]), 16000)
+        if not if_main_process():
+            return {}
+        results = score_utterances(
+            self.test_items,
+            metrics=getattr(self.hparams, "test_metrics", None),
+            num_workers=getattr(self.hparams, "eval_num_workers", 0),
+        )
+        summary = write_report(results, output)
+        means = {
+            system: {metric: values["mean"] for metric, values in metrics.items()}
+            for system, metrics in summary.items()
+        }
+        record = {
+            "test_set": str(getattr(self.hparams, "test_set_name", "test")),
+            "num_utterances": len(self.test_items),
+            "num_skipped": len(results.skipped),
+            **means,
+        }
+        path = Path(self.hparams.output_folder) / "test_metrics.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2))
+        tmp.replace(path)
+        return {f"{metric}": value for metric, value in means.get("enhanced", {}).items()}
+
+
+class DistillationBrain(EnhancementBrain):
+    """Trains a student from a frozen teacher with AT-KL and the balanced SI-SNR.
+
+    Extra hyper-parameters: ``teacher`` (the frozen model, loaded by the
+    recipe), ``balanced_loss`` (:class:`BalancedSISNRLoss`), ``atkl_loss``
+    (:class:`ATKLLoss`) and ``feature_weight`` (its weight; 0 gives output-only
+    distillation). Training loss::
+
+        balanced_loss(student, clean, teacher) + feature_weight * atkl_loss(features)
+
+    Validation and test score the student alone against the clean speech.
+    The teacher runs in eval mode under ``torch.no_grad()``: it never receives
+    gradients and costs one forward pass per step.
+    """
+
+    def on_fit_start(self):
+        """Moves the teacher to the device and freezes it."""
+        super().on_fit_start()
+        self.teacher = self.hparams.teacher.to(self.device).eval().requires_grad_(False)
+
+    def compute_forward(self, batch, stage):
+        """Student output; in training also the teacher's output and both feature maps."""
+        if stage != sb.Stage.TRAIN:
+            return super().compute_forward(batch, stage)
+        noisy, _ = batch.noisy_sig
+        noisy = noisy.to(self.device)
+        with_features = self.hparams.feature_weight > 0
+        with torch.no_grad():
+            teacher_out = self.teacher(noisy, return_features=with_features)
+        student_out = self.modules.model(noisy, return_features=with_features)
+        if not with_features:
+            return student_out, None, teacher_out, None
+        return student_out[0], student_out[1], teacher_out[0], teacher_out[1]
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Balanced SI-SNR plus weighted AT-KL in training; plain SI-SNR otherwise."""
+        if stage != sb.Stage.TRAIN:
+            return super().compute_objectives(predictions, batch, stage)
+        student, student_features, teacher, teacher_features = predictions
+        clean, lengths = batch.clean_sig
+        clean, lengths = clean.to(self.device), lengths.to(self.device)
+        loss = self.hparams.balanced_loss(student, clean, teacher, lengths)
+        self._add_term("balanced_si_snr", loss)
+        if student_features is not None:
+            terms = self.hparams.atkl_loss.terms(student_features, teacher_features, lengths)
+            for name, value in terms.items():
+                self._add_term(f"atkl_{name}", value)
+            loss = loss + self.hparams.feature_weight * terms["total"]
+        return loss
+
+    def _add_term(self, name, value):
+        self.loss_terms[name] = self.loss_terms.get(name, 0.0) + float(value)

@@ -1,0 +1,174 @@
+"""Finding and loading trained models: training output folders, checkpoint files, teachers.
+
+A training run (``train.py``) leaves in its output folder:
+
+* ``save/model_config.yaml``: the model's class and constructor arguments;
+* ``save/CKPT+<time>/model.ckpt``: the weights of each checkpoint, with
+  ``CKPTINFO.yaml`` holding validation metrics such as ``valid_pesq``.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+from speechbrain.utils.checkpoints import Checkpointer
+
+from speechbrain_atkl.models.config import build_model, load_model_config
+
+logger = logging.getLogger(__name__)
+
+MODEL_CONFIG = "model_config.yaml"
+#: Validation metrics where larger is better; everything else (losses) is minimised.
+MAXIMISED = ("pesq", "stoi", "si_snr", "dnsmos")
+
+
+def is_maximised(key):
+    """Whether a larger value of the metric ``key`` is better.
+
+    Example
+    -------
+    >>> is_maximised("valid_pesq"), is_maximised("valid_loss")
+    (True, False)
+    """
+    return any(name in key for name in MAXIMISED)
+
+
+def best_checkpoint(save_folder, key="valid_pesq"):
+    """The checkpoint with the best ``key`` in its metadata.
+
+    Checkpoints without ``key`` (intra-epoch ones) are ignored unless there is
+    no other; then the most recent is returned.
+
+    Arguments
+    ---------
+    save_folder : str or pathlib.Path
+        A Checkpointer folder (``<output_folder>/save``).
+    key : str
+        Metadata key; maximised for PESQ/STOI/SI-SNR/DNSMOS, else minimised.
+
+    Returns
+    -------
+    speechbrain.utils.checkpoints.Checkpoint
+    """
+    checkpoints = Checkpointer(save_folder).list_checkpoints()
+    if not checkpoints:
+        raise FileNotFoundError(f"no checkpoint (CKPT+* folder) found in {save_folder}.")
+    scored = [c for c in checkpoints if key in c.meta]
+    if not scored:
+        logger.warning("No checkpoint in %s has %r; using the most recent.", save_folder, key)
+        return max(checkpoints, key=lambda c: c.meta.get("unixtime", 0))
+    sign = 1 if is_maximised(key) else -1
+    return max(scored, key=lambda c: sign * c.meta[key])
+
+
+def load_state_dict(model, path, what="checkpoint"):
+    """Loads a state dict file into ``model``, with an error that says what differs."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = [], []
+    try:
+        result = model.load_state_dict(state, strict=False)
+        missing, unexpected = result.missing_keys, result.unexpected_keys
+    except RuntimeError as error:  # shape mismatches
+        raise ValueError(
+            f"{what} {path} does not fit a {type(model).__name__} with this configuration: {error}"
+        ) from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{what} {path} does not fit a {type(model).__name__} with this configuration: "
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})."
+        )
+    return model
+
+
+def load_trained_model(output_folder, key="valid_pesq"):
+    """Rebuilds the model of a training output folder with its best weights.
+
+    Arguments
+    ---------
+    output_folder : str or pathlib.Path
+        The ``output_folder`` of a ``train.py`` run.
+    key : str
+        Checkpoint metadata key that selects the best checkpoint.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In eval mode.
+    checkpoint : speechbrain.utils.checkpoints.Checkpoint
+        The checkpoint used (its ``meta`` holds the validation metrics).
+    """
+    save_folder = Path(output_folder) / "save"
+    model = build_model(load_model_config(save_folder / MODEL_CONFIG))
+    checkpoint = best_checkpoint(save_folder, key)
+    if "model" not in checkpoint.paramfiles:
+        raise FileNotFoundError(f"{checkpoint.path} has no model.ckpt.")
+    load_state_dict(model, checkpoint.paramfiles["model"])
+    return model.eval(), checkpoint
+
+
+def load_teacher(source, teacher=None, key="valid_pesq", savedir=None):
+    """Loads a frozen teacher for distillation.
+
+    Arguments
+    ---------
+    source : str or pathlib.Path
+        A training output folder (with ``save/model_config.yaml``), a
+        checkpoint file (``.ckpt``, loaded into ``teacher``), or a published
+        model (a local folder with ``hyperparams.yaml`` or a Hugging Face Hub id).
+    teacher : torch.nn.Module or None
+        The architecture described in the YAML; needed for a bare checkpoint
+        file, and checked against the others.
+    key : str
+        Selects the best checkpoint of a training folder.
+    savedir : str or None
+        Where a published model is fetched to.
+
+    Returns
+    -------
+    torch.nn.Module
+        The teacher in eval mode with ``requires_grad`` off.
+    """
+    how_to = (
+        "Train a teacher first (`python train.py hparams/uformer.yaml`) and point "
+        "`teacher_checkpoint` at its output folder, a model.ckpt file, or a published model."
+    )
+    if not source:
+        raise ValueError(f"teacher_checkpoint is empty. {how_to}")
+    path = Path(source)
+    if path.is_dir() and (path / "save").is_dir():
+        if not (path / "save" / MODEL_CONFIG).is_file():
+            raise FileNotFoundError(
+                f"teacher_checkpoint {path} has no save/{MODEL_CONFIG}: did the teacher's training fail? {how_to}"
+            )
+        model, checkpoint = load_trained_model(path, key)
+        logger.info("Teacher: %s from %s", type(model).__name__, checkpoint.path)
+    elif path.is_file():
+        if teacher is None:
+            raise ValueError(f"teacher_checkpoint {path} is a weights file: the YAML must define `teacher`.")
+        model = load_state_dict(teacher, path, what="teacher checkpoint")
+    elif (path.is_dir() and (path / "hyperparams.yaml").is_file()) or (
+        not path.exists() and _looks_like_hub_id(source)
+    ):
+        from speechbrain_atkl.inference import EnhanceBatch
+
+        model = EnhanceBatch.from_hparams(source=str(source), savedir=savedir).mods.enhance_model
+    else:
+        raise FileNotFoundError(f"teacher_checkpoint {source} not found. {how_to}")
+    if teacher is not None and type(model) is not type(teacher):
+        logger.warning(
+            "teacher_checkpoint holds a %s, the YAML's teacher is a %s: using the checkpoint's.",
+            type(model).__name__,
+            type(teacher).__name__,
+        )
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _looks_like_hub_id(source):
+    parts = str(source).split("/")
+    return len(parts) == 2 and all(parts) and not str(source).startswith((".", "/"))
