@@ -101,13 +101,44 @@ class ComplexConv2d(nn.Module):
         self.freq_pad = kernel_size[0] // 2
         self.time_pad = kernel_size[1] - 1
 
-    def forward(self, x):
-        """Convolves ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+    def stacked_weight(self):
+        """The real ``(weight, bias)`` acting on stacked ``[real | imag]`` channels."""
         wr, wi = self.real.weight, self.imag.weight
         weight = torch.cat([torch.cat([wr, -wi], 1), torch.cat([wi, wr], 1)], 0)
         br, bi = self.real.bias, self.imag.bias
-        bias = torch.cat([br - bi, br + bi])
+        return weight, torch.cat([br - bi, br + bi])
+
+    def forward(self, x):
+        """Convolves ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+        weight, bias = self.stacked_weight()
         x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
+        return F.conv2d(x, weight, bias, self.real.stride)
+
+    def step(self, frames):
+        """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
+
+        Arguments
+        ---------
+        frames : torch.Tensor
+            The last ``kernel_size[1]`` input frames, oldest first,
+            ``(batch, in_channels, freq, kernel_size[1])``; before the start
+            of a signal the missing frames are zeros, as in :meth:`forward`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, out_channels, freq / stride, 1)``, the frame
+            :meth:`forward` gives at the newest input frame.
+
+        Example
+        -------
+        >>> conv = ComplexConv2d(2, 4)
+        >>> x = torch.randn(1, 2, 16, 5)
+        >>> torch.allclose(conv.step(x[..., 2:4]), conv(x)[..., 3:4], atol=1e-6)
+        True
+        """
+        weight, bias = self.stacked_weight()
+        x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
 
@@ -155,19 +186,60 @@ class ComplexConvTranspose2d(nn.Module):
         self.freq_crop = kernel_size[0] // 2
         self.freq_stride = stride[0]
 
-    def forward(self, x):
-        """Upsamples ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+    def stacked_weight(self):
+        """The real ``(weight, bias)`` acting on stacked ``[real | imag]`` channels."""
         wr, wi = self.real.weight, self.imag.weight
         weight = torch.cat([torch.cat([wr, wi], 1), torch.cat([-wi, wr], 1)], 0)
         br, bi = self.real.bias, self.imag.bias
-        bias = torch.cat([br - bi, br + bi])
+        return weight, torch.cat([br - bi, br + bi])
+
+    def forward(self, x):
+        """Upsamples ``x`` of shape ``(batch, in_channels, freq, frames)``."""
+        weight, bias = self.stacked_weight()
         out = F.conv_transpose2d(x, weight, bias, self.real.stride)
-        freq = x.shape[2] * self.freq_stride
-        out = out[:, :, self.freq_crop : self.freq_crop + freq]
         frames = x.shape[3]
         if self.lookahead:
-            return out[..., self.time_context : self.time_context + frames]
-        return out[..., :frames]
+            return self._crop_freq(out, x)[..., self.time_context : self.time_context + frames]
+        return self._crop_freq(out, x)[..., :frames]
+
+    def step(self, frames):
+        """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.
+
+        A causal layer gives output frame ``t`` when input frame ``t`` arrives;
+        a look-ahead layer gives frame ``t - kernel_size[1] + 1`` (the one
+        whose future is now complete). Past the end of a signal, feed zero
+        frames to get :meth:`forward`'s last frames.
+
+        Arguments
+        ---------
+        frames : torch.Tensor
+            The last ``kernel_size[1]`` input frames, oldest first,
+            ``(batch, in_channels, freq, kernel_size[1])``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, out_channels, stride * freq, 1)``.
+
+        Example
+        -------
+        >>> deconv = ComplexConvTranspose2d(4, 2, lookahead=True)
+        >>> x = torch.randn(1, 4, 8, 5)
+        >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
+        True
+        """
+        weight, bias = self.stacked_weight()
+        in_channels, out_channels, kernel_freq, kernel_time = weight.shape
+        # Output frame u is sum_k W[..., k] x[u - k]: put the frames on the channel
+        # axis against the time-reversed taps and run a kernel one frame long.
+        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
+        x = frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None]
+        out = F.conv_transpose2d(x, weight, bias, (self.freq_stride, 1))
+        return self._crop_freq(out, frames)
+
+    def _crop_freq(self, out, x):
+        # Crop the transposed convolution's frequency output back to stride * freq.
+        return out[:, :, self.freq_crop : self.freq_crop + x.shape[2] * self.freq_stride]
 
 
 class ComplexBatchNorm2d(nn.Module):

@@ -62,6 +62,15 @@ class EncoderBlock(nn.Module):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, freq / 2, frames)``."""
         return self.activation(self.norm(self.conv(x)))
 
+    def step(self, frames):
+        """Streaming (eval mode): the output frame of the newest input frame.
+
+        ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
+        ``(batch, in_channels, freq, kernel_size[1])``; see
+        :meth:`ComplexConv2d.step`.
+        """
+        return self.activation(self.norm(self.conv.step(frames)))
+
 
 class DecoderBlock(nn.Module):
     """Complex transposed convolution (doubles frequency), then optional norm and PReLU.
@@ -86,6 +95,15 @@ class DecoderBlock(nn.Module):
     def forward(self, x):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, 2 * freq, frames)``."""
         return self.activation(self.norm(self.conv(x)))
+
+    def step(self, frames):
+        """Streaming (eval mode): the output frame completed by the newest input frame.
+
+        ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
+        ``(batch, in_channels, freq, kernel_size[1])``; see
+        :meth:`ComplexConvTranspose2d.step` for which output frame comes out.
+        """
+        return self.activation(self.norm(self.conv.step(frames)))
 
 
 def _make_norm(norm, channels):
