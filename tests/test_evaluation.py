@@ -221,11 +221,16 @@ def test_cli_scores_folder_end_to_end(dns_folders, tmp_path, capsys):
     out = tmp_path / "report"
     status = main(
         [
-            "--enhanced", str(dns_folders / "enhanced"),
-            "--clean", str(dns_folders / "clean"),
-            "--noisy", str(dns_folders / "noisy"),
-            "--output", str(out),
-            "--num-workers", "0",
+            "--enhanced",
+            str(dns_folders / "enhanced"),
+            "--clean",
+            str(dns_folders / "clean"),
+            "--noisy",
+            str(dns_folders / "noisy"),
+            "--output",
+            str(out),
+            "--num-workers",
+            "0",
             "--no-progress",
         ]
     )
@@ -293,11 +298,15 @@ def test_score_tensors_from_a_brain(tmp_path):
         for k in range(1, 4)
     ]
     items.append({"id": "nan", "enhanced": clean * float("nan"), "clean": clean})
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_text("not audio")
+    items.append({"id": "garbage", "enhanced": garbage, "clean": clean})
     results = score_utterances(items, metrics=["si_snr"], progress=False)
     summary = write_report(results, tmp_path)
     assert results.systems == ["enhanced"]
     assert summary["enhanced"]["si_snr"]["count"] == 3
-    assert results.skipped == [("nan", "enhanced contains NaN or Inf samples")]
+    assert results.skipped[0] == ("nan", "enhanced contains NaN or Inf samples")
+    assert results.skipped[1][1].startswith(f"cannot read enhanced file {garbage}")
     with pytest.raises(ValueError, match="si_snr_i needs the noisy input"):
         score_utterances(items, metrics=["si_snr_i"], progress=False)
 
@@ -308,9 +317,12 @@ def test_cli_missing_folder_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(
             [
-                "--enhanced", str(tmp_path / "enhanced"),
-                "--clean", str(missing),
-                "--output", str(tmp_path / "out"),
+                "--enhanced",
+                str(tmp_path / "enhanced"),
+                "--clean",
+                str(missing),
+                "--output",
+                str(tmp_path / "out"),
             ]
         )
     assert exit_info.value.code == 2
@@ -323,9 +335,12 @@ def test_recipe_script_reports_missing_folder(tmp_path):
         [
             sys.executable,
             str(REPO / "recipes" / "DNS" / "evaluate.py"),
-            "--enhanced", str(missing),
-            "--clean", str(tmp_path),
-            "--output", str(tmp_path / "out"),
+            "--enhanced",
+            str(missing),
+            "--clean",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "out"),
         ],
         capture_output=True,
         text=True,

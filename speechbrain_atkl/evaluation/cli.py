@@ -57,39 +57,57 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--enhanced", required=True, metavar="DIR",
+        "--enhanced",
+        required=True,
+        metavar="DIR",
         help="folder of enhanced audio files (searched recursively)",
     )
     parser.add_argument(
-        "--clean", required=True, metavar="DIR",
+        "--clean",
+        required=True,
+        metavar="DIR",
         help="folder of the clean reference files",
     )
     parser.add_argument(
-        "--noisy", metavar="DIR",
+        "--noisy",
+        metavar="DIR",
         help="folder of the noisy inputs; scored as the 'noisy' system and "
         "needed for si_snr_i",
     )
     parser.add_argument(
-        "--output", required=True, metavar="DIR",
+        "--output",
+        required=True,
+        metavar="DIR",
         help="folder for the report files (created if missing)",
     )
     parser.add_argument(
-        "--metrics", nargs="+", choices=METRICS, metavar="METRIC",
-        help="metrics to compute, from: " + ", ".join(METRICS)
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        metavar="METRIC",
+        help="metrics to compute, from: "
+        + ", ".join(METRICS)
         + " (default: all; si_snr_i only with --noisy)",
     )
     parser.add_argument(
-        "--num-workers", type=int, default=os.cpu_count(), metavar="N",
+        "--num-workers",
+        type=int,
+        default=os.cpu_count(),
+        metavar="N",
         help="worker processes; 0 or 1 scores in the main process "
         "(default: the number of CPU cores, %(default)s here)",
     )
     parser.add_argument(
-        "--dnsmos-threads", type=int, metavar="N",
+        "--dnsmos-threads",
+        type=int,
+        metavar="N",
         help="threads per DNSMOS ONNX session (default: 1 per worker, "
         "ONNX Runtime's choice without workers)",
     )
     parser.add_argument(
-        "--no-progress", action="store_true", help="hide the progress bar",
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar",
     )
     return parser
 
