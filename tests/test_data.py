@@ -173,7 +173,11 @@ def test_prepare_dns2020(tmp_path, caplog):
     assert len(manifests["train_clean"]) == 6 and len(manifests["train_noise"]) == 3
     assert "book_corrupt" not in manifests["train_clean"]
     assert set(manifests["train_rir"]) == {"SLR26__room1__rir_a", "rir_b"}
-    assert set(manifests["test"]) == {"no_reverb_fileid_3", "no_reverb_fileid_12", "with_reverb_fileid_5"}
+    assert set(manifests["test"]) == {
+        "no_reverb_fileid_3",
+        "no_reverb_fileid_12",
+        "with_reverb_fileid_5",
+    }
     pair = manifests["test"]["no_reverb_fileid_12"]
     assert pair["clean_wav"].endswith("clean_fileid_12.wav")
     assert pair["noisy_wav"].endswith("book_x_snr5_tl-25_fileid_12.wav")
@@ -200,16 +204,40 @@ def test_prepare_dns2020(tmp_path, caplog):
     # Idempotent: same options skip; the valid set is identical when redone.
     first = {p.name: p.read_bytes() for p in (save / "valid_mixtures" / "noisy").iterdir()}
     stamp = (save / "valid.json").stat().st_mtime_ns
-    assert prepare_dns(corpus, save, test_subsets=("no_reverb", "with_reverb"), valid_count=3,
-                       valid_seconds=1.0, valid_fraction=0.25) == record
+    assert (
+        prepare_dns(
+            corpus,
+            save,
+            test_subsets=("no_reverb", "with_reverb"),
+            valid_count=3,
+            valid_seconds=1.0,
+            valid_fraction=0.25,
+        )
+        == record
+    )
     assert (save / "valid.json").stat().st_mtime_ns == stamp
-    again = prepare_dns(corpus, tmp_path / "elsewhere", test_subsets=("no_reverb", "with_reverb"),
-                        valid_count=3, valid_seconds=1.0, valid_fraction=0.25)
-    redone = {p.name: p.read_bytes() for p in Path(again["manifests"]["valid"]).parent.glob("valid_mixtures/noisy/*")}
+    again = prepare_dns(
+        corpus,
+        tmp_path / "elsewhere",
+        test_subsets=("no_reverb", "with_reverb"),
+        valid_count=3,
+        valid_seconds=1.0,
+        valid_fraction=0.25,
+    )
+    redone = {
+        p.name: p.read_bytes()
+        for p in Path(again["manifests"]["valid"]).parent.glob("valid_mixtures/noisy/*")
+    }
     assert redone == first
     # Changed options are prepared again.
-    changed = prepare_dns(corpus, save, test_subsets="no_reverb", valid_count=2,
-                          valid_seconds=1.0, valid_fraction=0.25)
+    changed = prepare_dns(
+        corpus,
+        save,
+        test_subsets="no_reverb",
+        valid_count=2,
+        valid_seconds=1.0,
+        valid_fraction=0.25,
+    )
     assert len(json.loads(Path(changed["manifests"]["valid"]).read_text())) == 2
     assert len(list((save / "valid_mixtures" / "noisy").iterdir())) == 2
     assert set(json.loads(Path(changed["manifests"]["test"]).read_text())) == {
@@ -229,15 +257,24 @@ def test_prepare_fullband_resamples_and_mixes_test_set(tmp_path):
     write(root / "impulse_responses" / "SLR28" / "r.wav", 0.3, 48000, seed=20)
     assert detect_layout(tmp_path / "DNS4") == "dns_fullband"
     record = prepare_dns(
-        tmp_path / "DNS4", tmp_path / "prep", valid_count=2, valid_seconds=1.0,
-        valid_fraction=0.2, test_count=2, test_seconds=1.0, test_fraction=0.2,
+        tmp_path / "DNS4",
+        tmp_path / "prep",
+        valid_count=2,
+        valid_seconds=1.0,
+        valid_fraction=0.2,
+        test_count=2,
+        test_seconds=1.0,
+        test_fraction=0.2,
         reverb_prob=1.0,
     )
     assert record["layout"] == "dns_fullband"
     m = {k: json.loads(Path(v).read_text()) for k, v in record["manifests"].items()}
     assert len(m["train_clean"]) == 3 and len(m["train_noise"]) == 1
-    assert "read_speech__utt_0" in {**m["train_clean"], **{v["clean_source"]: 1 for v in m["valid"].values()},
-                                    **{v["clean_source"]: 1 for v in m["test"].values()}}
+    assert "read_speech__utt_0" in {
+        **m["train_clean"],
+        **{v["clean_source"]: 1 for v in m["valid"].values()},
+        **{v["clean_source"]: 1 for v in m["test"].values()},
+    }
     sources = [{v["clean_source"] for v in m[s].values()} for s in ("valid", "test")]
     assert not sources[0] & sources[1] and not (sources[0] | sources[1]) & set(m["train_clean"])
     assert all(v["rir_source"] == "SLR28__r" for v in m["valid"].values())
@@ -246,9 +283,32 @@ def test_prepare_fullband_resamples_and_mixes_test_set(tmp_path):
     assert report["mixed_to_mono_at_load"]["count"] == 3
     test = paired_dataset(record["manifests"]["test"])
     assert test[0]["noisy_sig"].shape == (16000,)
-    clean = DynamicMixingDataset(record["manifests"]["train_clean"], record["manifests"]["train_noise"],
-                                 segment_seconds=0.5, seed=0)
+    clean = DynamicMixingDataset(
+        record["manifests"]["train_clean"],
+        record["manifests"]["train_noise"],
+        segment_seconds=0.5,
+        seed=0,
+    )
     assert clean[0]["clean_sig"].shape == (8000,)
+    # Only some sub-folders of clean_fullband (e.g. languages).
+    options = dict(valid_count=1, valid_seconds=0.5, valid_fraction=0.2, test_count=1)
+    subset = prepare_dns(
+        tmp_path / "DNS4", tmp_path / "prep2", clean_subsets=["read_speech", "vctk"], **options
+    )
+    used = set(json.loads(Path(subset["manifests"]["train_clean"]).read_text()))
+    used |= {
+        v["clean_source"]
+        for k in ("valid", "test")
+        for v in json.loads(Path(subset["manifests"][k]).read_text()).values()
+    }
+    assert used == {
+        "read_speech__utt_0",
+        "read_speech__utt_2",
+        "vctk__p001__utt_3",
+        "vctk__p002__utt_4",
+    }
+    with pytest.raises(FileNotFoundError, match="clean_fullband/french_speech: missing folder"):
+        prepare_dns(tmp_path / "DNS4", tmp_path / "prep3", clean_subsets=["french_speech"])
 
 
 def test_prepare_pairs_voicebank_style(tmp_path):
@@ -278,9 +338,13 @@ def test_prepare_pairs_single_folder_split_three_ways(tmp_path):
     for i in range(10):
         write(tmp_path / "data" / "noisy" / f"u{i}.wav", 0.3, seed=i)
         write(tmp_path / "data" / "clean" / f"u{i}.wav", 0.3, seed=50 + i)
-    record = prepare_dns(tmp_path / "data", tmp_path / "prep", layout="pairs",
-                         valid_fraction=0.1, test_fraction=0.2)
-    sizes = [len(json.loads(Path(record["manifests"][k]).read_text())) for k in ("train", "valid", "test")]
+    record = prepare_dns(
+        tmp_path / "data", tmp_path / "prep", layout="pairs", valid_fraction=0.1, test_fraction=0.2
+    )
+    sizes = [
+        len(json.loads(Path(record["manifests"][k]).read_text()))
+        for k in ("train", "valid", "test")
+    ]
     assert sizes == [7, 1, 2]
 
 
@@ -311,14 +375,22 @@ def test_prepare_bad_input(tmp_path):
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data not found at {SHARED_DATA}")
 def test_prepare_real_corpus(tmp_path):
-    record = prepare_dns(SHARED_DATA / "corpus", tmp_path, valid_count=2, valid_seconds=2.0,
-                         test_count=2, test_seconds=2.0)
+    record = prepare_dns(
+        SHARED_DATA / "corpus",
+        tmp_path,
+        valid_count=2,
+        valid_seconds=2.0,
+        test_count=2,
+        test_seconds=2.0,
+    )
     assert record["layout"] == "dns2020"
     m = {k: json.loads(Path(v).read_text()) for k, v in record["manifests"].items()}
     assert len(m["train_clean"]) > 150 and len(m["train_noise"]) > 20 and len(m["train_rir"]) == 7
     item = paired_dataset(record["manifests"]["valid"])[1]
     assert item["noisy_sig"].shape == (32000,)
-    assert abs(snr_db(item["clean_sig"], item["noisy_sig"]) - m["valid"][item["id"]]["snr_db"]) < 0.1
+    assert (
+        abs(snr_db(item["clean_sig"], item["noisy_sig"]) - m["valid"][item["id"]]["snr_db"]) < 0.1
+    )
 
 
 # -------------------------------------------------------------- dynamic mixing
@@ -326,13 +398,19 @@ def test_prepare_real_corpus(tmp_path):
 
 @pytest.fixture
 def sources(tmp_path):
-    clean = {f"c{i}": {"wav": str(write(tmp_path / f"c{i}.wav", 2.0 + i, seed=i)), "duration": 2.0 + i}
-             for i in range(3)}
+    clean = {
+        f"c{i}": {"wav": str(write(tmp_path / f"c{i}.wav", 2.0 + i, seed=i)), "duration": 2.0 + i}
+        for i in range(3)
+    }
     clean["short"] = {"wav": str(write(tmp_path / "short.wav", 0.5, seed=9)), "duration": 0.5}
-    noise = {"n0": {"wav": str(write(tmp_path / "n0.wav", 0.3, seed=10)), "duration": 0.3},
-             "n1": {"wav": str(write(tmp_path / "n1.wav", 5.0, 48000, seed=11))}}
+    noise = {
+        "n0": {"wav": str(write(tmp_path / "n0.wav", 0.3, seed=10)), "duration": 0.3},
+        "n1": {"wav": str(write(tmp_path / "n1.wav", 5.0, 48000, seed=11))},
+    }
     rir = np.zeros(1600)
-    rir[40], rir[200:] = 1.0, 0.05 * np.random.default_rng(0).standard_normal(1400) * np.exp(-np.arange(1400) / 300)
+    rir[40], rir[200:] = 1.0, 0.05 * np.random.default_rng(0).standard_normal(1400) * np.exp(
+        -np.arange(1400) / 300
+    )
     sf.write(str(tmp_path / "rir.wav"), rir, 16000, subtype="FLOAT")
     return clean, noise, {"r": {"wav": str(tmp_path / "rir.wav"), "duration": 0.1}}
 
@@ -348,8 +426,15 @@ def test_mix_at_snr_batched():
 
 def test_dynamic_mixing_snr_level_and_length(sources):
     clean, noise, _ = sources
-    data = DynamicMixingDataset(clean, noise, segment_seconds=1.0, epoch_size=12, seed=5,
-                                snr_range=(-5, 20), level_range_db=(-35, -15))
+    data = DynamicMixingDataset(
+        clean,
+        noise,
+        segment_seconds=1.0,
+        epoch_size=12,
+        seed=5,
+        snr_range=(-5, 20),
+        level_range_db=(-35, -15),
+    )
     assert len(data) == 12
     seen_short = False
     for index in range(len(data)):
@@ -366,15 +451,21 @@ def test_dynamic_mixing_snr_level_and_length(sources):
             assert item["clean_sig"][:8000].abs().max() > 0
     assert seen_short
     # Every clean file is used once per len(clean) items.
-    assert sorted(data.get_mixture(i)["clean_source"] for i in range(4)) == ["c0", "c1", "c2", "short"]
+    assert sorted(data.get_mixture(i)["clean_source"] for i in range(4)) == [
+        "c0",
+        "c1",
+        "c2",
+        "short",
+    ]
 
 
 def test_dynamic_mixing_is_reproducible(sources):
     clean, noise, rir = sources
 
     def items(seed, epoch):
-        data = DynamicMixingDataset(clean, noise, rir, segment_seconds=0.5, epoch_size=6,
-                                    reverb_prob=0.5, seed=seed)
+        data = DynamicMixingDataset(
+            clean, noise, rir, segment_seconds=0.5, epoch_size=6, reverb_prob=0.5, seed=seed
+        )
         data.set_epoch(epoch)
         return torch.stack([data[i]["noisy_sig"] for i in range(len(data))])
 
@@ -383,8 +474,9 @@ def test_dynamic_mixing_is_reproducible(sources):
     assert not torch.equal(reference, items(seed=1, epoch=4))
     assert not torch.equal(reference, items(seed=2, epoch=3))
     # Same items through a multi-worker DataLoader with PaddedBatch.
-    data = DynamicMixingDataset(clean, noise, rir, segment_seconds=0.5, epoch_size=6,
-                                reverb_prob=0.5, seed=1)
+    data = DynamicMixingDataset(
+        clean, noise, rir, segment_seconds=0.5, epoch_size=6, reverb_prob=0.5, seed=1
+    )
     data.set_epoch(3)
     loader = torch.utils.data.DataLoader(data, batch_size=3, num_workers=2, collate_fn=PaddedBatch)
     batches = list(loader)
@@ -398,14 +490,25 @@ def test_dynamic_mixing_reverberant_targets(sources):
     clean, noise, rir = sources
     targets = {}
     for target in ("dry", "early", "reverberant"):
-        data = DynamicMixingDataset(clean, noise, rir, segment_seconds=1.0, epoch_size=1,
-                                    reverb_prob=1.0, reverberant_target=target, seed=0)
+        data = DynamicMixingDataset(
+            clean,
+            noise,
+            rir,
+            segment_seconds=1.0,
+            epoch_size=1,
+            reverb_prob=1.0,
+            reverberant_target=target,
+            seed=0,
+        )
         item = data.get_mixture(0)
         assert item["rir_source"] == "r"
         targets[target] = item
     # The SNR is that of the reverberant speech present in the mixture.
     reverberant = targets["reverberant"]
-    assert abs(snr_db(reverberant["clean_sig"], reverberant["noisy_sig"]) - reverberant["snr_db"]) < 0.1
+    assert (
+        abs(snr_db(reverberant["clean_sig"], reverberant["noisy_sig"]) - reverberant["snr_db"])
+        < 0.1
+    )
     assert torch.allclose(targets["dry"]["noisy_sig"], reverberant["noisy_sig"])
     dry, early, full = (targets[k]["clean_sig"] for k in ("dry", "early", "reverberant"))
     # Early reflections only: the early target sits between dry and fully reverberant.
@@ -443,16 +546,18 @@ def test_webdataset_round_trip(tmp_path):
             for n in range(shard * 3, shard * 3 + 3):
                 noisy, clean = np.random.default_rng(n).standard_normal((2, 16000 + 800 * n))
                 signals[f"clean_fileid_{n}"] = (noisy, clean)
-                sink.write({
-                    "__key__": f"clean_fileid_{n}.wav",
-                    "clean_file": f"clean_fileid_{n}.wav",
-                    "noise_file": f"noise_fileid_{n}.wav",
-                    "noisy_file": f"x_snr5_fileid_{n}.wav",
-                    "language_id": "read_speech",
-                    "clean_audio.pth": torch.tensor(clean),
-                    "noise_audio.pth": torch.tensor(noisy - clean),
-                    "noisy_audio.pth": torch.tensor(noisy),
-                })
+                sink.write(
+                    {
+                        "__key__": f"clean_fileid_{n}.wav",
+                        "clean_file": f"clean_fileid_{n}.wav",
+                        "noise_file": f"noise_fileid_{n}.wav",
+                        "noisy_file": f"x_snr5_fileid_{n}.wav",
+                        "language_id": "read_speech",
+                        "clean_audio.pth": torch.tensor(clean),
+                        "noise_audio.pth": torch.tensor(noisy - clean),
+                        "noisy_audio.pth": torch.tensor(noisy),
+                    }
+                )
     whole = list(DNSShardDataset(tmp_path))
     assert [item["id"] for item in whole] == [f"clean_fileid_{n}" for n in range(6)]
     for item in whole:
@@ -462,13 +567,23 @@ def test_webdataset_round_trip(tmp_path):
         assert torch.allclose(item["clean_sig"], torch.tensor(clean, dtype=torch.float32))
     assert DNSShardDataset(tmp_path).count_samples() == 6
 
-    data = shard_dataset(str(tmp_path / "read_speech" / "shard-{000000..000001}.tar"),
-                         segment_seconds=0.5, shuffle_buffer=4, seed=3)
+    data = shard_dataset(
+        str(tmp_path / "read_speech" / "shard-{000000..000001}.tar"),
+        segment_seconds=0.5,
+        shuffle_buffer=4,
+        seed=3,
+    )
     epoch0 = {item["id"]: item["noisy_sig"] for item in data}
     assert len(epoch0) == 6 and all(sig.shape == (8000,) for sig in epoch0.values())
     n = int(next(iter(epoch0)).rsplit("_", 1)[1])
-    assert any(np.allclose(epoch0[f"clean_fileid_{n}"].numpy(), signals[f"clean_fileid_{n}"][0][s:s + 8000],
-                           atol=1e-6) for s in range(0, 16000 + 800 * n - 7999))
+    assert any(
+        np.allclose(
+            epoch0[f"clean_fileid_{n}"].numpy(),
+            signals[f"clean_fileid_{n}"][0][s : s + 8000],
+            atol=1e-6,
+        )
+        for s in range(0, 16000 + 800 * n - 7999)
+    )
     assert all(torch.equal(epoch0[k], v) for k, v in ((i["id"], i["noisy_sig"]) for i in data))
     data.set_epoch(1)
     assert any(not torch.equal(epoch0[i["id"]], i["noisy_sig"]) for i in data)
@@ -490,7 +605,9 @@ def test_demo_corpus_layout_determinism_and_idempotence(tmp_path):
     assert len(list((data / "noise").glob("*.wav"))) == 4
     assert len(list((data / "impulse_responses").glob("*.wav"))) == 2
     test = data / "test_set" / "synthetic" / "no_reverb"
-    assert sorted(p.name for p in (test / "clean").iterdir()) == [f"clean_fileid_{i}.wav" for i in range(3)]
+    assert sorted(p.name for p in (test / "clean").iterdir()) == [
+        f"clean_fileid_{i}.wav" for i in range(3)
+    ]
     noisy = sorted((test / "noisy").iterdir(), key=lambda p: int(p.stem.rsplit("_fileid_", 1)[1]))
     assert [p.stem.rsplit("_fileid_", 1)[1] for p in noisy] == ["0", "1", "2"]
     assert "snr-5" in noisy[0].name and "snr15" in noisy[2].name
@@ -504,7 +621,9 @@ def test_demo_corpus_layout_determinism_and_idempotence(tmp_path):
     assert create_demo_corpus(tmp_path / "a", seed=7, **options) == root
     assert {p: p.stat().st_mtime_ns for p in data.rglob("*.wav")} == stamps  # not redone
     other = create_demo_corpus(tmp_path / "b", seed=7, **options)
-    assert {p.relative_to(other): p.read_bytes() for p in (other / "datasets").rglob("*.wav")} == files
+    assert {
+        p.relative_to(other): p.read_bytes() for p in (other / "datasets").rglob("*.wav")
+    } == files
     reseeded = create_demo_corpus(tmp_path / "c", seed=8, **options)
     assert (reseeded / "datasets" / "clean").iterdir().__next__().read_bytes() not in files.values()
 
@@ -529,8 +648,13 @@ def test_demo_corpus_defaults_prepare_and_train_batch(tmp_path):
     durations = [audio_info(p).duration for p in (data / "clean").iterdir()]
     assert 3.0 <= min(durations) and max(durations) <= 6.0
     record = prepare_dns(root, tmp_path / "prep", valid_count=4, valid_seconds=2.0)
-    data = DynamicMixingDataset(record["manifests"]["train_clean"], record["manifests"]["train_noise"],
-                                record["manifests"]["train_rir"], segment_seconds=2.0, reverb_prob=0.3)
+    data = DynamicMixingDataset(
+        record["manifests"]["train_clean"],
+        record["manifests"]["train_noise"],
+        record["manifests"]["train_rir"],
+        segment_seconds=2.0,
+        reverb_prob=0.3,
+    )
     batch = PaddedBatch([data[i] for i in range(4)])
     assert batch.noisy_sig.data.shape == (4, 32000)
     assert len(paired_dataset(record["manifests"]["test"])) == 12

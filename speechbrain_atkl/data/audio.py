@@ -76,8 +76,7 @@ def _open(path):
         return sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(
-            f"{path}: not a readable audio file (corrupt or unsupported "
-            f"format): {error}"
+            f"{path}: not a readable audio file (corrupt or unsupported " f"format): {error}"
         ) from error
 
 
@@ -179,9 +178,7 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path}: reading the samples failed: {error}") from error
     if data.shape[0] == 0:
-        raise AudioError(
-            f"{path}: no samples from sample {start} on (at {sample_rate} Hz)."
-        )
+        raise AudioError(f"{path}: no samples from sample {start} on (at {sample_rate} Hz).")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples.")
     wav = torch.from_numpy(data.mean(axis=1))
@@ -233,8 +230,7 @@ def save_audio(path, wav, sample_rate, subtype=None):
     file_format = path.suffix[1:].upper()
     if file_format not in sf.available_formats():
         raise ValueError(
-            f"{path}: unknown audio extension; expected one of "
-            f"{', '.join(AUDIO_EXTENSIONS)}."
+            f"{path}: unknown audio extension; expected one of " f"{', '.join(AUDIO_EXTENSIONS)}."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")

@@ -195,7 +195,9 @@ def noise_like(kind, seconds, rng, sample_rate=16000):
             np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) / k**1.2
             for k in range(1, 12)
         )
-        noise = _rms_normalise(noise, 0.0) + _rms_normalise(_coloured(seconds, rng, sample_rate, 1.0), -20.0)
+        noise = _rms_normalise(noise, 0.0) + _rms_normalise(
+            _coloured(seconds, rng, sample_rate, 1.0), -20.0
+        )
     elif kind == "babble":
         noise = sum(
             speech_like(seconds, rng, speaker=int(rng.integers(100, 1000)), sample_rate=sample_rate)
@@ -371,7 +373,9 @@ def create_demo_corpus(
     for index in range(n_test):
         rng = np.random.default_rng([seed, 3, index])
         kind = NOISE_TYPES[index % len(NOISE_TYPES)]
-        clean = torch.from_numpy(speech_like(test_seconds, rng, speaker=SPEAKERS + index, sample_rate=sample_rate))
+        clean = torch.from_numpy(
+            speech_like(test_seconds, rng, speaker=SPEAKERS + index, sample_rate=sample_rate)
+        )
         noise = torch.from_numpy(noise_like(kind, test_seconds, rng, sample_rate))
         noisy = mix_at_snr(clean, noise, float(snrs[index]))
         level = int(rng.integers(-35, -14))

@@ -87,9 +87,7 @@ def _sources(manifest, sample_rate, name):
     sources = []
     for utt_id, entry in sorted(read_manifest(manifest).items()):
         if "wav" not in entry:
-            raise ValueError(
-                f"{name} manifest entry {utt_id!r} has no 'wav' field: {entry}"
-            )
+            raise ValueError(f"{name} manifest entry {utt_id!r} has no 'wav' field: {entry}")
         duration = entry.get("duration")
         if duration is None:
             duration = audio_info(entry["wav"]).duration
@@ -192,9 +190,7 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         super().__init__()
         self.clean = _sources(clean_manifest, sample_rate, "clean")
         self.noise = _sources(noise_manifest, sample_rate, "noise")
-        self.rirs = (
-            _sources(rir_manifest, sample_rate, "RIR") if rir_manifest is not None else []
-        )
+        self.rirs = _sources(rir_manifest, sample_rate, "RIR") if rir_manifest is not None else []
         if not self.clean or not self.noise:
             raise ValueError(
                 f"Dynamic mixing needs clean and noise files; got "

@@ -41,6 +41,7 @@ Authors
 """
 
 import collections
+import concurrent.futures
 import logging
 import re
 import shutil
@@ -61,6 +62,8 @@ PREPARATION_FILE = "preparation.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
 FILEID = re.compile(r"fileid_(\d+)$")
+# Threads reading file headers (I/O bound; helps on network storage).
+SCAN_THREADS = 8
 # Examples kept per list in the report (counts are always complete).
 REPORT_EXAMPLES = 50
 
@@ -81,12 +84,16 @@ class _Report:
         logger.warning("Skipping %s: %s", path, reason)
         self.skipped.append({"file": str(path), "reason": reason})
 
-    def inspect(self, path):
-        """Returns the file's AudioInfo, or None (and a report line) if unusable."""
-        try:
-            info = audio_info(path)
-        except AudioError as error:
-            self.skip(path, str(error))
+    def inspect(self, paths):
+        """AudioInfo of each file (headers read in parallel); None if unusable."""
+        with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
+            headers = list(pool.map(_read_header, paths))
+        return [self._check(path, header) for path, header in zip(paths, headers)]
+
+    def _check(self, path, info):
+        """Records a file's header; returns None (and a report line) if unusable."""
+        if isinstance(info, AudioError):
+            self.skip(path, str(info))
             return None
         if info.frames == 0:
             self.skip(path, "zero-length audio (no samples)")
@@ -120,6 +127,14 @@ class _Report:
             "channels": {str(k): v for k, v in sorted(self.channels.items())},
             "notes": self.notes,
         }
+
+
+def _read_header(path):
+    """The file's AudioInfo, or the AudioError raised reading it."""
+    try:
+        return audio_info(path)
+    except AudioError as error:
+        return error
 
 
 def _hours(manifest):
@@ -182,13 +197,19 @@ def _utt_id(path, root):
     return Path(path).relative_to(root).with_suffix("").as_posix().replace("/", "__")
 
 
-def _single_manifest(folder, expected, report, required=True):
-    """Manifest ``{id: {"wav", "duration", "sample_rate", "channels"}}``."""
+def _single_manifest(folder, expected, report, subfolders=None, required=True):
+    """Manifest ``{id: {"wav", "duration", "sample_rate", "channels"}}``.
+
+    Files are taken from ``folder`` or only from its ``subfolders``.
+    """
     if not required and not Path(folder).is_dir():
         return {}
+    if subfolders:
+        paths = [path for sub in subfolders for path in _list_audio(folder / sub, expected)]
+    else:
+        paths = _list_audio(folder, expected)
     manifest = {}
-    for path in _list_audio(folder, expected):
-        info = report.inspect(path)
+    for path, info in zip(paths, report.inspect(paths)):
         if info is not None:
             manifest[_utt_id(path, folder)] = {
                 "wav": str(path),
@@ -201,22 +222,31 @@ def _single_manifest(folder, expected, report, required=True):
     return manifest
 
 
-def _pair_entry(noisy, clean, report, **extra):
-    """A paired manifest entry, or None when either file is unusable."""
-    noisy_info, clean_info = report.inspect(noisy), report.inspect(clean)
-    if noisy_info is None or clean_info is None:
-        return None
-    if abs(noisy_info.duration - clean_info.duration) > 0.01:
-        report.notes.append(
-            f"{noisy} and {clean} differ in length ({noisy_info.duration:.3f} s "
-            f"vs {clean_info.duration:.3f} s): trimmed to the shorter at load time"
-        )
-    return {
-        "noisy_wav": str(noisy),
-        "clean_wav": str(clean),
-        "duration": min(noisy_info.duration, clean_info.duration),
-        **extra,
-    }
+def _pair_entries(pairs, report):
+    """Paired manifest entries ``{id: {"noisy_wav", "clean_wav", "duration", ...}}``.
+
+    ``pairs`` maps ids to ``(noisy_path, clean_path, extra_fields)``; a pair
+    with an unusable file is left out.
+    """
+    ids = list(pairs)
+    infos = report.inspect([pairs[i][0] for i in ids] + [pairs[i][1] for i in ids])
+    entries = {}
+    for utt_id, noisy_info, clean_info in zip(ids, infos[: len(ids)], infos[len(ids) :]):
+        noisy, clean, extra = pairs[utt_id]
+        if noisy_info is None or clean_info is None:
+            continue
+        if abs(noisy_info.duration - clean_info.duration) > 0.01:
+            report.notes.append(
+                f"{noisy} and {clean} differ in length ({noisy_info.duration:.3f} s "
+                f"vs {clean_info.duration:.3f} s): trimmed to the shorter at load time"
+            )
+        entries[utt_id] = {
+            "noisy_wav": str(noisy),
+            "clean_wav": str(clean),
+            "duration": min(noisy_info.duration, clean_info.duration),
+            **extra,
+        }
+    return entries
 
 
 def _by_fileid(paths, report):
@@ -236,7 +266,7 @@ def _dns_test_set(root, subsets, report):
     synthetic = root / "test_set" / "synthetic"
     if not synthetic.is_dir():
         return None
-    manifest = {}
+    pairs = {}
     for subset in subsets:
         expected = f"the DNS test subset '{subset}' with clean/ and noisy/ folders"
         folder = _require_dir(synthetic / subset, expected)
@@ -247,9 +277,8 @@ def _dns_test_set(root, subsets, report):
         for number in sorted(set(clean) ^ set(noisy)):
             report.unpaired.append(str(clean.get(number) or noisy.get(number)))
         for number in sorted(set(clean) & set(noisy)):
-            entry = _pair_entry(noisy[number], clean[number], report, subset=subset)
-            if entry is not None:
-                manifest[f"{subset}_fileid_{number}"] = entry
+            pairs[f"{subset}_fileid_{number}"] = (noisy[number], clean[number], {"subset": subset})
+    manifest = _pair_entries(pairs, report)
     if not manifest:
         raise ValueError(f"{synthetic}: no usable noisy/clean test pairs found.")
     return manifest
@@ -402,7 +431,9 @@ def _prepare_dynamic(data_folder, layout, options, report, save_folder):
         clean_dir, noise_dir = root / "clean_fullband", root / "noise_fullband"
     _require_dir(clean_dir, "a folder of clean speech audio files")
     _require_dir(noise_dir, "a folder of noise audio files")
-    clean = _single_manifest(clean_dir, "clean speech audio files", report)
+    clean = _single_manifest(
+        clean_dir, "clean speech audio files", report, options["clean_subsets"]
+    )
     noise = _single_manifest(noise_dir, "noise audio files", report)
     rir_dir = next((root / n for n in RIR_FOLDERS if (root / n).is_dir()), root / RIR_FOLDERS[0])
     rir = _single_manifest(rir_dir, "room impulse responses", report, required=False)
@@ -470,13 +501,13 @@ def _prepare_pairs(data_folder, options, report):
         for name in sorted(set(noisy) ^ set(clean)):
             report.unpaired.append(str(noisy.get(name) or clean.get(name)))
         pool = pools["train" if split == "all" else split]
+        pairs = {}
         for name in sorted(set(noisy) & set(clean)):
-            entry = _pair_entry(noisy[name], clean[name], report)
-            if entry is not None:
-                utt_id = name.with_suffix("").as_posix().replace("/", "__")
-                if utt_id in pool:
-                    utt_id = f"{noisy_dir.name}__{utt_id}"
-                pool[utt_id] = entry
+            utt_id = name.with_suffix("").as_posix().replace("/", "__")
+            if utt_id in pool:
+                utt_id = f"{noisy_dir.name}__{utt_id}"
+            pairs[utt_id] = (noisy[name], clean[name], {})
+        pool.update(_pair_entries(pairs, report))
     if not pools["train"]:
         raise ValueError(f"{data_folder}: no usable noisy/clean training pairs found.")
     rng = np.random.default_rng([options["seed"], 2])
@@ -519,6 +550,7 @@ def prepare_dns(
     save_folder,
     layout="auto",
     test_subsets=("no_reverb",),
+    clean_subsets=None,
     valid_count=200,
     valid_seconds=4.0,
     valid_fraction=0.05,
@@ -549,6 +581,10 @@ def prepare_dns(
         ``"auto"``, ``"dns2020"``, ``"dns_fullband"`` or ``"pairs"``.
     test_subsets : str or sequence of str
         DNS test subsets to use: ``"no_reverb"`` and/or ``"with_reverb"``.
+    clean_subsets : sequence of str or None
+        Dynamic-mixing layouts: use only these sub-folders of the clean
+        folder (e.g. ``["read_speech"]`` of ``clean_fullband``); ``None``
+        walks all of it.
     valid_count : int
         Number of fixed validation mixtures (dynamic-mixing layouts).
     valid_seconds : float
@@ -595,6 +631,7 @@ def prepare_dns(
         "data_folder": str(data_folder),
         "layout": layout,
         "test_subsets": list(test_subsets),
+        "clean_subsets": None if clean_subsets is None else list(clean_subsets),
         "valid_count": int(valid_count),
         "valid_seconds": float(valid_seconds),
         "valid_fraction": float(valid_fraction),
