@@ -108,9 +108,7 @@ class EnhanceBatch(Pretrained):
             lengths = torch.ones(batch)
         lengths = torch.as_tensor(lengths, dtype=torch.float64).cpu()
         if lengths.shape != (batch,) or not ((lengths > 0) & (lengths <= 1)).all():
-            raise ValueError(
-                f"lengths must be {batch} relative lengths in (0, 1], got {lengths.tolist()}."
-            )
+            raise ValueError(f"lengths must be {batch} relative lengths in (0, 1], got {lengths.tolist()}.")
         samples = torch.round(lengths * time).long().clamp(1, time)
         enhanced = torch.zeros_like(noisy)
         with torch.no_grad():
