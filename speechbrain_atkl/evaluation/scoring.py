@@ -249,7 +249,9 @@ def score_utterances(
         has a noisy input).
     num_workers : int
         Worker processes; 0 or 1 scores in this process. Workers are spawned
-        (not forked), so this is safe after torch/CUDA has been used.
+        (not forked), so this is safe after torch/CUDA has been used; as with
+        any spawned pool, a script calling this must guard its top-level code
+        with ``if __name__ == "__main__":``.
     dnsmos_threads : int, optional
         Threads per DNSMOS ONNX session; default: ONNX Runtime's choice in
         process, 1 per worker.
