@@ -112,6 +112,16 @@ class EnhancementBrain(sb.Brain):
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
             )
 
+    def _wrap_distributed(self):
+        """DDP on CPU (gloo) without SpeechBrain's SyncBatchNorm conversion, which DDP refuses there."""
+        if not (self.distributed_launch and torch.device(self.device).type == "cpu"):
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
+
     # ------------------------------------------------------------- internals
     def _collect(self, predictions, batch, stage):
         noisy, _ = batch.noisy_sig

@@ -11,18 +11,63 @@ Authors
 """
 
 import logging
+import shutil
 from pathlib import Path
 
 import torch
-from speechbrain.utils.checkpoints import Checkpointer
+from speechbrain.utils.checkpoints import METAFNAME, Checkpoint, Checkpointer
+from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_atkl.models.config import build_model, load_model_config
 
 logger = logging.getLogger(__name__)
 
 MODEL_CONFIG = "model_config.yaml"
+PENDING_META = "CKPTINFO.pending"
 #: Validation metrics where larger is better; everything else (losses) is minimised.
 MAXIMISED = ("pesq", "stoi", "si_snr", "dnsmos")
+
+
+class AtomicCheckpointer(Checkpointer):
+    """A SpeechBrain ``Checkpointer`` whose checkpoints appear only when complete.
+
+    SpeechBrain writes a checkpoint's ``CKPTINFO.yaml`` before its parameter
+    files, so a run killed while saving leaves a folder that looks like a
+    checkpoint but misses files, and resuming from it fails. This class writes
+    the metadata under a pending name and renames it once every file is on
+    disk; unfinished checkpoint folders are removed at the next save.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> checkpointer = AtomicCheckpointer(folder, {"layer": torch.nn.Linear(2, 2)})
+    >>> checkpoint = checkpointer.save_checkpoint(meta={"valid_loss": 1.0})
+    >>> [c.meta["valid_loss"] for c in checkpointer.list_checkpoints()]
+    [1.0]
+    """
+
+    def _save_checkpoint_metafile(self, fpath, meta_to_include={}, end_of_epoch=True):
+        pending = Path(fpath).with_name(PENDING_META)
+        return super()._save_checkpoint_metafile(pending, meta_to_include, end_of_epoch)
+
+    def save_checkpoint(self, meta={}, end_of_epoch=True, name=None, verbosity=logging.INFO):
+        """Saves a checkpoint (see SpeechBrain's ``Checkpointer.save_checkpoint``)."""
+        if if_main_process():
+            self._remove_unfinished()
+        checkpoint = super().save_checkpoint(meta, end_of_epoch, name, verbosity)
+        if checkpoint is None:  # not the main process
+            return None
+        (Path(checkpoint.path) / PENDING_META).replace(Path(checkpoint.path) / METAFNAME)
+        return Checkpoint(checkpoint.path, checkpoint.meta, checkpoint.paramfiles)
+
+    def _remove_unfinished(self):
+        if not self.checkpoints_dir.is_dir():
+            return
+        for folder in self.checkpoints_dir.iterdir():
+            if (folder / PENDING_META).exists() and not (folder / METAFNAME).exists():
+                logger.warning("Removing unfinished checkpoint %s", folder)
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def is_maximised(key):

@@ -1,0 +1,182 @@
+"""End-to-end tests of the recipe: each YAML trains, resumes after SIGKILL, and runs under DDP."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from speechbrain_atkl.data.demo import create_demo_corpus
+from speechbrain_atkl.training.checkpoints import (
+    PENDING_META,
+    AtomicCheckpointer,
+    best_checkpoint,
+    load_teacher,
+    load_trained_model,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "epoch_size": 4,
+    "batch_size": 2,
+    "segment_seconds": 0.5,
+    "valid_count": 2,
+    "number_of_epochs": 1,
+    "num_workers": 0,
+    "test_metrics": "[si_snr, pesq_wb]",
+    "eval_num_workers": 0,
+    "ckpt_interval_minutes": 0,
+}
+
+
+def _command(yaml_name, results, corpus, launcher=None, **overrides):
+    options = {**TINY, "data_folder": corpus, "results_root": results, **overrides}
+    return (launcher or [sys.executable]) + [
+        str(REPO / "train.py"), str(REPO / "hparams" / yaml_name),
+        *(f"--{key}={value}" for key, value in options.items()),
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    create_demo_corpus(
+        folder, seed=0, n_clean=6, clean_seconds=(1.0, 1.5), n_noise=3, noise_seconds=2.0,
+        n_rir=2, n_test=2, test_seconds=1.0,
+    )
+    return folder
+
+
+def _train(yaml_name, results, corpus, check=True, launcher=None, **overrides):
+    command = _command(yaml_name, results, corpus, launcher, **overrides)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _output(results, name):
+    return Path(results) / name / "1986"
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory, corpus):
+    results = tmp_path_factory.mktemp("results")
+    _train("uformer.yaml", results, corpus)
+    return results
+
+
+def _check_finished(output):
+    metrics = json.loads((output / "test_metrics.json").read_text())
+    assert metrics["num_utterances"] == 2
+    assert {"pesq_wb", "si_snr"} <= set(metrics["enhanced"]) and "si_snr" in metrics["noisy"]
+    assert (output / "test_results" / "per_utterance.csv").is_file()
+    log = (output / "train_log.txt").read_text()
+    assert "epoch: 1" in log and "valid pesq" in log
+    model, checkpoint = load_trained_model(output)
+    assert "valid_pesq" in checkpoint.meta
+    return model
+
+
+@pytest.mark.parametrize("yaml_name", ["dccrn.yaml", "distil_dccrn.yaml"])
+def test_supervised_yaml_trains(yaml_name, tmp_path, corpus):
+    _train(yaml_name, tmp_path, corpus)
+    model = _check_finished(_output(tmp_path, yaml_name[:-5]))
+    assert type(model).__name__ == "DCCRN"
+
+
+def test_uformer_yaml_trains(teacher_run):
+    model = _check_finished(_output(teacher_run, "uformer"))
+    assert type(model).__name__ == "Uformer"
+
+
+def test_distillation_yaml_trains_from_teacher_folder(teacher_run, corpus):
+    _train("distil_dccrn_atkl.yaml", teacher_run, corpus)
+    output = _output(teacher_run, "distil_dccrn_atkl")
+    student = _check_finished(output)
+    assert sum(p.numel() for p in student.parameters()) < 1.2e6
+    log = (output / "train_log.txt").read_text()
+    assert "atkl_total" in log and "balanced_si_snr" in log
+
+
+def test_distillation_without_teacher_says_how_to_get_one(tmp_path, corpus):
+    done = _train("distil_dccrn_atkl.yaml", tmp_path, corpus, check=False, teacher_checkpoint=tmp_path / "nowhere")
+    assert done.returncode != 0
+    assert "python train.py hparams/uformer.yaml" in done.stdout + done.stderr
+
+
+def test_killed_run_resumes_and_finishes(tmp_path, corpus):
+    """SIGKILL after the first intra-epoch checkpoint, then the same command finishes."""
+    command = _command(
+        "distil_dccrn.yaml", tmp_path, corpus, epoch_size=40, number_of_epochs=2, ckpt_interval_steps=2
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    save = _output(tmp_path, "distil_dccrn") / "save"
+    log_file = open(tmp_path / "killed_run.log", "w")
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and process.poll() is None:
+            infos = list(save.glob("CKPT+*/CKPT.yaml"))
+            if any("brain_intra_epoch_ckpt" in info.read_text() for info in infos):
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, (tmp_path / "killed_run.log").read_text()[-3000:]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Loading a checkpoint from" in done.stdout + done.stderr
+    log = (_output(tmp_path, "distil_dccrn") / "train_log.txt").read_text()
+    assert "epoch: 2" in log
+    assert (_output(tmp_path, "distil_dccrn") / "test_metrics.json").is_file()
+
+
+def test_two_process_ddp_on_cpu(tmp_path, corpus):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531"]
+    _train("distil_dccrn.yaml", tmp_path, corpus, launcher=launcher, distributed_backend="gloo")
+    _check_finished(_output(tmp_path, "distil_dccrn"))
+
+
+def test_interrupted_checkpoint_is_invisible_and_cleaned(tmp_path):
+    layer = torch.nn.Linear(2, 2)
+    checkpointer = AtomicCheckpointer(tmp_path, {"layer": layer})
+    checkpointer.save_checkpoint(meta={"valid_pesq": 1.5})
+
+    def failing_save(obj, path):
+        raise KeyboardInterrupt  # the process dies while writing parameters
+
+    checkpointer.add_recoverable("broken", layer, custom_save_hook=failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        checkpointer.save_checkpoint(meta={"valid_pesq": 3.0})
+    assert len(list(tmp_path.glob(f"CKPT+*/{PENDING_META}"))) == 1
+    assert [c.meta["valid_pesq"] for c in checkpointer.list_checkpoints()] == [1.5]
+    assert best_checkpoint(tmp_path).meta["valid_pesq"] == 1.5
+    del checkpointer.recoverables["broken"], checkpointer.custom_save_hooks["broken"]
+    checkpointer.save_checkpoint(meta={"valid_pesq": 2.0})
+    assert not list(tmp_path.glob(f"CKPT+*/{PENDING_META}"))
+    assert best_checkpoint(tmp_path).meta["valid_pesq"] == 2.0
+
+
+def test_teacher_checkpoint_file_must_match(tmp_path):
+    from speechbrain_atkl.models import DCCRN
+
+    teacher = DCCRN(channels=[8] * 6, rnn_units=16)
+    path = tmp_path / "model.ckpt"
+    torch.save(teacher.state_dict(), path)
+    loaded = load_teacher(path, DCCRN(channels=[8] * 6, rnn_units=16))
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+    with pytest.raises(ValueError, match="does not fit"):
+        load_teacher(path, DCCRN(channels=[16] * 6, rnn_units=16))
+    with pytest.raises(FileNotFoundError, match="Train a teacher first"):
+        load_teacher(tmp_path / "missing", None)
