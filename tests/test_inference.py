@@ -1,0 +1,256 @@
+"""Tests of the EnhanceBatch interface: batching, chunking, loading, bad input files."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_atkl.data.audio import AudioError
+from speechbrain_atkl.inference.enhance import EnhanceBatch, enhance_in_chunks
+from speechbrain_atkl.models.config import model_spec
+from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.publish import inference_hyperparams
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RATE = 16000
+
+
+def tiny_dccrn(seed=0, lookahead=6):
+    """A small DCCRN whose weights are perturbed away from the initialisation."""
+    torch.manual_seed(seed)
+    model = DCCRN(channels=[8, 8, 16, 16, 16, 16], rnn_units=32, lookahead=lookahead)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, especially on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_dccrn()
+
+
+@pytest.fixture(scope="module")
+def enhancer(model):
+    return EnhanceBatch(
+        modules={"enhance_model": model}, hparams={"sample_rate": RATE}, run_opts={"device": "cpu"}
+    )
+
+
+def enhance_alone(model, wav):
+    with torch.no_grad():
+        return model(wav[None])[0]
+
+
+def test_top_level_import_is_lazy_and_gives_the_class():
+    import subprocess
+    import sys
+
+    code = "import sys, speechbrain_atkl; assert 'speechbrain' not in sys.modules, 'eager import'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import speechbrain_atkl
+    import speechbrain_atkl.inference
+
+    assert speechbrain_atkl.EnhanceBatch is speechbrain_atkl.inference.EnhanceBatch is EnhanceBatch
+
+
+def test_enhance_batch_equals_each_waveform_alone_and_zeroes_padding(enhancer, model):
+    torch.manual_seed(1)
+    noisy = 0.1 * torch.randn(3, 4000)
+    lengths = torch.tensor([1.0, 0.5, 0.75])
+    noisy[1, 2000:] = 5.0 * torch.randn(2000)  # loud garbage in the padding must not leak
+    enhanced = enhancer.enhance_batch(noisy, lengths)
+    assert enhanced.shape == noisy.shape
+    for row, length in enumerate([4000, 2000, 3000]):
+        expected = enhance_alone(model, noisy[row, :length])
+        torch.testing.assert_close(enhanced[row, :length], expected, atol=1e-5, rtol=0)
+        assert enhanced[row, length:].abs().sum().item() == 0.0
+    # Without lengths every row is complete: same as enhancing each row alone.
+    torch.testing.assert_close(enhancer(noisy)[1], enhance_alone(model, noisy[1]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "noisy, lengths, message",
+    [
+        (torch.zeros(100), None, "batch, time"),
+        (torch.tensor([[0.0, math.nan, 0.0]]), None, "NaN"),
+        (torch.zeros(2, 100), torch.tensor([1.0, 0.0]), "relative lengths"),
+        (torch.zeros(2, 100), torch.tensor([1.0]), "relative lengths"),
+    ],
+)
+def test_enhance_batch_rejects_bad_input(enhancer, noisy, lengths, message):
+    with pytest.raises(ValueError, match=message):
+        enhancer.enhance_batch(noisy, lengths)
+
+
+def test_chunked_enhancement_matches_one_pass(model):
+    torch.manual_seed(2)
+    wav = 0.1 * torch.randn(RATE)
+    whole = enhance_alone(model, wav)
+    enhance = lambda x: enhance_alone(model, x)  # noqa: E731
+    # 4050 is not a multiple of the hop (100): chunk starts are rounded to the frame grid.
+    chunked = enhance_in_chunks(enhance, wav, 4050, 2000, model.lookahead_samples, 400, hop_samples=100)
+    assert (chunked - whole).abs().max().item() < 1e-5
+    # Without warm-up context the recurrent state is wrong at each chunk start: visibly different.
+    cold = enhance_in_chunks(enhance, wav, 4000, 0, model.lookahead_samples, 400, hop_samples=100)
+    assert (cold - whole).abs().max().item() > 1e-4
+    # Without alignment to the hop the frames differ: visibly different.
+    unaligned = enhance_in_chunks(enhance, wav, 4050, 2000, model.lookahead_samples, 400, hop_samples=1)
+    assert (unaligned - whole).abs().max().item() > 1e-3
+
+
+def test_enhance_in_chunks_cross_fade_sums_to_one():
+    wav = torch.randn(10_000)
+    out = enhance_in_chunks(lambda x: x, wav, 1000, 300, 200, 1000)
+    torch.testing.assert_close(out, wav)
+    with pytest.raises(ValueError, match="crossfade"):
+        enhance_in_chunks(lambda x: x, wav, 1000, 0, 0, 1001)
+
+
+def test_from_hparams_local_folder_matches_model(tmp_path, model):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "hyperparams.yaml").write_text(inference_hyperparams(model_spec(model), RATE))
+    torch.save(model.state_dict(), folder / "enhance_model.ckpt")
+    loaded = EnhanceBatch.from_hparams(
+        source=str(folder), savedir=str(tmp_path / "savedir"), run_opts={"device": "cpu"}
+    )
+    noisy = 0.1 * torch.randn(2, 3000)
+    torch.testing.assert_close(loaded.enhance_batch(noisy), enhancer_output(model, noisy), atol=1e-5, rtol=0)
+    assert loaded.device == "cpu" and not loaded.mods.enhance_model.training
+
+
+def enhancer_output(model, noisy):
+    with torch.no_grad():
+        return model(noisy)
+
+
+# ---------------------------------------------------------------- files
+
+
+def write(path, data, rate=RATE, subtype=None):
+    sf.write(str(path), np.asarray(data, dtype=np.float32), rate, subtype=subtype)
+    return path
+
+
+def test_enhance_file_long_recording_in_chunks_matches_whole(tmp_path, enhancer, model):
+    torch.manual_seed(3)
+    wav = 0.1 * torch.randn(RATE)
+    path = write(tmp_path / "long.flac", wav.numpy())
+    stored = torch.from_numpy(sf.read(str(path), dtype="float32")[0])
+    out = enhancer.enhance_file(
+        path, tmp_path / "out.wav", chunk_seconds=0.25, context_seconds=0.125, crossfade_seconds=0.025
+    )
+    whole = enhance_alone(model, stored)
+    assert (out - whole).abs().max().item() < 1e-5
+    written, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    assert rate == RATE and np.array_equal(written, out.numpy())
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_other_sample_rates_are_resampled_to_16k(tmp_path, enhancer, rate):
+    t = np.arange(rate) / rate
+    path = write(tmp_path / f"tone_{rate}.wav", 0.3 * np.sin(2 * np.pi * 440 * t), rate)
+    out = enhancer.enhance_file(path, tmp_path / "out.wav")
+    assert out.shape == (RATE,)
+    info = sf.info(str(tmp_path / "out.wav"))
+    assert info.samplerate == RATE and info.frames == RATE
+
+
+def test_stereo_is_mixed_to_mono_by_averaging(tmp_path, enhancer):
+    torch.manual_seed(4)
+    mono = 0.1 * torch.randn(4000).numpy()
+    same = enhancer.enhance_file(write(tmp_path / "same.wav", np.stack([mono, mono], 1), subtype="FLOAT"))
+    alone = enhancer.enhance_file(write(tmp_path / "mono.wav", mono, subtype="FLOAT"))
+    torch.testing.assert_close(same, alone)
+    opposite = enhancer.enhance_file(write(tmp_path / "opp.wav", np.stack([mono, -mono], 1), subtype="FLOAT"))
+    assert opposite.abs().max().item() == 0.0  # the channels cancel: silence in, silence out
+
+
+def test_silent_clipped_and_tiny_files_give_finite_outputs(tmp_path, enhancer):
+    silent = enhancer.enhance_file(write(tmp_path / "silent.wav", np.zeros(RATE)), tmp_path / "s.wav")
+    assert silent.abs().max().item() == 0.0
+    square = np.sign(np.sin(2 * np.pi * 200 * np.arange(RATE) / RATE))  # hard-clipped at +-1
+    clipped = enhancer.enhance_file(write(tmp_path / "clipped.wav", square), tmp_path / "c.wav")
+    assert clipped.shape == (RATE,) and torch.isfinite(clipped).all()
+    for frames in (1, 37):  # shorter than one STFT hop / window
+        out = enhancer.enhance_file(
+            write(tmp_path / f"tiny{frames}.wav", 0.1 * np.ones(frames)), tmp_path / "t.wav"
+        )
+        assert out.shape == (frames,) and torch.isfinite(out).all()
+        assert sf.info(str(tmp_path / "t.wav")).frames == frames
+
+
+def bad_files(folder):
+    """Input files that cannot be enhanced, each with a phrase its error must contain."""
+    nan = np.zeros(1000)
+    nan[10] = np.nan
+    inf = np.zeros(1000)
+    inf[10] = np.inf
+    text = folder / "notes.wav"
+    text.write_text("this is not audio")
+    return {
+        "empty": (write(folder / "empty.wav", np.zeros(0)), "no samples"),
+        "nan": (write(folder / "nan.wav", nan, subtype="FLOAT"), "NaN"),
+        "inf": (write(folder / "inf.wav", inf, subtype="FLOAT"), "infinite"),
+        "not audio": (text, "not a readable audio file"),
+        "missing": (folder / "missing.wav", "no such audio file"),
+    }
+
+
+def test_bad_files_raise_clear_errors_naming_the_file_and_write_nothing(tmp_path, enhancer):
+    for case, (path, phrase) in bad_files(tmp_path).items():
+        output = tmp_path / f"out_{path.stem}.wav"
+        with pytest.raises(AudioError, match=phrase) as error:
+            enhancer.enhance_file(path, output)
+        assert str(path) in str(error.value), case
+        assert not output.exists(), case
+    assert not list(tmp_path.glob(".*partial")), "a partial output was left behind"
+
+
+class NaNModel(torch.nn.Module):
+    """Stands for a model that breaks down on some input."""
+
+    def forward(self, noisy):
+        return noisy * math.nan
+
+
+def test_non_finite_model_output_is_an_error_not_a_file(tmp_path):
+    broken = EnhanceBatch(
+        modules={"enhance_model": NaNModel()}, hparams={"sample_rate": RATE}, run_opts={"device": "cpu"}
+    )
+    path = write(tmp_path / "in.wav", 0.1 * np.ones(1000))
+    with pytest.raises(RuntimeError, match="NaN") as error:
+        broken.enhance_file(path, tmp_path / "out.wav")
+    assert str(path) in str(error.value)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_existing_output_is_replaced_whole(tmp_path, enhancer):
+    path = write(tmp_path / "in.wav", 0.1 * np.ones(2000))
+    output = tmp_path / "sub" / "out.wav"
+    output.parent.mkdir()
+    output.write_bytes(b"old content")
+    enhancer.enhance_file(path, output)
+    assert sf.info(str(output)).frames == 2000
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "reference").is_dir(), reason="shared data not found")
+def test_real_noisy_speech_file(tmp_path, enhancer):
+    noisy = SHARED_DATA / "reference" / "pesq_speech_bab_0dB.wav"
+    out = enhancer.enhance_file(noisy, tmp_path / "enhanced.flac")
+    assert out.shape == (sf.info(str(noisy)).frames,)
+    written = sf.read(str(tmp_path / "enhanced.flac"), dtype="float32")[0]
+    np.testing.assert_allclose(written, out.clamp(-1, 1).numpy(), atol=1.0 / 2**15)
