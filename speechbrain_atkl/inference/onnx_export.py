@@ -1,0 +1,272 @@
+"""ONNX export of DCCRN-family models: one offline graph and one streaming graph.
+
+Usage::
+
+    python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx [--streaming]
+
+``SOURCE`` is a published model folder (``hyperparams.yaml`` and
+``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`), a training
+output folder (``save/model_config.yaml`` and ``save/CKPT+*/model.ckpt``; the
+checkpoint with the best ``valid_pesq`` is used), or a preset name such as
+``Distil-DCCRN`` (untrained weights, for speed tests).
+
+**Offline graph** (``streaming=False``): input ``noisy`` ``(batch, time)``,
+output ``enhanced`` ``(batch, time)``, both axes dynamic; float32, 16 kHz.
+
+**Streaming graph** (``streaming=True``): one STFT hop per call, the model
+state passed in and out explicitly (:class:`~speechbrain_atkl.inference.streaming.StreamingStep`):
+
+* inputs: ``audio`` ``(batch, hop_length)``, the next input samples;
+  ``valid`` ``(batch,)``, 1.0 for frames of the signal and 0.0 for the
+  ``lookahead_frames`` drain steps after its end; then every state tensor
+  (``stft_context``, ``encoder0`` ... ``encoder5``, ``rnn_h``, ``rnn_c``,
+  ``decoder0`` ... ``decoder5``, ``skip1`` ... (one per decoder block that runs
+  late), ``spectrum``, ``valid_history``, ``overlap``), zeros at the start;
+* outputs: ``enhanced`` ``(batch, hop_length)`` and ``next_<name>`` for every
+  state tensor, to feed back at the next call.
+
+All axes are fixed except the batch (axis 0 of every tensor). The state
+shapes are in the graph's input list, and the graph's metadata holds
+``hop_length``, ``win_length``, ``lookahead_frames``, ``sample_rate`` and
+``latency_samples``. :class:`OnnxStreamingEnhancer` drives the graph with
+onnxruntime; it takes chunks of any size like
+:class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`.
+
+The legacy TorchScript exporter is used (``dynamo=False``): it needs no
+extra package and handles the LSTMs with explicit states.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speechbrain_atkl.inference.streaming import HopStreamer, StreamingStep
+from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
+
+logger = logging.getLogger(__name__)
+
+OPSET_VERSION = 17
+
+
+def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION):
+    """Writes a DCCRN-family model as an ONNX file.
+
+    Arguments
+    ---------
+    model : speechbrain_atkl.models.dccrn.DCCRN
+        The model; exported in eval mode (its mode is restored afterwards).
+    path : str or pathlib.Path
+        Output ``.onnx`` file (parent folders are created).
+    streaming : bool
+        Write the one-hop streaming graph instead of the offline one (see
+        the module docstring for both interfaces).
+    opset_version : int
+        ONNX opset.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Example
+    -------
+    >>> import os, tempfile, onnxruntime
+    >>> model = DCCRN(channels=[8] * 6, rnn_units=16)
+    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "dccrn.onnx"))
+    >>> session = onnxruntime.InferenceSession(path)
+    >>> session.run(None, {"noisy": np.zeros((3, 1000), np.float32)})[0].shape
+    (3, 1000)
+    """
+    if not isinstance(model, DCCRN):
+        raise TypeError(f"export_onnx supports the DCCRN family, got {type(model).__name__}.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    try:
+        if streaming:
+            module = StreamingStep(model)
+            inputs = (torch.randn(2, module.hop_length), torch.ones(2), *module.initial_state(2))
+            input_names = ["audio", "valid", *module.state_names]
+            output_names = ["enhanced", *(f"next_{name}" for name in module.state_names)]
+            dynamic_axes = {name: {0: "batch"} for name in input_names + output_names}
+            metadata = dict(
+                graph="streaming",
+                hop_length=module.hop_length,
+                win_length=module.win_length,
+                lookahead_frames=module.lookahead_frames,
+            )
+        else:
+            module = model
+            inputs = (torch.randn(2, 1601),)
+            input_names, output_names = ["noisy"], ["enhanced"]
+            dynamic_axes = {name: {0: "batch", 1: "time"} for name in input_names + output_names}
+            metadata = dict(graph="offline")
+        with warnings.catch_warnings():
+            # The legacy exporter announces its deprecation, and the tracer flags
+            # Python-level branches on arguments, which are constant here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=".*(Constant folding|batch_size other than 1).*")
+            torch.onnx.export(
+                module,
+                inputs,
+                str(path),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                opset_version=opset_version,
+                dynamo=False,
+            )
+    finally:
+        model.train(was_training)
+    metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
+    _write_metadata(path, metadata)
+    return path
+
+
+def _write_metadata(path, metadata):
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(proto, str(path))
+
+
+def _session(path, num_threads):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxStreamingEnhancer(HopStreamer):
+    """Streaming enhancement with a streaming ONNX graph and onnxruntime.
+
+    Same interface and output as
+    :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`: chunks
+    of any size ``(time,)`` or ``(batch, time)`` (numpy arrays or tensors) go
+    to :meth:`process`, which returns as many samples (a ``torch.Tensor``)
+    delayed by :attr:`latency_samples`; :meth:`flush` returns the rest.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        A file written by ``export_onnx(model, path, streaming=True)``.
+    num_threads : int
+        onnxruntime intra-op threads (one hop is small: 1 is usually fastest).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> model = DCCRN(channels=[8] * 6, rnn_units=16, lookahead=0).eval()
+    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "step.onnx"), streaming=True)
+    >>> streamer = OnnxStreamingEnhancer(path)
+    >>> streamer.latency_samples
+    399
+    >>> wav = torch.randn(1000)
+    >>> stream = torch.cat([streamer.process(wav[:250]), streamer.process(wav[250:]), streamer.flush()])
+    >>> torch.allclose(stream[399:], model(wav[None])[0], atol=1e-4)
+    True
+    """
+
+    def __init__(self, path, num_threads=1):
+        self.session = _session(path, num_threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("graph") != "streaming":
+            raise ValueError(f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True).")
+        self._state_inputs = self.session.get_inputs()[2:]
+        super().__init__(
+            int(meta["hop_length"]),
+            int(meta["win_length"]),
+            int(meta["lookahead_frames"]),
+            int(meta["sample_rate"]),
+        )
+
+    def _start(self, batch_size):
+        self._state = [np.zeros((batch_size, *node.shape[1:]), np.float32) for node in self._state_inputs]
+
+    def _step(self, audio, valid):
+        feeds = {"audio": audio.numpy(), "valid": np.full(audio.shape[0], valid, np.float32)}
+        feeds.update((node.name, state) for node, state in zip(self._state_inputs, self._state))
+        out, *self._state = self.session.run(None, feeds)
+        return torch.from_numpy(out)
+
+
+def load_model(source):
+    """Loads a DCCRN-family model for export.
+
+    Arguments
+    ---------
+    source : str or pathlib.Path
+        A published model folder (``hyperparams.yaml`` + ``enhance_model.ckpt``),
+        a training output folder (``save/model_config.yaml`` + checkpoints;
+        best ``valid_pesq``), or a preset name from
+        :data:`~speechbrain_atkl.models.dccrn.DCCRN_PRESETS` (untrained).
+
+    Returns
+    -------
+    torch.nn.Module
+        The model in eval mode.
+
+    Example
+    -------
+    >>> load_model("Distil-DCCRN").config["rnn_type"]
+    'complex'
+    """
+    path = Path(source)
+    if str(source) in DCCRN_PRESETS and not path.exists():
+        logger.warning("Exporting the %s preset with untrained weights.", source)
+        model = DCCRN.from_preset(str(source))
+    elif (path / "save" / "model_config.yaml").is_file():
+        from speechbrain_atkl.training.checkpoints import load_trained_model
+
+        model, checkpoint = load_trained_model(path)
+        logger.info("Loaded %s", checkpoint.path)
+    elif (path / "hyperparams.yaml").is_file():
+        from hyperpyyaml import load_hyperpyyaml
+
+        from speechbrain_atkl.training.checkpoints import load_state_dict
+
+        with open(path / "hyperparams.yaml") as file:
+            model = load_hyperpyyaml(file)["enhance_model"]
+        load_state_dict(model, path / "enhance_model.ckpt", what="published weights")
+    else:
+        raise FileNotFoundError(
+            f"{source}: expected a published model folder (hyperparams.yaml + enhance_model.ckpt), "
+            f"a training output folder (save/model_config.yaml) or a preset name {sorted(DCCRN_PRESETS)}."
+        )
+    return model.eval()
+
+
+def main(argv=None):
+    """Command-line entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(description="Export a DCCRN-family model to ONNX.")
+    parser.add_argument("--model", required=True, help="published folder, training output folder or preset name")
+    parser.add_argument("--output", required=True, help="the .onnx file to write")
+    parser.add_argument("--streaming", action="store_true", help="write the one-hop streaming graph")
+    parser.add_argument("--opset", type=int, default=OPSET_VERSION, help="ONNX opset version")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        model = load_model(args.model)
+        path = export_onnx(model, args.output, streaming=args.streaming, opset_version=args.opset)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        parser.error(str(error))
+    kind = "streaming" if args.streaming else "offline"
+    print(f"wrote the {kind} graph of {type(model).__name__} to {path} (latency {model.lookahead_samples} samples)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""Frame-by-frame (streaming) enhancement with the DCCRN family.
+
+Two layers:
+
+* :class:`StreamingStep` runs one STFT hop of a :class:`~speechbrain_atkl.models.dccrn.DCCRN`
+  as a pure function of explicit state tensors: ``hop_length`` samples in,
+  ``hop_length`` samples out. It is what the streaming ONNX graph holds
+  (:mod:`speechbrain_atkl.inference.onnx_export`).
+* :class:`StreamingEnhancer` keeps that state and accepts chunks of any size
+  (one sample, one hop, anything), returning as many samples as it receives.
+
+**Latency.** The stream that comes out is the offline output ``model(wav)``
+delayed by :attr:`StreamingEnhancer.latency_samples` ``= win_length - 1 +
+lookahead_frames * hop_length`` samples (the model's ``lookahead_samples``):
+999 samples, 62.4 ms, for DCCRN's 400/100 STFT with all 6 decoder blocks
+looking one frame ahead; 399 samples, 24.9 ms, with ``lookahead=0``. It is the
+least possible: enhanced sample ``n`` depends on input samples up to
+``n + latency_samples``, and it comes out in the very call that delivers that
+input sample. The first ``latency_samples`` output samples are zeros, and
+:meth:`StreamingEnhancer.flush` returns the last ``latency_samples`` samples
+of the signal, so that ``cat(outputs)[latency_samples:]`` equals ``model(wav)``
+(to float rounding). Compute time comes on top.
+
+**Exactness.** Every layer of DCCRN is causal in time or looks a fixed number
+of frames ahead, and batch normalisation in eval mode acts on each frame
+alone, so keeping per layer the frames it still needs reproduces the offline
+computation: the STFT input buffer, the previous input frame of every encoder
+and decoder convolution, the LSTM states, the encoder outputs waiting for the
+decoder on the skip paths (a decoder that looks ahead is late by one frame per
+look-ahead block), the noisy spectrum waiting for its mask, and the
+overlap-add buffer. The offline network zero-pads each look-ahead decoder
+block past the last frame; streaming reproduces it with a per-frame
+``valid`` flag that travels with the frames and zeroes the decoder inputs of
+the ``lookahead_frames`` drain steps run by :meth:`StreamingEnhancer.flush`.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechbrain_atkl.models.complex_nn import complex_cat
+from speechbrain_atkl.models.dccrn import DCCRN, apply_mask
+
+
+class StreamingStep(nn.Module):
+    """One STFT hop of a DCCRN with its state as explicit tensors.
+
+    Every state tensor has the batch on axis 0 and starts as zeros
+    (:meth:`initial_state`); :attr:`state_shapes` lists them in the order
+    :meth:`forward` takes and returns them:
+
+    * ``stft_context`` ``(batch, win_length - hop_length)``: the last input samples;
+    * ``encoder{i}`` ``(batch, channels, freq, kernel_time - 1)``: the previous
+      input frames of encoder block ``i``;
+    * ``rnn_h``, ``rnn_c``: LSTM states, ``(batch, layers, units)`` for a real
+      LSTM, ``(batch, layers, 2, 2, units / 2)`` for a complex one (axis 2:
+      the LSTM of the real or imaginary weights; axis 3: applied to the real or
+      imaginary input);
+    * ``decoder{j}`` ``(batch, channels, freq, kernel_time - 1)``: the previous
+      input frames of decoder block ``j`` (0 is the deepest);
+    * ``skip{j}`` ``(batch, channels, freq, lag)``: the encoder outputs waiting
+      for decoder block ``j`` (only where that block is ``lag > 0`` frames late);
+    * ``spectrum`` ``(batch, 2, n_fft // 2 + 1, lookahead_frames)``: the noisy
+      spectrum waiting for its mask, and ``valid_history``
+      ``(batch, lookahead_frames)``: the recent ``valid`` flags (both only
+      with look-ahead);
+    * ``overlap`` ``(batch, win_length - hop_length)``: overlap-add partial sums.
+
+    Step ``s`` reads input samples ``[s * hop, (s + 1) * hop)`` and returns the
+    enhanced samples ``[(s - lookahead_frames) * hop - (win_length - hop),
+    ... + hop)`` of the offline output (negative positions are before the
+    signal: discard them).
+
+    Arguments
+    ---------
+    model : speechbrain_atkl.models.dccrn.DCCRN
+        In eval mode (batch normalisation must use its running statistics).
+        The step shares the model's parameters.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    >>> state = step.initial_state(batch_size=2)
+    >>> out, *state = step(torch.randn(2, 100), torch.ones(2), *state)
+    >>> out.shape, len(state) == len(step.state_shapes)
+    (torch.Size([2, 100]), True)
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        if not isinstance(model, DCCRN):
+            raise TypeError(f"streaming needs a DCCRN-family model, got {type(model).__name__}.")
+        if model.training:
+            raise ValueError("streaming needs the model in eval mode: call model.eval() first.")
+        self.model = model
+        stft = model.stft
+        self.hop_length = stft.hop_length
+        self.win_length = stft.win_length
+        self.lookahead_frames = model.lookahead_frames
+        self.sample_rate = model.sample_rate
+        context = model.config["kernel_size"][1] - 1
+
+        # How many frames each decoder block's input lags behind the encoder.
+        self.decoder_lags = []
+        lag = 0
+        for block in model.decoder:
+            self.decoder_lags.append(lag)
+            lag += context if block.conv.lookahead else 0
+
+        self.register_buffer("analysis", stft.analysis[:, 0].T.clone(), persistent=False)
+        self.register_buffer("synthesis", stft.synthesis[:, 0].clone(), persistent=False)
+        # Overlap-add divides by the window-square envelope, periodic in the hop.
+        window_sq = F.pad(stft.window_sq[0, 0], (0, -self.win_length % self.hop_length))
+        envelope = window_sq.view(-1, self.hop_length).sum(0)
+        self.register_buffer("inverse_envelope", 1.0 / envelope.clamp_min(1e-8), persistent=False)
+        self.state_shapes = self._state_shapes(model, context)
+
+    def _state_shapes(self, model, context):
+        cfg = model.config
+        widths = [2] + list(cfg["channels"])
+        bins = cfg["n_fft"] // 2
+        shapes = {"stft_context": (self.win_length - self.hop_length,)}
+        for i in range(len(model.encoder)):
+            shapes[f"encoder{i}"] = (widths[i], bins >> i, context)
+        layers, units = cfg["rnn_layers"], cfg["rnn_units"]
+        rnn = (layers, units) if cfg["rnn_type"] == "real" else (layers, 2, 2, units // 2)
+        shapes["rnn_h"] = shapes["rnn_c"] = rnn
+        depth = len(model.decoder)
+        for j, lag in enumerate(self.decoder_lags):
+            level = depth - 1 - j  # the encoder block whose output is skipped to decoder j
+            shapes[f"decoder{j}"] = (2 * widths[level + 1], bins >> (level + 1), context)
+            if lag:
+                shapes[f"skip{j}"] = (widths[level + 1], bins >> (level + 1), lag)
+        if self.lookahead_frames:
+            shapes["spectrum"] = (2, bins + 1, self.lookahead_frames)
+            shapes["valid_history"] = (self.lookahead_frames,)
+        shapes["overlap"] = (self.win_length - self.hop_length,)
+        return shapes
+
+    @property
+    def state_names(self):
+        """Names of the state tensors, in :meth:`forward`'s order."""
+        return list(self.state_shapes)
+
+    def initial_state(self, batch_size):
+        """Zero state tensors for ``batch_size`` streams, in :attr:`state_names` order."""
+        dtype = self.analysis.dtype
+        return [torch.zeros(batch_size, *shape, dtype=dtype) for shape in self.state_shapes.values()]
+
+    def forward(self, audio, valid, *state):
+        """Enhances one hop.
+
+        Arguments
+        ---------
+        audio : torch.Tensor
+            The next ``hop_length`` input samples, ``(batch, hop_length)``.
+        valid : torch.Tensor
+            ``(batch,)``: 1 for a frame of the signal (the trailing frames
+            that are partly or wholly zero padding included), 0 for the
+            ``lookahead_frames`` drain steps after it.
+        *state : torch.Tensor
+            The state tensors, in :attr:`state_names` order.
+
+        Returns
+        -------
+        enhanced : torch.Tensor
+            ``(batch, hop_length)`` completed output samples.
+        *state : torch.Tensor
+            The updated state tensors.
+        """
+        old = dict(zip(self.state_names, state))
+        new = {}
+
+        def push(name, value):
+            # Appends value to the history `name`; returns history + value and keeps the tail.
+            if name not in old:
+                return value
+            window = torch.cat([old[name], value], -1)
+            new[name] = window[..., value.shape[-1] :]
+            return window
+
+        model = self.model
+        frame = push("stft_context", audio) @ self.analysis
+        spectrum = frame.unflatten(1, (2, -1))[..., None]  # (batch, 2, bins + 1, 1)
+
+        x = spectrum[:, :, 1:]  # the DC bin is dropped
+        skips = []
+        for i, block in enumerate(model.encoder):
+            x = block.step(push(f"encoder{i}", x))
+            skips.append(x)
+
+        x, rnn_state = model.bottleneck(x, self._unpack_rnn(old["rnn_h"], old["rnn_c"]))
+        new["rnn_h"], new["rnn_c"] = self._pack_rnn(rnn_state)
+
+        flags = push("valid_history", valid[:, None])  # (batch, lookahead_frames + 1)
+        last = flags.shape[1] - 1
+        for j, (block, skip, lag) in enumerate(zip(model.decoder, reversed(skips), self.decoder_lags)):
+            skip = push(f"skip{j}", skip)[..., :1]  # the encoder frame `lag` steps back
+            frame_valid = flags[:, last - lag, None, None, None]
+            x = block.step(push(f"decoder{j}", complex_cat([x, skip]) * frame_valid))
+
+        noisy = push("spectrum", spectrum)[..., :1]  # the frame this mask belongs to
+        mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
+        enhanced = apply_mask(noisy, mask, model.masking_mode).flatten(1) @ self.synthesis
+        overlap = enhanced + F.pad(old["overlap"], (0, self.hop_length))
+        new["overlap"] = overlap[:, self.hop_length :]
+        out = overlap[:, : self.hop_length] * self.inverse_envelope
+        return (out, *(new[name] for name in self.state_names))
+
+    def _unpack_rnn(self, h, c):
+        if self.model.bottleneck.rnn_type == "real":
+            return h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()
+
+        # ComplexLSTM: per layer, (h, c) of the real-weight and imaginary-weight LSTMs,
+        # each (1, 2 * batch, units / 2) with the real inputs' rows first.
+        def lstm(t, layer, part):
+            return t[:, layer, part].transpose(0, 1).flatten(0, 1)[None]
+
+        return [
+            tuple((lstm(h, layer, part), lstm(c, layer, part)) for part in range(2))
+            for layer in range(h.shape[1])
+        ]
+
+    def _pack_rnn(self, state):
+        if self.model.bottleneck.rnn_type == "real":
+            return state[0].transpose(0, 1), state[1].transpose(0, 1)
+
+        def unpack(t):  # (1, 2 * batch, units / 2) -> (batch, 2, units / 2)
+            return t[0].unflatten(0, (2, -1)).transpose(0, 1)
+
+        h = torch.stack([torch.stack([unpack(s[0]) for s in layer], 1) for layer in state], 1)
+        c = torch.stack([torch.stack([unpack(s[1]) for s in layer], 1) for layer in state], 1)
+        return h, c
+
+
+class HopStreamer:
+    """Turns a hop-by-hop step function into a stream of chunks of any size.
+
+    Subclasses provide :meth:`_start` (fresh state for a batch size) and
+    :meth:`_step` (one hop in, one hop out, see :class:`StreamingStep`). This
+    class buffers input samples until a hop is complete, discards the output
+    positions before the signal, and delays the output by
+    :attr:`latency_samples` so that every call returns as many samples as it
+    receives.
+
+    Arguments
+    ---------
+    hop_length, win_length : int
+        STFT hop and window (samples).
+    lookahead_frames : int
+        Frames the network looks ahead.
+    sample_rate : int
+        Sampling rate (Hz), for :attr:`latency_ms`.
+    """
+
+    def __init__(self, hop_length, win_length, lookahead_frames, sample_rate):
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.lookahead_frames = lookahead_frames
+        self.sample_rate = sample_rate
+        self.reset()
+
+    @property
+    def latency_samples(self):
+        """Output sample ``n + latency_samples`` of the stream is enhanced input sample ``n``."""
+        return self.win_length - 1 + self.lookahead_frames * self.hop_length
+
+    @property
+    def latency_ms(self):
+        """:attr:`latency_samples` in milliseconds (algorithmic latency, compute time excluded)."""
+        return 1000.0 * self.latency_samples / self.sample_rate
+
+    def reset(self):
+        """Forgets the current stream; the next chunk starts a new one."""
+        self._shape = None  # (batch, ndim) of the stream's chunks
+        self._pending = None  # input samples not yet forming a full hop
+        self._ready = None  # output samples computed but not yet returned
+        self._samples_in = 0
+        self._steps = 0
+        # Computed output positions before the first sample of the signal.
+        self._before_signal = self.lookahead_frames * self.hop_length + self.win_length - self.hop_length
+
+    def process(self, chunk):
+        """Enhances the next samples of the stream.
+
+        Arguments
+        ---------
+        chunk : torch.Tensor or numpy.ndarray
+            ``(time,)`` or ``(batch, time)``, any ``time`` (zero included);
+            every chunk of a stream must have the same batch size.
+
+        Returns
+        -------
+        torch.Tensor
+            As many samples as ``chunk``, same shape: the enhanced stream
+            delayed by :attr:`latency_samples` (zeros at first).
+        """
+        chunk = self._check(chunk)
+        self._pending = torch.cat([self._pending, chunk], 1)
+        self._samples_in += chunk.shape[1]
+        full = self._pending.shape[1] // self.hop_length * self.hop_length
+        for start in range(0, full, self.hop_length):
+            self._run(self._pending[:, start : start + self.hop_length], valid=1.0)
+        self._pending = self._pending[:, full:]
+        return self._emit(chunk.shape[1])
+
+    def flush(self):
+        """Ends the stream: returns its last :attr:`latency_samples` samples and resets.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(latency_samples,)`` or ``(batch, latency_samples)`` (no samples
+            if the stream was empty), so that all outputs concatenated are
+            ``latency_samples`` zeros followed by the offline output.
+        """
+        if self._shape is None:
+            return torch.zeros(0)
+        if self._samples_in == 0:
+            out = self._emit(0)
+        else:
+            # The offline STFT covers the last sample with zero-padded frames;
+            # then the look-ahead decoder blocks see zeros past the end.
+            left_pad = self.win_length - self.hop_length
+            frames = (left_pad + self._samples_in - 1) // self.hop_length + 1
+            silence = self._pending.new_zeros(self._pending.shape[0], self.hop_length)
+            audio = torch.cat([self._pending, silence], 1)[:, : self.hop_length]
+            while self._steps < frames:
+                self._run(audio, valid=1.0)
+                audio = silence
+            for _ in range(self.lookahead_frames):
+                self._run(silence, valid=0.0)
+            out = self._emit(self.latency_samples)
+        self.reset()
+        return out
+
+    def _check(self, chunk):
+        chunk = torch.as_tensor(chunk, dtype=torch.float32)
+        if chunk.dim() not in (1, 2):
+            raise ValueError(f"expected a chunk of shape (time,) or (batch, time), got {tuple(chunk.shape)}.")
+        shape = (chunk.shape[0] if chunk.dim() == 2 else 1, chunk.dim())
+        if self._shape is None:
+            self._shape = shape
+            self._pending = chunk.new_zeros(shape[0], 0)
+            self._ready = chunk.new_zeros(shape[0], self.hop_length - 1)
+            self._start(shape[0])
+        elif shape != self._shape:
+            raise ValueError(
+                f"chunk of shape {tuple(chunk.shape)} does not continue the stream of "
+                f"{'(time,)' if self._shape[1] == 1 else f'({self._shape[0]}, time)'} chunks; "
+                "call reset() or flush() to start another stream."
+            )
+        return chunk.reshape(shape[0], -1)
+
+    def _run(self, audio, valid):
+        out = self._step(audio, valid)
+        silenced = min(self._before_signal, self.hop_length)
+        if silenced:
+            out = torch.cat([out.new_zeros(out.shape[0], silenced), out[:, silenced:]], 1)
+            self._before_signal -= silenced
+        self._ready = torch.cat([self._ready, out], 1)
+        self._steps += 1
+
+    def _emit(self, count):
+        out, self._ready = self._ready[:, :count], self._ready[:, count:]
+        return out[0] if self._shape[1] == 1 else out
+
+    def _start(self, batch_size):
+        raise NotImplementedError
+
+    def _step(self, audio, valid):
+        raise NotImplementedError
+
+
+class StreamingEnhancer(HopStreamer):
+    """Stateful streaming enhancement with a DCCRN-family model in PyTorch.
+
+    Feed chunks of any size to :meth:`process`; each call returns as many
+    enhanced samples, delayed by :attr:`latency_samples` (see the module
+    docstring). :meth:`flush` returns the rest and resets.
+
+    Arguments
+    ---------
+    model : speechbrain_atkl.models.dccrn.DCCRN
+        In eval mode.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> model = DCCRN(channels=[8] * 6, rnn_units=16).eval()
+    >>> streamer = StreamingEnhancer(model)
+    >>> streamer.latency_samples, round(streamer.latency_ms, 2)
+    (999, 62.44)
+    >>> wav = torch.randn(2, 1000)
+    >>> outputs = [streamer.process(chunk) for chunk in wav.split(37, dim=1)]
+    >>> stream = torch.cat(outputs + [streamer.flush()], dim=1)
+    >>> stream.shape
+    torch.Size([2, 1999])
+    >>> torch.allclose(stream[:, 999:], model(wav), atol=1e-4)
+    True
+    """
+
+    def __init__(self, model):
+        self.step_module = StreamingStep(model)
+        super().__init__(model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate)
+
+    def _start(self, batch_size):
+        self._state = self.step_module.initial_state(batch_size)
+
+    def _step(self, audio, valid):
+        valid = audio.new_full((audio.shape[0],), valid)
+        with torch.inference_mode():
+            out, *self._state = self.step_module(audio, valid, *self._state)
+        return out
