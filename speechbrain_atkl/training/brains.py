@@ -280,4 +280,5 @@ class DistillationBrain(EnhancementBrain):
         return loss
 
     def _add_term(self, name, value):
+        value = value.detach() if torch.is_tensor(value) else value
         self.loss_terms[name] = self.loss_terms.get(name, 0.0) + float(value)
