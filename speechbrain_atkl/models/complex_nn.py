@@ -114,7 +114,11 @@ class ComplexConv2d(nn.Module):
         x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
-    def step(self, frames):
+    def step_kernel(self):
+        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
+        return self.stacked_weight()
+
+    def step(self, frames, kernel=None):
         """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
 
         Arguments
@@ -123,6 +127,8 @@ class ComplexConv2d(nn.Module):
             The last ``kernel_size[1]`` input frames, oldest first,
             ``(batch, in_channels, freq, kernel_size[1])``; before the start
             of a signal the missing frames are zeros, as in :meth:`forward`.
+        kernel : tuple or None
+            :meth:`step_kernel`'s result, if already computed.
 
         Returns
         -------
@@ -137,7 +143,7 @@ class ComplexConv2d(nn.Module):
         >>> torch.allclose(conv.step(x[..., 2:4]), conv(x)[..., 3:4], atol=1e-6)
         True
         """
-        weight, bias = self.stacked_weight()
+        weight, bias = self.step_kernel() if kernel is None else kernel
         x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
@@ -202,7 +208,16 @@ class ComplexConvTranspose2d(nn.Module):
             return self._crop_freq(out, x)[..., self.time_context : self.time_context + frames]
         return self._crop_freq(out, x)[..., :frames]
 
-    def step(self, frames):
+    def step_kernel(self):
+        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
+        weight, bias = self.stacked_weight()
+        out_channels, kernel_freq = weight.shape[1:3]
+        # Output frame u is sum_k W[..., k] x[u - k]: :meth:`step` puts the frames on
+        # the channel axis, against the time-reversed taps, for a one-frame kernel.
+        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
+        return weight, bias
+
+    def step(self, frames, kernel=None):
         """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.
 
         A causal layer gives output frame ``t`` when input frame ``t`` arrives;
@@ -215,6 +230,8 @@ class ComplexConvTranspose2d(nn.Module):
         frames : torch.Tensor
             The last ``kernel_size[1]`` input frames, oldest first,
             ``(batch, in_channels, freq, kernel_size[1])``.
+        kernel : tuple or None
+            :meth:`step_kernel`'s result, if already computed.
 
         Returns
         -------
@@ -228,11 +245,7 @@ class ComplexConvTranspose2d(nn.Module):
         >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
         True
         """
-        weight, bias = self.stacked_weight()
-        in_channels, out_channels, kernel_freq, kernel_time = weight.shape
-        # Output frame u is sum_k W[..., k] x[u - k]: put the frames on the channel
-        # axis against the time-reversed taps and run a kernel one frame long.
-        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
+        weight, bias = self.step_kernel() if kernel is None else kernel
         x = frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None]
         out = F.conv_transpose2d(x, weight, bias, (self.freq_stride, 1))
         return self._crop_freq(out, frames)

@@ -62,14 +62,14 @@ class EncoderBlock(nn.Module):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, freq / 2, frames)``."""
         return self.activation(self.norm(self.conv(x)))
 
-    def step(self, frames):
+    def step(self, frames, kernel=None):
         """Streaming (eval mode): the output frame of the newest input frame.
 
         ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
-        ``(batch, in_channels, freq, kernel_size[1])``; see
-        :meth:`ComplexConv2d.step`.
+        ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
+        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConv2d.step`.
         """
-        return self.activation(self.norm(self.conv.step(frames)))
+        return self.activation(self.norm(self.conv.step(frames, kernel)))
 
 
 class DecoderBlock(nn.Module):
@@ -96,14 +96,15 @@ class DecoderBlock(nn.Module):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, 2 * freq, frames)``."""
         return self.activation(self.norm(self.conv(x)))
 
-    def step(self, frames):
+    def step(self, frames, kernel=None):
         """Streaming (eval mode): the output frame completed by the newest input frame.
 
         ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
-        ``(batch, in_channels, freq, kernel_size[1])``; see
-        :meth:`ComplexConvTranspose2d.step` for which output frame comes out.
+        ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
+        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConvTranspose2d.step`
+        for which output frame comes out.
         """
-        return self.activation(self.norm(self.conv.step(frames)))
+        return self.activation(self.norm(self.conv.step(frames, kernel)))
 
 
 def _make_norm(norm, channels):
