@@ -78,7 +78,8 @@ class StreamingStep(nn.Module):
     ---------
     model : speechbrain_atkl.models.dccrn.DCCRN
         In eval mode (batch normalisation must use its running statistics).
-        The step shares the model's parameters.
+        The convolution kernels are assembled once, here: build a new step
+        after changing the model's weights.
 
     Example
     -------
@@ -118,6 +119,12 @@ class StreamingStep(nn.Module):
         envelope = window_sq.view(-1, self.hop_length).sum(0)
         self.register_buffer("inverse_envelope", 1.0 / envelope.clamp_min(1e-8), persistent=False)
         self.state_shapes = self._state_shapes(model, context)
+        with torch.no_grad():
+            for part in ("encoder", "decoder"):
+                for i, block in enumerate(getattr(model, part)):
+                    weight, bias = block.conv.step_kernel()
+                    self.register_buffer(f"{part}{i}_weight", weight.clone(), persistent=False)
+                    self.register_buffer(f"{part}{i}_bias", bias.clone(), persistent=False)
 
     def _state_shapes(self, model, context):
         cfg = model.config
@@ -190,7 +197,7 @@ class StreamingStep(nn.Module):
         x = spectrum[:, :, 1:]  # the DC bin is dropped
         skips = []
         for i, block in enumerate(model.encoder):
-            x = block.step(push(f"encoder{i}", x))
+            x = block.step(push(f"encoder{i}", x), self._kernel(f"encoder{i}"))
             skips.append(x)
 
         x, rnn_state = model.bottleneck(x, self._unpack_rnn(old["rnn_h"], old["rnn_c"]))
@@ -201,7 +208,7 @@ class StreamingStep(nn.Module):
         for j, (block, skip, lag) in enumerate(zip(model.decoder, reversed(skips), self.decoder_lags)):
             skip = push(f"skip{j}", skip)[..., :1]  # the encoder frame `lag` steps back
             frame_valid = flags[:, last - lag, None, None, None]
-            x = block.step(push(f"decoder{j}", complex_cat([x, skip]) * frame_valid))
+            x = block.step(push(f"decoder{j}", complex_cat([x, skip]) * frame_valid), self._kernel(f"decoder{j}"))
 
         noisy = push("spectrum", spectrum)[..., :1]  # the frame this mask belongs to
         mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
@@ -210,6 +217,9 @@ class StreamingStep(nn.Module):
         new["overlap"] = overlap[:, self.hop_length :]
         out = overlap[:, : self.hop_length] * self.inverse_envelope
         return (out, *(new[name] for name in self.state_names))
+
+    def _kernel(self, name):
+        return getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
 
     def _unpack_rnn(self, h, c):
         if self.model.bottleneck.rnn_type == "real":
