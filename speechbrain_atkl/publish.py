@@ -126,8 +126,7 @@ def inference_hyperparams(spec, sample_rate, origin=""):
         rnn_units: 16
     ...
     """
-    config = yaml.safe_dump(spec["config"], sort_keys=False, default_flow_style=None).rstrip("\n")
-    config = "\n".join("    " + line for line in config.splitlines())
+    config = "\n".join("    " + line for line in _yaml_lines(spec["config"]).splitlines())
     header = "# Inference hyper-parameters for speechbrain_atkl.EnhanceBatch"
     if origin:
         header += f"\n# Published from {origin}"
@@ -140,6 +139,22 @@ def inference_hyperparams(spec, sample_rate, origin=""):
         "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
         "    loadables:\n        enhance_model: !ref <enhance_model>\n"
     )
+
+
+def _yaml_lines(mapping):
+    """``key: value`` YAML lines, lists written inline (``channels: [16, 32]``).
+
+    Example
+    -------
+    >>> print(_yaml_lines({"channels": [8, 16], "rnn_type": "real", "window": None}))
+    channels: [8, 16]
+    rnn_type: real
+    window: null
+    """
+    return "".join(
+        yaml.safe_dump({key: value}, default_flow_style=None if isinstance(value, (list, dict)) else False)
+        for key, value in mapping.items()
+    ).rstrip("\n")
 
 
 def read_test_metrics(path):
@@ -309,7 +324,7 @@ def model_card(
         f"`{spec['class_path']}` with:",
         "",
         "```yaml",
-        yaml.safe_dump(spec["config"], sort_keys=False, default_flow_style=None).rstrip("\n"),
+        _yaml_lines(spec["config"]),
         "```",
         "",
         "## References",

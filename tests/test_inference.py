@@ -64,6 +64,10 @@ def test_top_level_import_is_lazy_and_gives_the_class():
     import speechbrain_atkl.inference
 
     assert speechbrain_atkl.EnhanceBatch is speechbrain_atkl.inference.EnhanceBatch is EnhanceBatch
+    for name in speechbrain_atkl.inference.__all__:
+        assert getattr(speechbrain_atkl.inference, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        speechbrain_atkl.Nope
 
 
 def test_enhance_batch_equals_each_waveform_alone_and_zeroes_padding(enhancer, model):

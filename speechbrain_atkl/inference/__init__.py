@@ -1,4 +1,4 @@
-"""Inference: the :class:`EnhanceBatch` interface and the command-line enhancer.
+"""Inference: the :class:`EnhanceBatch` interface, streaming, ONNX export and the command-line enhancer.
 
 Names are imported on first access, so that importing a submodule (for
 instance the command-line entry point) stays light.
@@ -14,6 +14,10 @@ _LAZY = {
     "EnhanceBatch": "speechbrain_atkl.inference.enhance",
     "enhance_in_chunks": "speechbrain_atkl.inference.enhance",
     "write_enhanced": "speechbrain_atkl.inference.enhance",
+    "StreamingEnhancer": "speechbrain_atkl.inference.streaming",
+    "StreamingStep": "speechbrain_atkl.inference.streaming",
+    "OnnxStreamingEnhancer": "speechbrain_atkl.inference.onnx_export",
+    "export_onnx": "speechbrain_atkl.inference.onnx_export",
 }
 
 __all__ = sorted(_LAZY)

@@ -131,7 +131,9 @@ def build_parser():
     parser.add_argument("output", type=Path, help="output file, or folder (mirrors an input folder)")
     parser.add_argument("--model", required=True, help="published model: local folder or Hub id user/name")
     parser.add_argument("--savedir", help="where the model's files are linked or downloaded")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    parser.add_argument(
+        "--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA if available, else CPU)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo files whose output exists")
     parser.add_argument("--chunk-seconds", type=float, default=20.0, help="audio per model call (s)")
     parser.add_argument("--context-seconds", type=float, default=2.0, help="overlap before each chunk (s)")
@@ -165,7 +167,7 @@ def main(argv=None):
     logging.getLogger("speechbrain").setLevel(logging.WARNING)
     try:
         enhancer = EnhanceBatch.from_hparams(
-            source=args.model, savedir=args.savedir, run_opts={"device": args.device}
+            source=args.model, savedir=args.savedir, run_opts={"device": args.device} if args.device else None
         )
     except Exception as error:  # noqa: BLE001 - report any loading failure plainly
         print(

@@ -170,7 +170,9 @@ class EnhanceBatch(Pretrained):
         rate: it is resampled to the model's rate (16 kHz for the published
         models), and several channels are mixed to mono by averaging them.
         **The output is at the model's rate**, whatever the input's rate.
-        Long files are enhanced in chunks (see :meth:`enhance_waveform`).
+        Long files are enhanced in chunks (see :meth:`enhance_waveform`): the
+        model's memory is bounded by the chunk size, while the signal itself
+        is held in memory (64 kB per second at 16 kHz).
 
         Arguments
         ---------
