@@ -1,0 +1,173 @@
+"""Tests of streaming DCCRN: single-frame layer steps and the StreamingEnhancer."""
+
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_atkl.inference.streaming import StreamingEnhancer, StreamingStep
+from speechbrain_atkl.models.complex_nn import ComplexConv2d, ComplexConvTranspose2d
+from speechbrain_atkl.models.dccrn import DCCRN
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Frame-sized work runs fastest on one thread, especially on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_dccrn(seed=0, **config):
+    """A small DCCRN in eval mode with non-trivial batch-norm statistics."""
+    torch.manual_seed(seed)
+    model = DCCRN(**{"channels": [8, 8, 16, 16, 16, 16], "rnn_units": 16, **config})
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def stream(enhancer, wav, chunk_sizes):
+    """Feeds ``wav`` (time last) in chunks cycling through ``chunk_sizes``; returns all outputs."""
+    outputs, start, i = [], 0, 0
+    while start < wav.shape[-1]:
+        size = chunk_sizes[i % len(chunk_sizes)]
+        chunk = wav[..., start : start + size]
+        out = enhancer.process(chunk)
+        assert out.shape == chunk.shape  # as many samples out as in
+        outputs.append(out)
+        start, i = start + size, i + 1
+    tail = enhancer.flush()
+    assert tail.shape[-1] == enhancer.latency_samples
+    return torch.cat(outputs + [tail], -1)
+
+
+def offline(model, wav):
+    with torch.no_grad():
+        return model(wav)
+
+
+@pytest.mark.parametrize("kernel_time", [2, 3])
+def test_conv_steps_match_forward(kernel_time):
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 16, 9)
+    past = torch.nn.functional.pad(x, (kernel_time - 1, 0))  # zeros before the start
+    conv = ComplexConv2d(6, 4, kernel_size=(5, kernel_time))
+    steps = [conv.step(past[..., t : t + kernel_time]) for t in range(9)]
+    assert torch.allclose(torch.cat(steps, -1), conv(x), atol=1e-5)
+    for lookahead in (False, True):
+        deconv = ComplexConvTranspose2d(6, 4, kernel_size=(5, kernel_time), lookahead=lookahead)
+        future = torch.nn.functional.pad(past, (0, kernel_time - 1))  # zeros after the end
+        steps = torch.cat([deconv.step(future[..., t : t + kernel_time]) for t in range(8 + kernel_time)], -1)
+        late = kernel_time - 1 if lookahead else 0  # a look-ahead layer's frames come out late
+        assert torch.allclose(steps[..., late : late + 9], deconv(x), atol=1e-5)
+
+
+CONFIGS = [
+    dict(rnn_type="real", lookahead=0, masking_mode="E"),
+    dict(rnn_type="real", lookahead=6, masking_mode="C"),
+    dict(rnn_type="complex", lookahead=6, masking_mode="E"),
+    dict(rnn_type="complex", lookahead=0, masking_mode="R"),
+    dict(rnn_type="complex", lookahead=2, masking_mode="E", norm="complex_batch"),
+    dict(rnn_type="real", lookahead=3, kernel_size=(5, 3), win_length=400, hop_length=160),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{v}" for v in c.values()))
+def test_stream_equals_offline_delayed(config):
+    model = small_dccrn(**config)
+    enhancer = StreamingEnhancer(model)
+    assert enhancer.latency_samples == model.lookahead_samples
+    wav = torch.randn(2, 1733)
+    expected = offline(model, wav)
+    delay = enhancer.latency_samples
+    hop = model.stft.hop_length
+    for chunk_sizes in ([1], [hop], [37, 0, 250, 3], [5000]):
+        out = stream(enhancer, wav, chunk_sizes)
+        assert out.shape == (2, wav.shape[1] + delay)
+        assert torch.equal(out[:, :delay], torch.zeros(2, delay))
+        assert (out[:, delay:] - expected).abs().max() < 1e-4, chunk_sizes
+
+
+def test_latency_figures():
+    default = StreamingEnhancer(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    assert default.latency_samples == 400 - 1 + 6 * 100
+    assert default.latency_ms == pytest.approx(62.4375)
+    causal = StreamingEnhancer(DCCRN(channels=[8] * 6, rnn_units=16, lookahead=0).eval())
+    assert causal.latency_ms == pytest.approx(24.9375)
+
+
+def test_one_dimensional_stream_and_reuse():
+    model = small_dccrn(lookahead=6, rnn_type="complex")
+    enhancer = StreamingEnhancer(model)
+    delay = enhancer.latency_samples
+    for length in (1733, 1, 150, delay + 3):  # flush resets: the enhancer takes the next signal
+        wav = torch.randn(length)
+        out = stream(enhancer, wav, [64])
+        assert out.shape == (length + delay,)
+        assert (out[delay:] - offline(model, wav[None])[0]).abs().max() < 1e-4
+    # reset() drops a stream half-way.
+    enhancer.process(torch.randn(2, 500))
+    enhancer.reset()
+    wav = torch.randn(3, 900)
+    assert (stream(enhancer, wav, [100])[:, delay:] - offline(model, wav)).abs().max() < 1e-4
+
+
+def test_output_does_not_depend_on_future_input():
+    model = small_dccrn(lookahead=6)
+    wav = torch.randn(1, 3000)
+    changed = wav.clone()
+    changed[:, 2000:] = torch.randn(1, 1000)
+    first, second = StreamingEnhancer(model), StreamingEnhancer(model)
+    out_a = first.process(wav[:, :2000])
+    out_b = second.process(changed[:, :2000])
+    assert torch.equal(out_a, out_b)  # nothing returned so far saw sample 2000
+    assert out_a[:, 2000 - first.latency_samples - 100 :].abs().sum() > 0
+
+
+def test_empty_stream_and_bad_input():
+    model = small_dccrn()
+    enhancer = StreamingEnhancer(model)
+    assert enhancer.flush().numel() == 0
+    assert enhancer.process(torch.zeros(2, 0)).shape == (2, 0)
+    assert enhancer.flush().shape == (2, 0)
+    with pytest.raises(ValueError, match="batch, time"):
+        enhancer.process(torch.zeros(1, 2, 100))
+    enhancer.process(torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"does not continue the stream of \(2, time\)"):
+        enhancer.process(torch.zeros(3, 10))
+    with pytest.raises(ValueError, match="eval"):
+        StreamingEnhancer(DCCRN(channels=[8] * 6, rnn_units=16))
+    with pytest.raises(TypeError, match="DCCRN"):
+        StreamingStep(torch.nn.Linear(2, 2))
+
+
+def test_state_shapes_are_documented_names():
+    step = StreamingStep(small_dccrn(lookahead=6, rnn_type="complex"))
+    names = step.state_names
+    assert names[0] == "stft_context" and names[-1] == "overlap"
+    assert [n for n in names if n.startswith("skip")] == [f"skip{j}" for j in range(1, 6)]
+    assert step.state_shapes["skip5"] == (8, 128, 5)  # the first encoder block's output, 5 frames
+    assert step.state_shapes["rnn_h"] == (2, 2, 2, 8)
+    assert "spectrum" not in StreamingStep(small_dccrn(lookahead=0)).state_shapes
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "corpus").is_dir(), reason=f"{SHARED_DATA}/corpus not found")
+def test_distil_dccrn_on_real_speech():
+    clean_path = sorted((SHARED_DATA / "corpus" / "clean").glob("*.wav"))[0]
+    noise_path = sorted((SHARED_DATA / "corpus" / "noise").glob("*.wav"))[0]
+    clean, _ = sf.read(clean_path, dtype="float32", frames=16000)
+    noise, _ = sf.read(noise_path, dtype="float32", frames=16000)
+    noisy = torch.from_numpy(clean + 0.5 * noise[: len(clean)])
+    model = DCCRN.from_preset("Distil-DCCRN").eval()
+    enhancer = StreamingEnhancer(model)
+    out = stream(enhancer, noisy, [100])
+    expected = offline(model, noisy[None])[0]
+    assert (out[enhancer.latency_samples :] - expected).abs().max() < 1e-4
