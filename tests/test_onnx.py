@@ -1,0 +1,153 @@
+"""Tests of the ONNX export: offline and streaming graphs against PyTorch, the runner, the CLI."""
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from speechbrain.utils.checkpoints import Checkpointer
+
+from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, load_model, main
+from speechbrain_atkl.inference.streaming import StreamingEnhancer
+from speechbrain_atkl.models.config import model_spec, save_model_config
+from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.publish import inference_hyperparams
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Frame-sized work runs fastest on one thread, especially on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_dccrn(seed=0, **config):
+    """A small DCCRN in eval mode with non-trivial batch-norm statistics."""
+    torch.manual_seed(seed)
+    model = DCCRN(**{"channels": [8, 8, 16, 16, 16, 16], "rnn_units": 16, **config})
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def run_offline(path, wav):
+    return onnxruntime.InferenceSession(str(path)).run(None, {"noisy": wav.numpy()})[0]
+
+
+def stream_all(enhancer, wav, chunk):
+    outputs = [enhancer.process(piece) for piece in wav.split(chunk, -1)]
+    return torch.cat(outputs + [enhancer.flush()], -1)
+
+
+MODELS = {
+    "small-real-lookahead6": lambda: small_dccrn(rnn_type="real", lookahead=6, masking_mode="C"),
+    "small-complex-lookahead0": lambda: small_dccrn(rnn_type="complex", lookahead=0, masking_mode="E"),
+    "Distil-DCCRN": lambda: DCCRN.from_preset("Distil-DCCRN").eval(),
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def exported(request, tmp_path_factory):
+    """A model and its two ONNX files."""
+    model = MODELS[request.param]()
+    folder = tmp_path_factory.mktemp(request.param)
+    return model, export_onnx(model, folder / "offline.onnx"), export_onnx(model, folder / "step.onnx", streaming=True)
+
+
+def test_offline_graph_matches_pytorch(exported):
+    model, offline_path, _ = exported
+    torch.manual_seed(1)
+    for shape in [(1, 16000), (3, 999), (2, 1)]:  # the graph was traced on (2, 1601)
+        wav = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(wav).numpy()
+        out = run_offline(offline_path, wav)
+        assert out.shape == shape
+        assert np.abs(out - expected).max() < 1e-4
+
+
+def test_streaming_graph_matches_pytorch(exported):
+    model, _, step_path = exported
+    torch.manual_seed(2)
+    wav = torch.randn(2, 2500)
+    with torch.no_grad():
+        expected = model(wav)
+    onnx_enhancer, torch_enhancer = OnnxStreamingEnhancer(step_path), StreamingEnhancer(model)
+    delay = torch_enhancer.latency_samples
+    assert onnx_enhancer.latency_samples == delay
+    for chunk in (model.stft.hop_length, 333):
+        from_onnx = stream_all(onnx_enhancer, wav, chunk)
+        assert (from_onnx[:, delay:] - expected).abs().max() < 1e-4
+        assert (from_onnx - stream_all(torch_enhancer, wav, chunk)).abs().max() < 1e-4
+    one_stream = stream_all(onnx_enhancer, wav[1], 100)  # (time,) chunks, batch of one
+    assert (one_stream[delay:] - expected[1]).abs().max() < 1e-4
+
+
+def test_streaming_graph_interface(exported):
+    model, _, step_path = exported
+    session = onnxruntime.InferenceSession(str(step_path))
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    hop = model.stft.hop_length
+    assert [(i.name, i.shape) for i in inputs[:3]] == [
+        ("audio", ["batch", hop]),
+        ("valid", ["batch"]),
+        ("stft_context", ["batch", model.stft.win_length - hop]),
+    ]
+    assert outputs[0].name == "enhanced"
+    assert [o.name for o in outputs[1:]] == [f"next_{i.name}" for i in inputs[2:]]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["graph"] == "streaming"
+    assert int(meta["latency_samples"]) == model.lookahead_samples
+    assert int(meta["lookahead_frames"]) == model.lookahead_frames
+    with pytest.raises(ValueError, match="not a streaming graph"):
+        OnnxStreamingEnhancer(step_path.parent / "offline.onnx")
+
+
+def test_export_keeps_training_mode_and_rejects_other_models(tmp_path):
+    model = DCCRN(channels=[8] * 6, rnn_units=16).train()
+    export_onnx(model, tmp_path / "a.onnx")
+    assert model.training
+    with pytest.raises(TypeError, match="DCCRN family"):
+        export_onnx(torch.nn.Linear(2, 2), tmp_path / "b.onnx")
+
+
+def test_cli_sources(tmp_path, capsys):
+    torch.manual_seed(3)
+    model = DCCRN(channels=[8] * 6, rnn_units=16).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1)
+    wav = torch.randn(1, 1200)
+    with torch.no_grad():
+        expected = model(wav).numpy()
+
+    # A training output folder: save/model_config.yaml + a Checkpointer checkpoint.
+    train_dir = tmp_path / "train"
+    save_model_config(model, train_dir / "save" / "model_config.yaml")
+    Checkpointer(train_dir / "save", recoverables={"model": model}).save_checkpoint(meta={"valid_pesq": 2.0})
+    # A published folder: hyperparams.yaml + enhance_model.ckpt.
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "hyperparams.yaml").write_text(inference_hyperparams(model_spec(model), 16000))
+    torch.save(model.state_dict(), published / "enhance_model.ckpt")
+
+    for source in (train_dir, published):
+        output = tmp_path / f"{source.name}.onnx"
+        main(["--model", str(source), "--output", str(output)])
+        assert "offline graph of DCCRN" in capsys.readouterr().out
+        assert np.abs(run_offline(output, wav) - expected).max() < 1e-4
+
+    main(["--model", "Distil-DCCRN", "--output", str(tmp_path / "step.onnx"), "--streaming"])
+    assert "streaming graph" in capsys.readouterr().out
+    assert OnnxStreamingEnhancer(tmp_path / "step.onnx").latency_samples == 999
+    with pytest.raises(SystemExit):
+        main(["--model", str(tmp_path / "missing"), "--output", str(tmp_path / "x.onnx")])
+    assert "expected a published model folder" in capsys.readouterr().err
+    other = DCCRN(channels=[8] * 6, rnn_units=32)
+    (published / "hyperparams.yaml").write_text(inference_hyperparams(model_spec(other), 16000))
+    with pytest.raises(ValueError, match="does not fit"):
+        load_model(published)
