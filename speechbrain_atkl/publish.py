@@ -443,7 +443,8 @@ def publish(
     staging.mkdir()
     try:
         torch.save(model.state_dict(), staging / "enhance_model.ckpt")
-        origin = f"{train_dir.name}/{Path(checkpoint.path).name} ({checkpoint_key} = {checkpoint.meta.get(checkpoint_key)})"
+        origin = f"{train_dir.name}/{Path(checkpoint.path).name}"
+        origin += f" ({checkpoint_key} = {checkpoint.meta[checkpoint_key]})"
         (staging / "hyperparams.yaml").write_text(
             inference_hyperparams(spec, sample_rate, origin), encoding="utf-8"
         )

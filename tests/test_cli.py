@@ -81,6 +81,17 @@ def test_all_good_files_exit_zero(tree, model_folder, tmp_path, capsys):
     assert "Enhanced 2 file(s), skipped 0 with existing output, 0 failed." in capsys.readouterr().out
 
 
+def test_inputs_are_never_overwritten_and_colliding_outputs_fail(tree, model_folder, capsys):
+    before = (tree / "a.wav").read_bytes()
+    sf.write(str(tree / "a.flac"), np.zeros(1600), 16000)  # a.wav and a.flac both map to a.wav
+    assert run(tree / "a.wav", tree / "a.wav", "--model", model_folder, "--overwrite") == 1
+    assert "would replace the input" in capsys.readouterr().err
+    out = tree.parent / "out"
+    assert run(tree, out, "--model", model_folder) == 1
+    assert f"its output {out / 'a.wav'} is also the output of {tree / 'a.flac'}" in capsys.readouterr().err
+    assert (tree / "a.wav").read_bytes() == before
+
+
 def test_single_file_to_file_or_folder(tree, model_folder, tmp_path):
     assert run(tree / "a.wav", tmp_path / "x" / "clean.wav", "--model", model_folder) == 0
     assert sf.info(str(tmp_path / "x" / "clean.wav")).frames == 8000

@@ -107,6 +107,9 @@ def enhance_all(enhancer, pairs, overwrite=False, progress=None, **chunking):
         if target in claimed:
             failed.append((source, f"its output {target} is also the output of {claimed[target]}"))
             continue
+        if target.resolve() == source.resolve():
+            failed.append((source, "the output would replace the input; choose another output folder"))
+            continue
         claimed[target] = source
         if target.exists() and not overwrite:
             skipped.append(source)
