@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from speechbrain_atkl.evaluation.audio import load_audio
+from speechbrain_atkl.data.audio import AudioError, load_audio
 from speechbrain_atkl.evaluation.dnsmos import DNSMOS
 from speechbrain_atkl.evaluation.metrics import (
     UnscorableError,
@@ -116,8 +116,8 @@ def _load(source, name):
     """A waveform from a file path (read and resampled) or an array."""
     if isinstance(source, (str, Path)):
         try:
-            return load_audio(source)
-        except (RuntimeError, OSError) as err:
+            return load_audio(source).double().numpy()
+        except (AudioError, RuntimeError, OSError) as err:
             raise UnscorableError(f"cannot read {name} file {source}: {err}") from err
     return as_waveform(source, name)
 
