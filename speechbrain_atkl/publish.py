@@ -443,7 +443,7 @@ def publish(
     staging.mkdir()
     try:
         torch.save(model.state_dict(), staging / "enhance_model.ckpt")
-        origin = f"{train_dir.name}/{Path(checkpoint.path).name}"
+        origin = "/".join([*train_dir.resolve().parts[-2:], Path(checkpoint.path).name])
         origin += f" ({checkpoint_key} = {checkpoint.meta[checkpoint_key]})"
         (staging / "hyperparams.yaml").write_text(
             inference_hyperparams(spec, sample_rate, origin), encoding="utf-8"
