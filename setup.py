@@ -37,6 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             "speechbrain-atkl-enhance=speechbrain_atkl.inference.cli:main",
+            "speechbrain-atkl-evaluate=speechbrain_atkl.evaluation.cli:main",
         ]
     },
 )
