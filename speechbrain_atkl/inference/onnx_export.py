@@ -142,7 +142,8 @@ def _write_metadata(path, metadata):
     onnx.save(proto, str(path))
 
 
-def _session(path, num_threads):
+def onnx_session(path, num_threads=1):
+    """An onnxruntime CPU session for ``path`` with ``num_threads`` intra-op threads."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -182,7 +183,7 @@ class OnnxStreamingEnhancer(HopStreamer):
     """
 
     def __init__(self, path, num_threads=1):
-        self.session = _session(path, num_threads)
+        self.session = onnx_session(path, num_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("graph") != "streaming":
             raise ValueError(f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True).")

@@ -155,8 +155,8 @@ class StreamingStep(nn.Module):
 
     def initial_state(self, batch_size):
         """Zero state tensors for ``batch_size`` streams, in :attr:`state_names` order."""
-        dtype = self.analysis.dtype
-        return [torch.zeros(batch_size, *shape, dtype=dtype) for shape in self.state_shapes.values()]
+        like = self.analysis
+        return [like.new_zeros(batch_size, *shape) for shape in self.state_shapes.values()]
 
     def forward(self, audio, valid, *state):
         """Enhances one hop.
@@ -396,7 +396,7 @@ class StreamingEnhancer(HopStreamer):
     Arguments
     ---------
     model : speechbrain_atkl.models.dccrn.DCCRN
-        In eval mode.
+        In eval mode, on any device (chunks are moved to it, outputs back).
 
     Example
     -------
@@ -422,7 +422,8 @@ class StreamingEnhancer(HopStreamer):
         self._state = self.step_module.initial_state(batch_size)
 
     def _step(self, audio, valid):
-        valid = audio.new_full((audio.shape[0],), valid)
+        device = self.step_module.analysis.device
         with torch.inference_mode():
-            out, *self._state = self.step_module(audio, valid, *self._state)
-        return out
+            valid = torch.full((audio.shape[0],), valid, device=device)
+            out, *self._state = self.step_module(audio.to(device), valid, *self._state)
+        return out.to(audio.device)
