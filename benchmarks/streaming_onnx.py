@@ -95,7 +95,9 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["Distil-DCCRN", "DCCRN-E"], help="DCCRN presets")
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length per run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (the fastest counts)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall-clock time")
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall-clock time"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(

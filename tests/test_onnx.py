@@ -55,7 +55,11 @@ def exported(request, tmp_path_factory):
     """A model and its two ONNX files."""
     model = MODELS[request.param]()
     folder = tmp_path_factory.mktemp(request.param)
-    return model, export_onnx(model, folder / "offline.onnx"), export_onnx(model, folder / "step.onnx", streaming=True)
+    return (
+        model,
+        export_onnx(model, folder / "offline.onnx"),
+        export_onnx(model, folder / "step.onnx", streaming=True),
+    )
 
 
 def test_offline_graph_matches_pytorch(exported):

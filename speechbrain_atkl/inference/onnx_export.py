@@ -186,7 +186,9 @@ class OnnxStreamingEnhancer(HopStreamer):
         self.session = onnx_session(path, num_threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("graph") != "streaming":
-            raise ValueError(f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True).")
+            raise ValueError(
+                f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True)."
+            )
         self._state_inputs = self.session.get_inputs()[2:]
         super().__init__(
             int(meta["hop_length"]),
@@ -254,7 +256,9 @@ def load_model(source):
 def main(argv=None):
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Export a DCCRN-family model to ONNX.")
-    parser.add_argument("--model", required=True, help="published folder, training output folder or preset name")
+    parser.add_argument(
+        "--model", required=True, help="published folder, training output folder or preset name"
+    )
     parser.add_argument("--output", required=True, help="the .onnx file to write")
     parser.add_argument("--streaming", action="store_true", help="write the one-hop streaming graph")
     parser.add_argument("--opset", type=int, default=OPSET_VERSION, help="ONNX opset version")
@@ -266,7 +270,9 @@ def main(argv=None):
     except (FileNotFoundError, ValueError, TypeError) as error:
         parser.error(str(error))
     kind = "streaming" if args.streaming else "offline"
-    print(f"wrote the {kind} graph of {type(model).__name__} to {path} (latency {model.lookahead_samples} samples)")
+    print(
+        f"wrote the {kind} graph of {type(model).__name__} to {path} (latency {model.lookahead_samples} samples)"
+    )
 
 
 if __name__ == "__main__":

@@ -208,7 +208,9 @@ class StreamingStep(nn.Module):
         for j, (block, skip, lag) in enumerate(zip(model.decoder, reversed(skips), self.decoder_lags)):
             skip = push(f"skip{j}", skip)[..., :1]  # the encoder frame `lag` steps back
             frame_valid = flags[:, last - lag, None, None, None]
-            x = block.step(push(f"decoder{j}", complex_cat([x, skip]) * frame_valid), self._kernel(f"decoder{j}"))
+            x = block.step(
+                push(f"decoder{j}", complex_cat([x, skip]) * frame_valid), self._kernel(f"decoder{j}")
+            )
 
         noisy = push("spectrum", spectrum)[..., :1]  # the frame this mask belongs to
         mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
@@ -416,7 +418,9 @@ class StreamingEnhancer(HopStreamer):
 
     def __init__(self, model):
         self.step_module = StreamingStep(model)
-        super().__init__(model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate)
+        super().__init__(
+            model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate
+        )
 
     def _start(self, batch_size):
         self._state = self.step_module.initial_state(batch_size)
