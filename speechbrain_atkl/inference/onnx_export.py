@@ -32,6 +32,14 @@ shapes are in the graph's input list, and the graph's metadata holds
 onnxruntime; it takes chunks of any size like
 :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`.
 
+To drive the graph yourself: call ``s`` takes input samples
+``[s * hop, (s + 1) * hop)`` and returns output samples
+``[(s - lookahead_frames) * hop - (win_length - hop), ... + hop)`` of the
+offline output (drop the negative positions, before the signal). To end a
+signal of ``L`` samples, zero-pad the last hop and feed zero hops with
+``valid = 1`` until ``(win_length - hop + L - 1) // hop + 1`` calls are made,
+then ``lookahead_frames`` zero hops with ``valid = 0``.
+
 The legacy TorchScript exporter is used (``dynamo=False``): it needs no
 extra package and handles the LSTMs with explicit states.
 
