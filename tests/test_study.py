@@ -1,0 +1,231 @@
+"""Tests of the distillation study script (recipes/DNS/study.py) at micro scale."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speechbrain_atkl.data.audio import load_audio, save_audio
+from speechbrain_atkl.data.demo import NOISE_TYPES, noise_like, room_impulse_response, speech_like
+from speechbrain_atkl.models import DCCRN
+from speechbrain_atkl.models.config import save_model_config
+from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, AtomicCheckpointer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"
+STUDY_SCRIPT = REPO / "recipes" / "DNS" / "study.py"
+
+spec = importlib.util.spec_from_file_location("dns_study", STUDY_SCRIPT)
+study = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(study)
+
+# File names shaped like the shared corpus: 10 speakers under 5 naming rules.
+CLEAN_NAMES = (
+    "fakels_1001-10-0000", "fakels_1001-10-0001", "fakels_1002-11-0000", "fakels_1003-12-0000",
+    "other-source_1004-13-0000", "fakels_1005-14-0000", "src-vctk_p301_001", "src-cmuarctic_bdl_a0001",
+    "src-cmuarctic_bdl_a0002", "src_voice", "fakels_1006-15-0000", "fakels_1007-16-0000",
+)
+SPEAKERS = {
+    "fakels_1001-10-0000": "librispeech-1001", "fakels_1001-10-0001": "librispeech-1001",
+    "src-vctk_p301_001": "vctk-p301", "src-cmuarctic_bdl_a0002": "arctic-bdl", "src_voice": "src_voice",
+    "demo_reader_03_utt_007": "reader-03", "other-source_1004-13-0000.wav": "librispeech-1004",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small models run fastest on one thread, above all on a busy 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A tiny corpus laid out like ../shared/data/corpus (clean/, noise/, rir/)."""
+    root = tmp_path_factory.mktemp("corpus")
+    for index, name in enumerate(CLEAN_NAMES):
+        wav = speech_like(1.2, np.random.default_rng([0, index]), speaker=index)
+        save_audio(root / "clean" / f"{name}.wav", torch.from_numpy(wav), 16000)
+    for index in range(5):
+        kind = NOISE_TYPES[index % len(NOISE_TYPES)]
+        wav = noise_like(kind, 2.0, np.random.default_rng([1, index]))
+        save_audio(root / "noise" / f"noise_{index}_{kind}.wav", torch.from_numpy(wav), 16000)
+    rir = room_impulse_response(np.random.default_rng(2))
+    save_audio(root / "rir" / "room.wav", torch.from_numpy(rir), 16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def study_data(corpus, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("work") / "data"
+    return folder, study.build_study_data(corpus, folder, test_count=10, test_seconds=1.0)
+
+
+def _assert_disjoint(split):
+    train_speakers = {study.speaker_of(Path(p).stem) for p in split["train_clean"]}
+    test_speakers = {study.speaker_of(Path(p).stem) for p in split["test_clean"]}
+    assert train_speakers and test_speakers and not train_speakers & test_speakers
+    assert set(split["test_speakers"]) == test_speakers
+    train_noise = {Path(p).name for p in split["train_noise"]}
+    test_noise = {Path(p).name for p in split["test_noise"]}
+    assert train_noise and test_noise and not train_noise & test_noise
+
+
+@pytest.mark.parametrize("name, speaker", sorted(SPEAKERS.items()))
+def test_speaker_rule(name, speaker):
+    assert study.speaker_of(name) == speaker
+
+
+@pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason=f"shared corpus not found at {SHARED_CORPUS}")
+def test_speaker_rule_agrees_with_sources_table_and_real_split_is_disjoint():
+    """Two files share a speaker in SOURCES.md exactly when they share one by the rule."""
+    rows = re.findall(r"^\| (\S+\.wav) \|[^|]*\|[^|]*\|[^|]*\| ([^|]+) \|", (SHARED_CORPUS / "SOURCES.md").read_text(), re.M)
+    clean = {path.name for path in (SHARED_CORPUS / "clean").glob("*.wav")}
+    listed = {name: re.sub(r"\s*\(.*\)", "", speaker).strip() for name, speaker in rows if name in clean}
+    assert set(listed) == clean
+    pairs = {(listed[name], study.speaker_of(name)) for name in clean}
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs}) == 118
+    split = study.split_corpus(SHARED_CORPUS.parent)
+    _assert_disjoint(split)
+    assert len(split["train_clean"]) + len(split["test_clean"]) == len(clean)
+    assert len(split["test_noise"]) == 6 and len(split["rir"]) == 7
+
+
+def test_split_and_test_set(study_data, corpus):
+    folder, split = study_data
+    _assert_disjoint(split)
+    datasets = folder / "datasets"
+    linked = sorted(p.name for p in (datasets / "clean").iterdir())
+    assert linked == sorted(Path(p).name for p in split["train_clean"])
+    assert all((datasets / "clean" / name).is_symlink() for name in linked)
+    assert sorted(p.name for p in (datasets / "noise").iterdir()) == sorted(Path(p).name for p in split["train_noise"])
+    assert [p.name for p in (datasets / "impulse_responses").iterdir()] == ["room.wav"]
+
+    test = datasets / "test_set" / "synthetic" / "no_reverb"
+    items = split["test_items"]
+    assert [item["snr_db"] for item in items] == [-5, 0, 5, 10, 15] * 2
+    for item in items:
+        assert item["speaker"] in split["test_speakers"]
+        assert item["noise_source"] in {Path(p).name for p in split["test_noise"]}
+        noisy_path = Path(item["noisy"])
+        assert noisy_path.parent == test / "noisy"
+        assert noisy_path.name.endswith(f"_snr{item['snr_db']}_fileid_{item['fileid']}.wav")
+        assert Path(item["clean"]) == test / "clean" / f"clean_fileid_{item['fileid']}.wav"
+        clean, noisy = load_audio(item["clean"]), load_audio(noisy_path)
+        assert clean.shape == noisy.shape and clean.shape[-1] <= 16000
+        snr = 10 * torch.log10(clean.pow(2).sum() / (noisy - clean).pow(2).sum())
+        assert abs(float(snr) - item["snr_db"]) < 0.05
+
+    before = (test / "clean" / "clean_fileid_0.wav").stat().st_mtime_ns
+    assert study.build_study_data(corpus, folder, test_count=10, test_seconds=1.0) == split
+    assert (test / "clean" / "clean_fileid_0.wav").stat().st_mtime_ns == before
+
+
+def test_bad_inputs_are_named(corpus, tmp_path):
+    with pytest.raises(study.StudyError, match="multiple of 5"):
+        study.build_study_data(corpus, tmp_path / "data", test_count=7)
+    (tmp_path / "only_clean" / "clean").mkdir(parents=True)
+    with pytest.raises(study.StudyError, match="only_clean.*clean/, noise/"):
+        study.split_corpus(tmp_path / "only_clean")
+    with pytest.raises(study.StudyError, match="Unknown system"):
+        study.select_systems(["dccrn", "bogus"])
+
+
+def _fabricate_run(output, metrics, si_snr_curve):
+    """A finished run folder as train.py leaves it, with a tiny model."""
+    model = DCCRN(channels=[8] * 6, rnn_units=16)
+    save_model_config(model, output / "save" / MODEL_CONFIG)
+    AtomicCheckpointer(output / "save", {"model": model}).save_checkpoint(meta={"valid_pesq": 1.5})
+    lines = [
+        f"epoch: {epoch}, lr: 1.00e-03 - train loss: 1.00e+00 - valid loss: {-value:.2e}, "
+        f"valid si_snr: {value:.2f}, valid pesq: 1.{epoch}0"
+        for epoch, value in enumerate(si_snr_curve, 1)
+    ]
+    (output / "train_log.txt").write_text("\n".join(lines) + "\n")
+    noisy = {"pesq_wb": 1.2, "stoi": 0.8, "si_snr": 5.0, "si_snr_i": 0.0, "dnsmos_ovrl": 2.5}
+    record = {"test_set": "test", "num_utterances": 10, "num_skipped": 0, "noisy": noisy, "enhanced": metrics}
+    (output / "test_metrics.json").write_text(json.dumps(record))
+
+
+def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
+    _, split = study_data
+    seeds = [1986, 1987, 1988]
+    runs = study.plan_runs(study.SYSTEMS, seeds)
+    assert len(runs) == 13
+    for index, run in enumerate(runs):
+        offset = 0.1 * seeds.index(run.seed) + (0.3 if run.system.name == study.STUDENT_ATKL else 0.0)
+        metrics = {"pesq_wb": 2.0 + offset, "stoi": 0.9, "si_snr": 10.0 + offset, "si_snr_i": 5.0, "dnsmos_ovrl": 3.0}
+        _fabricate_run(run.output(tmp_path / "runs"), metrics, [1.0 + offset, 2.0, 3.0 + index])
+
+    budget = study.BUDGETS["micro"]
+    figures = tmp_path / "figures"
+    table, written = study.write_results(runs, tmp_path / "runs", tmp_path, "micro", budget, split, [figures])
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"system", "noisy input"} | {system.label for system in study.SYSTEMS}
+    assert "| 3 |" in rows["Distil-DCCRN alone"] and "| 2.100 ± 0.100 |" in rows["Distil-DCCRN alone"]
+    assert "| 2.400 ± 0.100 |" in rows["Distil-DCCRN + AT-KL"]
+    assert rows["DCCRN-E"].endswith("| 3.000 |")  # one seed: DNSMOS OVRL without a spread
+    assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
+    assert (tmp_path / "results_table.md").read_text() == table
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["systems"]) == 9 and results["noisy"]["dnsmos_ovrl"] == 2.5
+    assert sorted(p.name for p in written) == ["spectrograms.png", "valid_curves.png"]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys):
+    assert study.main([str(corpus), "--work-dir", str(tmp_path / "w"), "--dry-run", "--seeds", "3"]) == 0
+    out = capsys.readouterr().out
+    commands = [line for line in out.splitlines() if "train.py" in line]
+    assert len(commands) == 13 and not (tmp_path / "w").exists()
+    for command in commands:
+        assert "--number_of_epochs=5 --epoch_size=112 --batch_size=8 --segment_seconds=2.0" in command
+    distilled = [c for c in commands if "distil_dccrn_atkl.yaml" in c]
+    assert len(distilled) == 8
+    assert all(f"--teacher_checkpoint={tmp_path / 'w' / 'runs' / 'uformer' / '1986'}" in c for c in distilled)
+    for override in ("--feature_weight=0.0", "--atkl_kl_weight=0.0", "--atkl_at_weight=0.0",
+                     "--atkl_dims=[time]", "--atkl_dims=[channel]"):
+        assert sum(override in c for c in commands) == 1
+    for seed in (1986, 1987, 1988):
+        assert sum(f"--experiment_name=distil_dccrn_atkl --seed={seed}" in c for c in commands) == 1
+
+
+def test_micro_study_end_to_end(corpus, tmp_path):
+    """Teacher, student alone and student with AT-KL really trained; then a resumed call skips them."""
+    work = tmp_path / "study"
+    committed = {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")}
+    command = [
+        sys.executable, str(STUDY_SCRIPT), str(corpus), "--work-dir", str(work), "--budget", "micro",
+        "--seeds", "1", "--systems", "distil_dccrn,distil_dccrn_atkl", "--threads", "1",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[3/3] distil_dccrn_atkl/1986: training" in done.stdout and "epoch 1: valid si_snr" in done.stdout
+
+    check = json.loads((work / "data_check.json").read_text())
+    split = json.loads((work / "data" / "split.json").read_text())
+    assert check["valid_from_training_only"] and check["test_items"] == 5
+    assert set(check["valid_speakers"]) <= set(split["train_speakers"])
+    assert set(check["valid_noises"]) <= {Path(p).stem for p in split["train_noise"]}
+    _assert_disjoint(split)
+
+    table = (work / "results_table.md").read_text()
+    for label in ("noisy input", "Uformer-light (teacher)", "Distil-DCCRN alone", "Distil-DCCRN + AT-KL"):
+        assert f"| {label} |" in table
+    assert re.search(r"\| Distil-DCCRN \+ AT-KL \| 1 \| 1\.\d\d M \| \d\.\d\d \| \d\.\d{3} \|", table)
+    assert (work / "figures" / "valid_curves.png").is_file() and (work / "figures" / "spectrograms.png").is_file()
+    assert {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")} == committed
+
+    again = subprocess.run(command[:-2] + ["--dry-run"], capture_output=True, text=True, timeout=120)
+    assert again.stdout.count("(finished: skipped)") == 3
