@@ -826,6 +826,26 @@ class Uformer(nn.Module):
         if magnitude_channels is None:
             magnitude_channels = [c // 2 for c in channels]
         magnitude_channels = list(magnitude_channels)
+        #: Constructor arguments, enough to rebuild the model (used when publishing).
+        self.config = dict(
+            channels=channels,
+            magnitude_channels=magnitude_channels,
+            kernel_size=list(kernel_size),
+            stride=list(stride),
+            win_length=win_length,
+            hop_length=hop_length,
+            n_fft=n_fft,
+            window=window,
+            compression=compression,
+            num_blocks=num_blocks,
+            attention_heads=attention_heads,
+            ff_size=ff_size,
+            magnitude_ff_size=magnitude_ff_size,
+            dilations=list(dilations),
+            conv_kernel_size=conv_kernel_size,
+            encoder_decoder_attention=encoder_decoder_attention,
+            dropout=dropout,
+        )
         if len(magnitude_channels) != len(channels):
             raise ValueError(
                 f"magnitude_channels ({magnitude_channels}) must have one entry per "
