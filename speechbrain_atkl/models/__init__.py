@@ -2,5 +2,6 @@
 
 from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
 from speechbrain_atkl.models.stft import STFT
+from speechbrain_atkl.models.uformer import UFORMER_PRESETS, Uformer
 
-__all__ = ["DCCRN", "DCCRN_PRESETS", "STFT"]
+__all__ = ["DCCRN", "DCCRN_PRESETS", "STFT", "UFORMER_PRESETS", "Uformer"]
