@@ -28,14 +28,27 @@ spec.loader.exec_module(study)
 
 # File names shaped like the shared corpus: 10 speakers under 5 naming rules.
 CLEAN_NAMES = (
-    "fakels_1001-10-0000", "fakels_1001-10-0001", "fakels_1002-11-0000", "fakels_1003-12-0000",
-    "other-source_1004-13-0000", "fakels_1005-14-0000", "src-vctk_p301_001", "src-cmuarctic_bdl_a0001",
-    "src-cmuarctic_bdl_a0002", "src_voice", "fakels_1006-15-0000", "fakels_1007-16-0000",
+    "fakels_1001-10-0000",
+    "fakels_1001-10-0001",
+    "fakels_1002-11-0000",
+    "fakels_1003-12-0000",
+    "other-source_1004-13-0000",
+    "fakels_1005-14-0000",
+    "src-vctk_p301_001",
+    "src-cmuarctic_bdl_a0001",
+    "src-cmuarctic_bdl_a0002",
+    "src_voice",
+    "fakels_1006-15-0000",
+    "fakels_1007-16-0000",
 )
 SPEAKERS = {
-    "fakels_1001-10-0000": "librispeech-1001", "fakels_1001-10-0001": "librispeech-1001",
-    "src-vctk_p301_001": "vctk-p301", "src-cmuarctic_bdl_a0002": "arctic-bdl", "src_voice": "src_voice",
-    "demo_reader_03_utt_007": "reader-03", "other-source_1004-13-0000.wav": "librispeech-1004",
+    "fakels_1001-10-0000": "librispeech-1001",
+    "fakels_1001-10-0001": "librispeech-1001",
+    "src-vctk_p301_001": "vctk-p301",
+    "src-cmuarctic_bdl_a0002": "arctic-bdl",
+    "src_voice": "src_voice",
+    "demo_reader_03_utt_007": "reader-03",
+    "other-source_1004-13-0000.wav": "librispeech-1004",
 }
 
 
@@ -88,7 +101,9 @@ def test_speaker_rule(name, speaker):
 @pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason=f"shared corpus not found at {SHARED_CORPUS}")
 def test_speaker_rule_agrees_with_sources_table_and_real_split_is_disjoint():
     """Two files share a speaker in SOURCES.md exactly when they share one by the rule."""
-    rows = re.findall(r"^\| (\S+\.wav) \|[^|]*\|[^|]*\|[^|]*\| ([^|]+) \|", (SHARED_CORPUS / "SOURCES.md").read_text(), re.M)
+    rows = re.findall(
+        r"^\| (\S+\.wav) \|[^|]*\|[^|]*\|[^|]*\| ([^|]+) \|", (SHARED_CORPUS / "SOURCES.md").read_text(), re.M
+    )
     clean = {path.name for path in (SHARED_CORPUS / "clean").glob("*.wav")}
     listed = {name: re.sub(r"\s*\(.*\)", "", speaker).strip() for name, speaker in rows if name in clean}
     assert set(listed) == clean
@@ -107,7 +122,9 @@ def test_split_and_test_set(study_data, corpus):
     linked = sorted(p.name for p in (datasets / "clean").iterdir())
     assert linked == sorted(Path(p).name for p in split["train_clean"])
     assert all((datasets / "clean" / name).is_symlink() for name in linked)
-    assert sorted(p.name for p in (datasets / "noise").iterdir()) == sorted(Path(p).name for p in split["train_noise"])
+    assert sorted(p.name for p in (datasets / "noise").iterdir()) == sorted(
+        Path(p).name for p in split["train_noise"]
+    )
     assert [p.name for p in (datasets / "impulse_responses").iterdir()] == ["room.wav"]
 
     test = datasets / "test_set" / "synthetic" / "no_reverb"
@@ -163,7 +180,13 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     assert len(runs) == 13
     for index, run in enumerate(runs):
         offset = 0.1 * seeds.index(run.seed) + (0.3 if run.system.name == study.STUDENT_ATKL else 0.0)
-        metrics = {"pesq_wb": 2.0 + offset, "stoi": 0.9, "si_snr": 10.0 + offset, "si_snr_i": 5.0, "dnsmos_ovrl": 3.0}
+        metrics = {
+            "pesq_wb": 2.0 + offset,
+            "stoi": 0.9,
+            "si_snr": 10.0 + offset,
+            "si_snr_i": 5.0,
+            "dnsmos_ovrl": 3.0,
+        }
         _fabricate_run(run.output(tmp_path / "runs"), metrics, [1.0 + offset, 2.0, 3.0 + index])
 
     budget = study.BUDGETS["micro"]
@@ -193,23 +216,45 @@ def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys)
     distilled = [c for c in commands if "distil_dccrn_atkl.yaml" in c]
     assert len(distilled) == 8
     assert all(f"--teacher_checkpoint={tmp_path / 'w' / 'runs' / 'uformer' / '1986'}" in c for c in distilled)
-    for override in ("--feature_weight=0.0", "--atkl_kl_weight=0.0", "--atkl_at_weight=0.0",
-                     "--atkl_dims=[time]", "--atkl_dims=[channel]"):
+    for override in (
+        "--feature_weight=0.0",
+        "--atkl_kl_weight=0.0",
+        "--atkl_at_weight=0.0",
+        "--atkl_dims=[time]",
+        "--atkl_dims=[channel]",
+    ):
         assert sum(override in c for c in commands) == 1
     for seed in (1986, 1987, 1988):
         assert sum(f"--experiment_name=distil_dccrn_atkl --seed={seed}" in c for c in commands) == 1
 
 
-def test_micro_study_end_to_end(corpus, tmp_path):
+def test_micro_study_end_to_end(corpus, tmp_path, capsys):
     """Teacher, student alone and student with AT-KL really trained; then a resumed call skips them."""
     work = tmp_path / "study"
     committed = {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")}
     command = [
-        sys.executable, str(STUDY_SCRIPT), str(corpus), "--work-dir", str(work), "--budget", "micro",
-        "--seeds", "1", "--systems", "distil_dccrn,distil_dccrn_atkl", "--threads", "1",
+        sys.executable,
+        str(STUDY_SCRIPT),
+        str(corpus),
+        "--work-dir",
+        str(work),
+        "--budget",
+        "micro",
+        "--seeds",
+        "1",
+        "--systems",
+        "distil_dccrn,distil_dccrn_atkl",
+        "--threads",
+        "1",
     ]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[3/3] distil_dccrn_atkl/1986: training" in done.stdout and "epoch 1: valid si_snr" in done.stdout
 
@@ -224,8 +269,10 @@ def test_micro_study_end_to_end(corpus, tmp_path):
     for label in ("noisy input", "Uformer-light (teacher)", "Distil-DCCRN alone", "Distil-DCCRN + AT-KL"):
         assert f"| {label} |" in table
     assert re.search(r"\| Distil-DCCRN \+ AT-KL \| 1 \| 1\.\d\d M \| \d\.\d\d \| \d\.\d{3} \|", table)
-    assert (work / "figures" / "valid_curves.png").is_file() and (work / "figures" / "spectrograms.png").is_file()
+    assert (work / "figures" / "valid_curves.png").is_file() and (
+        work / "figures" / "spectrograms.png"
+    ).is_file()
     assert {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")} == committed
 
-    again = subprocess.run(command[:-2] + ["--dry-run"], capture_output=True, text=True, timeout=120)
-    assert again.stdout.count("(finished: skipped)") == 3
+    assert study.main(command[2:-2] + ["--dry-run"]) == 0
+    assert capsys.readouterr().out.count("(finished: skipped)") == 3

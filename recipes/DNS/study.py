@@ -49,15 +49,18 @@ Budgets (per run; every run of a budget uses the same values)
 budget     epochs  epoch_size  batch  segment  valid  test set
 =========  ======  ==========  =====  =======  =====  ===========================
 small      5       112         8      2.0 s    20     20 items (4 per SNR), <= 6 s
-full       8       200         8      3.0 s    40     40 items (8 per SNR), <= 8 s
+full       8       160         8      3.0 s    40     40 items (8 per SNR), <= 8 s
 =========  ======  ==========  =====  =======  =====  ===========================
 
 Estimated time with ``--seeds 3`` (13 runs) on an idle 2-core CPU, from the
-single-thread CPU time of a training step measured per system (student 0.20,
-AT-KL 0.35, DCCRN-E 0.37, Uformer-light 0.42 CPU-seconds per second of
-training audio) and DNSMOS scoring (about 1.4 CPU-seconds per utterance):
-``small`` about 65-90 min, ``full`` about 4-5 h (the range is the unknown
-gain of a second thread). On a loaded machine set ``--threads 1``.
+single-thread CPU time of a training step (batch 8 x 2 s) measured per
+system (CPU-seconds per second of training audio: student 0.19, AT-KL 0.35,
+output-only distillation 0.31, DCCRN-E 0.33, Uformer-light 0.41), the
+scoring of a test item (about 3 CPU-seconds, DNSMOS of noisy and enhanced
+included) and about 10 s of start-up per run: ``small`` about 64-92 min,
+``full`` about 3.5-5 h; the range is the unknown gain of the second thread
+(none to 1.5x). On a machine busy with other work, ``--threads 1`` avoids
+thread over-subscription (measured 2-4x slower than one thread there).
 
 Authors
  * speechbrain-atkl developers 2026
@@ -151,10 +154,17 @@ class Budget:
 
 BUDGETS = {
     "small": Budget(5, 112, 8, 2.0, 20, 20, 6.0),
-    "full": Budget(8, 200, 8, 3.0, 40, 40, 8.0),
+    "full": Budget(8, 160, 8, 3.0, 40, 40, 8.0),
     # Hidden: proves the pipeline in seconds (tests).
     "micro": Budget(
-        1, 4, 2, 0.5, 2, 5, 1.0, eval_num_workers=0,
+        1,
+        4,
+        2,
+        0.5,
+        2,
+        5,
+        1.0,
+        eval_num_workers=0,
         extra=(("test_metrics", "[pesq_wb, stoi, si_snr, si_snr_i]"), ("ckpt_interval_minutes", "0")),
     ),
 }
@@ -179,6 +189,9 @@ class System:
         Needs the teacher run.
     every_seed : bool
         Runs with every seed (the key comparison), else with the first.
+    cost : float
+        Measured single-thread CPU-seconds of training per second of audio
+        (batch 8 x 2 s steps), for :func:`estimate_seconds`.
     """
 
     name: str
@@ -187,35 +200,52 @@ class System:
     overrides: tuple = ()
     distilled: bool = False
     every_seed: bool = False
+    cost: float = 0.35
 
 
 TEACHER = "uformer"
 STUDENT_ALONE = "distil_dccrn"
 STUDENT_ATKL = "distil_dccrn_atkl"
 SYSTEMS = (
-    System(TEACHER, "Uformer-light (teacher)", "uformer.yaml"),
-    System("dccrn", "DCCRN-E", "dccrn.yaml"),
-    System(STUDENT_ALONE, "Distil-DCCRN alone", "distil_dccrn.yaml", every_seed=True),
+    System(TEACHER, "Uformer-light (teacher)", "uformer.yaml", cost=0.41),
+    System("dccrn", "DCCRN-E", "dccrn.yaml", cost=0.33),
+    System(STUDENT_ALONE, "Distil-DCCRN alone", "distil_dccrn.yaml", every_seed=True, cost=0.19),
     System(STUDENT_ATKL, "Distil-DCCRN + AT-KL", "distil_dccrn_atkl.yaml", distilled=True, every_seed=True),
     System(
-        "atkl_output_only", "ablation: output-only distillation (no AT-KL)", "distil_dccrn_atkl.yaml",
-        (("feature_weight", "0.0"),), distilled=True,
+        "atkl_output_only",
+        "ablation: output-only distillation (no AT-KL)",
+        "distil_dccrn_atkl.yaml",
+        (("feature_weight", "0.0"),),
+        distilled=True,
+        cost=0.31,
     ),
     System(
-        "atkl_no_kl", "ablation: attention transfer without KL", "distil_dccrn_atkl.yaml",
-        (("atkl_kl_weight", "0.0"),), distilled=True,
+        "atkl_no_kl",
+        "ablation: attention transfer without KL",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_kl_weight", "0.0"),),
+        distilled=True,
     ),
     System(
-        "atkl_no_at", "ablation: KL without attention transfer", "distil_dccrn_atkl.yaml",
-        (("atkl_at_weight", "0.0"),), distilled=True,
+        "atkl_no_at",
+        "ablation: KL without attention transfer",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_at_weight", "0.0"),),
+        distilled=True,
     ),
     System(
-        "atkl_time_only", "ablation: time-dimension AT-KL only", "distil_dccrn_atkl.yaml",
-        (("atkl_dims", "[time]"),), distilled=True,
+        "atkl_time_only",
+        "ablation: time-dimension AT-KL only",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_dims", "[time]"),),
+        distilled=True,
     ),
     System(
-        "atkl_channel_only", "ablation: channel-dimension AT-KL only", "distil_dccrn_atkl.yaml",
-        (("atkl_dims", "[channel]"),), distilled=True,
+        "atkl_channel_only",
+        "ablation: channel-dimension AT-KL only",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_dims", "[channel]"),),
+        distilled=True,
     ),
 )
 SYSTEM_NAMES = tuple(system.name for system in SYSTEMS)
@@ -270,11 +300,44 @@ def plan_runs(systems, seeds):
     """
     if not seeds:
         raise StudyError("At least one seed is needed.")
-    return [
-        Run(system, seed)
-        for system in systems
-        for seed in (seeds if system.every_seed else seeds[:1])
+    return [Run(system, seed) for system in systems for seed in (seeds if system.every_seed else seeds[:1])]
+
+
+# Start-up of a run (imports, environment record, model building), seconds.
+STARTUP_SECONDS = 10.0
+# CPU-seconds to score one test item for noisy and enhanced: DNSMOS 2 x 1.4, the rest 0.2.
+SCORE_SECONDS = {"dnsmos": 3.0, "other": 0.3}
+# Speed-up of a second torch thread on an idle 2-core CPU: unknown, between none and 1.5x.
+THREAD_GAIN = (1.5, 1.0)
+
+
+def estimate_seconds(runs, budget):
+    """Estimated wall time of ``runs`` on an idle 2-core CPU: ``(low, high)`` seconds.
+
+    Training and validation scale with the measured :attr:`System.cost`
+    (a forward pass costs a third of a training step); scoring runs on
+    ``eval_num_workers`` processes.
+
+    Example
+    -------
+    >>> low, high = estimate_seconds(plan_runs(SYSTEMS, [1986, 1987, 1988]), BUDGETS["small"])
+    >>> round(low / 60), round(high / 60)  # minutes
+    (64, 92)
+    """
+    scoring = SCORE_SECONDS[
+        "dnsmos" if "dnsmos" in dict(budget.extra).get("test_metrics", "dnsmos") else "other"
     ]
+    totals = []
+    for gain in THREAD_GAIN:
+        total = 0.0
+        for run in runs:
+            cost = run.system.cost
+            train = budget.number_of_epochs * budget.epoch_size * budget.segment_seconds * cost
+            valid = budget.number_of_epochs * budget.valid_count * (budget.segment_seconds * cost / 3 + 0.05)
+            test = budget.test_count * (budget.test_seconds * cost / 3 + scoring)
+            total += STARTUP_SECONDS + (train + valid) / gain + test / max(1, budget.eval_num_workers)
+        totals.append(total)
+    return tuple(totals)
 
 
 def train_command(run, budget, data_folder, results_root, teacher_folder, device="cpu"):
@@ -336,7 +399,12 @@ def speaker_of(name):
     'spatialaudio_xmas'
     """
     stem = Path(name).stem if Path(name).suffix.lower() in AUDIO_EXTENSIONS else str(name)
-    for pattern, prefix in ((LIBRISPEECH, "librispeech"), (VCTK, "vctk"), (ARCTIC, "arctic"), (READER, "reader")):
+    for pattern, prefix in (
+        (LIBRISPEECH, "librispeech"),
+        (VCTK, "vctk"),
+        (ARCTIC, "arctic"),
+        (READER, "reader"),
+    ):
         match = pattern.search(stem)
         if match:
             return f"{prefix}-{match.group(1)}"
@@ -349,7 +417,8 @@ def _audio_files(folder, expected):
     if not folder.is_dir():
         raise StudyError(f"{folder}: missing folder; expected {expected}.")
     files = sorted(
-        path for path in folder.iterdir()
+        path
+        for path in folder.iterdir()
         if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file() and not path.name.startswith(".")
     )
     if not files:
@@ -527,7 +596,9 @@ def build_study_data(
     data_folder = Path(data_folder).resolve()
     snrs = [int(snr) for snr in snrs]
     if test_count <= 0 or test_count % len(snrs):
-        raise StudyError(f"test_count must be a positive multiple of {len(snrs)} (one per SNR), got {test_count}.")
+        raise StudyError(
+            f"test_count must be a positive multiple of {len(snrs)} (one per SNR), got {test_count}."
+        )
     options = {
         "data_dir": str(corpus_root(data_dir)),
         "test_count": int(test_count),
@@ -626,9 +697,13 @@ def check_prepared(prepare_folder, split):
         if speaker not in train_speakers:
             problems.append(f"validation item {utt_id} uses speaker {speaker}, not a training speaker")
         if entry["noise_source"] not in train_noises:
-            problems.append(f"validation item {utt_id} uses noise {entry['noise_source']}, not a training noise")
+            problems.append(
+                f"validation item {utt_id} uses noise {entry['noise_source']}, not a training noise"
+            )
     if len(manifests["test"]) != len(split["test_items"]):
-        problems.append(f"test manifest has {len(manifests['test'])} items, the study built {len(split['test_items'])}")
+        problems.append(
+            f"test manifest has {len(manifests['test'])} items, the study built {len(split['test_items'])}"
+        )
     if problems:
         raise StudyError(f"{folder}: the prepared data leaks across the split:\n  " + "\n  ".join(problems))
     return {
@@ -673,12 +748,14 @@ def parse_train_log(path):
         match = EPOCH_LINE.match(line)
         if not match:
             continue
-        values = {
-            name: float(value)
-            for name, value in re.findall(r"valid (\w+): " + NUMBER, line)
-        }
+        values = {name: float(value) for name, value in re.findall(r"valid (\w+): " + NUMBER, line)}
         epochs[int(match.group(1))] = values
     return dict(sorted(epochs.items()))
+
+
+def _duration(seconds):
+    """``42 s`` or ``3.5 min``."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _describe_epoch(epoch, values):
@@ -719,9 +796,7 @@ def execute(run, command, results_root, log_folder, env, poll_seconds=5.0):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0 or not run.finished(results_root):
         tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-30:])
-        raise StudyError(
-            f"{run.key} failed (exit status {process.returncode}); full log: {log_path}\n{tail}"
-        )
+        raise StudyError(f"{run.key} failed (exit status {process.returncode}); full log: {log_path}\n{tail}")
     return {
         "wall_s": round(time.perf_counter() - start, 1),
         "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
@@ -801,7 +876,9 @@ def paired_differences(results, metric_names=("pesq_wb", "si_snr")):
     seeds = sorted(set(alone) & set(atkl))
     differences = {}
     for metric in metric_names:
-        deltas = [atkl[s][metric] - alone[s][metric] for s in seeds if metric in atkl[s] and metric in alone[s]]
+        deltas = [
+            atkl[s][metric] - alone[s][metric] for s in seeds if metric in atkl[s] and metric in alone[s]
+        ]
         if deltas:
             mean, std = _stats(deltas)
             differences[metric] = (mean, std, len(deltas))
@@ -815,9 +892,10 @@ def format_table(results, budget_name, budget, split):
         f"# Distillation study ({budget_name} budget)",
         "",
         f"Every run: {budget.describe()}.",
-        f"Test set: {len(split['test_items'])} mixtures at SNR {', '.join(map(str, TEST_SNRS))} dB of "
-        f"{len(split['test_speakers'])} speakers and {len(split['test_noise'])} noise recordings never seen "
-        "in training. Cells: mean ± std over seeds (sample std), a plain number for one seed.",
+        f"Test set: {len(split['test_items'])} mixtures at SNR {', '.join(map(str, TEST_SNRS))} dB drawn from "
+        f"{len(split['test_speakers'])} held-out speakers and {len(split['test_noise'])} held-out noise "
+        "recordings (none seen in training or validation). Cells: mean ± std over seeds (sample std), "
+        "a plain number for one seed.",
         "",
         "| " + " | ".join(header) + " |",
         "|---|" + "---:|" * (len(header) - 1),
@@ -825,7 +903,8 @@ def format_table(results, budget_name, budget, split):
     noisy = results["noisy"]
     lines.append(
         "| noisy input | - | - | - | "
-        + " | ".join(_cell([noisy.get(key)], digits) for key, _, digits in METRIC_COLUMNS) + " |"
+        + " | ".join(_cell([noisy.get(key)], digits) for key, _, digits in METRIC_COLUMNS)
+        + " |"
     )
     for system in results["systems"]:
         cells = [
@@ -873,7 +952,8 @@ def plot_validation_curves(runs, results_root, steps_per_epoch, path):
             values = np.array([[log[e][metric] for e in epochs] for log in logs])
             for row in values:
                 axis.plot(steps, row, color=colour, alpha=0.3, linewidth=0.8)
-            axis.plot(steps, values.mean(0), color=colour, marker="o", label=f"{label} ({len(logs)} seeds)")
+            seeds = f"{len(logs)} seed" + "s" * (len(logs) > 1)
+            axis.plot(steps, values.mean(0), color=colour, marker="o", label=f"{label} (mean of {seeds})")
     for axis, title in zip(axes, ("validation SI-SNR (dB)", "validation PESQ-WB")):
         axis.set_xlabel("training step")
         axis.set_title(title)
@@ -918,7 +998,8 @@ def plot_spectrograms(item, outputs, path):
     import matplotlib.pyplot as plt
 
     noisy = load_audio(item["noisy"], SAMPLE_RATE)
-    panels = [(f"noisy ({item['snr_db']} dB SNR)", noisy), ("clean", load_audio(item["clean"], SAMPLE_RATE))]
+    title = f"noisy: {item['speaker']} + {Path(item['noise_source']).stem} at {item['snr_db']} dB SNR"
+    panels = [(title, noisy), ("clean", load_audio(item["clean"], SAMPLE_RATE))]
     panels += [(label, enhance_file(output, noisy)) for label, output in outputs]
     spectrograms = [(label, _log_spectrogram(wav)) for label, wav in panels]
     top = float(spectrograms[1][1].max())
@@ -926,7 +1007,12 @@ def plot_spectrograms(item, outputs, path):
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.8 * len(panels)), sharex=True)
     for axis, (label, spec) in zip(axes, spectrograms):
         image = axis.imshow(
-            spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+            spec.numpy(),
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - 80,
+            vmax=top,
             extent=(0, seconds, 0, SAMPLE_RATE / 2000),
         )
         axis.set_title(label, fontsize=9)
@@ -943,8 +1029,11 @@ def write_figures(runs, results_root, budget, split, folders):
     for run in runs:
         if run.finished(results_root) and run.system.name not in first:
             first[run.system.name] = run.output(results_root)
-    shown = [(system.label, first[system.name]) for system in SYSTEMS
-             if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL) and system.name in first]
+    shown = [
+        (system.label, first[system.name])
+        for system in SYSTEMS
+        if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL) and system.name in first
+    ]
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     written = []
     for folder in folders:
@@ -973,18 +1062,32 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description="Distillation study: teacher, DCCRN-E, Distil-DCCRN alone and with AT-KL, ablations.",
     )
-    parser.add_argument("data_dir", type=Path, help="corpus folder with clean/, noise/, rir/ (e.g. ../shared/data)")
-    parser.add_argument("--work-dir", type=Path, default=Path("results/study"), help="study folder (default: %(default)s)")
     parser.add_argument(
-        "--budget", choices=sorted(BUDGETS), default="small", metavar="{small,full}",
+        "data_dir", type=Path, help="corpus folder with clean/, noise/, rir/ (e.g. ../shared/data)"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path("results/study"), help="study folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--budget",
+        choices=sorted(BUDGETS),
+        default="small",
+        metavar="{small,full}",
         help="training budget of every run (default: %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds of the key comparison (default: %(default)s)")
-    parser.add_argument("--systems", help=f"comma-separated subset of {','.join(SYSTEM_NAMES)} (default: all)")
-    parser.add_argument("--threads", type=int, help="torch threads per run (OMP_NUM_THREADS); 1 on a loaded CPU")
     parser.add_argument(
-        "--figures-dir", type=Path,
+        "--seeds", type=int, default=3, help="seeds of the key comparison (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--systems", help=f"comma-separated subset of {','.join(SYSTEM_NAMES)} (default: all)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per run (OMP_NUM_THREADS); 1 on a loaded CPU"
+    )
+    parser.add_argument(
+        "--figures-dir",
+        type=Path,
         help="second folder for the figures (default: recipes/DNS/figures; none for the micro budget)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and commands, run nothing")
@@ -1021,7 +1124,12 @@ def main(argv=None):
     if extra_figures is not None:
         figure_folders.append(extra_figures.resolve())
 
-    print(f"Study: {len(runs)} runs, budget '{args.budget}': {budget.describe()}; seeds {seeds}", flush=True)
+    low, high = (seconds / 60 for seconds in estimate_seconds(runs, budget))
+    print(
+        f"Study: {len(runs)} runs, budget '{args.budget}': {budget.describe()}; seeds {seeds}; "
+        f"about {low:.0f}-{high:.0f} min on an idle 2-core CPU",
+        flush=True,
+    )
     commands = [
         train_command(run, budget, data_folder, results_root, teacher_folder, args.device) for run in runs
     ]
@@ -1057,8 +1165,8 @@ def main(argv=None):
             timings_path.write_text(json.dumps(timings, indent=2))
             metrics = json.loads((run.output(results_root) / "test_metrics.json").read_text())["enhanced"]
             print(
-                f"    done in {timings[run.key]['wall_s'] / 60:.1f} min "
-                f"(CPU {timings[run.key]['cpu_s'] / 60:.1f} min): test PESQ-WB {metrics.get('pesq_wb', math.nan):.3f}, "
+                f"    done in {_duration(timings[run.key]['wall_s'])} "
+                f"(CPU {_duration(timings[run.key]['cpu_s'])}): test PESQ-WB {metrics.get('pesq_wb', math.nan):.3f}, "
                 f"SI-SNR {metrics.get('si_snr', math.nan):.2f} dB",
                 flush=True,
             )
@@ -1074,7 +1182,10 @@ def main(argv=None):
 
     table, figures = write_results(runs, results_root, work_dir, args.budget, budget, split, figure_folders)
     print("\n" + table)
-    print("Written: " + ", ".join(str(p) for p in [work_dir / "results_table.md", work_dir / "results.json", *figures]))
+    print(
+        "Written: "
+        + ", ".join(str(p) for p in [work_dir / "results_table.md", work_dir / "results.json", *figures])
+    )
     return 0
 
 
