@@ -62,6 +62,7 @@ def prepare_data(hparams):
         layout=hparams["layout"],
         test_subsets=hparams["test_subsets"],
         valid_count=hparams["valid_count"],
+        valid_fraction=hparams["valid_fraction"],
         valid_seconds=hparams["segment_seconds"],
         snr_range=hparams["snr_range"],
         level_range_db=hparams["level_range_db"],
