@@ -11,27 +11,12 @@ from speechbrain_atkl.inference.streaming import StreamingEnhancer
 from speechbrain_atkl.models.config import model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
+from helpers import small_dccrn
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Frame-sized work runs fastest on one thread, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def small_dccrn(seed=0, **config):
-    """A small DCCRN in eval mode with non-trivial batch-norm statistics."""
-    torch.manual_seed(seed)
-    model = DCCRN(**{"channels": [8, 8, 16, 16, 16, 16], "rnn_units": 16, **config})
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
 
 
 def run_offline(path, wav):

@@ -1,0 +1,17 @@
+"""Model builders shared by the test files."""
+
+import torch
+
+from speechbrain_atkl.models.dccrn import DCCRN
+
+
+def small_dccrn(seed=0, **config):
+    """A small DCCRN in eval mode with non-trivial batch-norm statistics."""
+    torch.manual_seed(seed)
+    model = DCCRN(**{"channels": [8, 8, 16, 16, 16, 16], "rnn_units": 16, **config})
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
