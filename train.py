@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import speechbrain as sb
+import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
@@ -131,11 +132,14 @@ def main(argv):
     brain.train_dataset = train_set
     run_on_main(save_model_config, args=[hparams["model"], Path(hparams["save_folder"]) / MODEL_CONFIG])
 
+    train_loader_kwargs = dict(hparams["train_dataloader_opts"])
+    if isinstance(train_set, torch.utils.data.IterableDataset):
+        train_loader_kwargs.pop("shuffle", None)  # shards are shuffled by the dataset itself
     brain.fit(
         brain.hparams.epoch_counter,
         train_set,
         valid_set,
-        train_loader_kwargs=hparams["train_dataloader_opts"],
+        train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     key = hparams["ckpt_key"]

@@ -136,3 +136,27 @@ def test_atkl_on_real_model_pair():
     assert value.item() > 0
     assert all(p.grad is not None for p in student.encoder.parameters())
     assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_atkl_between_uformer_teacher_and_distil_student():
+    """The real pair: Uformer-light (hop 160, 8..128 complex channels) -> Distil-DCCRN (hop 100)."""
+    from speechbrain_atkl.models.uformer import Uformer
+
+    torch.manual_seed(0)
+    student = DCCRN.from_preset("Distil-DCCRN")
+    teacher = Uformer.from_preset("Uformer-light").eval()
+    wav = torch.randn(2, 16000) * 0.1
+    _, s_feat = student(wav, return_features=True)
+    with torch.no_grad():
+        _, t_feat = teacher(wav, return_features=True)
+    for group in ("encoder", "decoder"):
+        for s, t in zip(s_feat[group], t_feat[group]):
+            assert s.shape[2] == t.shape[2]  # same frequency axis
+            assert s.shape[3] != t.shape[3]  # 161 vs 101 frames
+    assert any(s.shape[1] != t.shape[1] for s, t in zip(s_feat["encoder"], t_feat["encoder"]))
+    loss = ATKLLoss()
+    terms = loss.terms(s_feat, t_feat)
+    assert all(torch.isfinite(v) and v > 0 for v in terms.values())
+    terms["total"].backward()
+    assert all(p.grad is not None for p in student.encoder.parameters())
+    assert all(p.grad is None for p in teacher.parameters())

@@ -15,7 +15,9 @@ Hyper-parameters read from the YAML (``self.hparams``):
   (``valid_pesq``, ``valid_si_snr`` or ``valid_loss``);
 * ``keep_checkpoints``: how many end-of-epoch checkpoints to keep;
 * ``test_metrics``, ``eval_num_workers``, ``save_enhanced``,
-  ``enhanced_folder``, ``test_results_folder``: the final evaluation.
+  ``enhanced_folder``, ``test_results_folder``: the final evaluation;
+* ``use_tensorboard`` and ``tensorboard_folder`` (optional): also log every
+  stage's statistics to TensorBoard (needs ``pip install tensorboard``).
 
 Authors
  * speechbrain-atkl developers 2026
@@ -91,7 +93,7 @@ class EnhancementBrain(sb.Brain):
         if stage == sb.Stage.VALID:
             stats.update(self._valid_summary())
             lr = self._schedule(epoch, stage_loss)
-            self.hparams.train_logger.log_stats(
+            self._log_stats(
                 stats_meta={"epoch": epoch, "lr": lr},
                 train_stats=getattr(self, "train_stats", None),
                 valid_stats=stats,
@@ -108,7 +110,7 @@ class EnhancementBrain(sb.Brain):
             )
         elif stage == sb.Stage.TEST:
             stats.update(self._score_test_set())
-            self.hparams.train_logger.log_stats(
+            self._log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
             )
 
@@ -158,40 +160,56 @@ class EnhancementBrain(sb.Brain):
 
     def _schedule(self, epoch, valid_loss):
         """Steps the learning-rate scheduler on the validation loss; returns the new rate."""
-        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        scheduler = self.scheduler
         if isinstance(scheduler, ReduceLROnPlateau):
             _, new_lr = scheduler([self.optimizer], epoch, valid_loss)
         elif isinstance(scheduler, NewBobScheduler):
             _, new_lr = scheduler(valid_loss)
             update_learning_rate(self.optimizer, new_lr)
+        elif isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(valid_loss)
         elif scheduler is not None:
-            torch_scheduler = self._torch_scheduler()
-            if isinstance(torch_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                torch_scheduler.step(valid_loss)
-            else:
-                torch_scheduler.step()
+            scheduler.step()
         return self.optimizer.param_groups[0]["lr"]
 
-    def _torch_scheduler(self):
-        scheduler = self.hparams.lr_scheduler
-        if not hasattr(self, "_built_scheduler"):
-            if not isinstance(scheduler, functools.partial):
-                raise TypeError(
-                    "lr_scheduler must be speechbrain's ReduceLROnPlateau/NewBobScheduler or "
-                    f"a !name:torch.optim.lr_scheduler.X partial, got {type(scheduler).__name__}."
-                )
-            self._built_scheduler = scheduler(self.optimizer)
-            self.checkpointer.add_recoverable("torch_lr_scheduler", self._built_scheduler)
-        return self._built_scheduler
+    def _build_scheduler(self):
+        """The YAML's ``lr_scheduler``, built on the optimizer if it is a torch scheduler partial."""
+        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        if scheduler is None or isinstance(scheduler, (ReduceLROnPlateau, NewBobScheduler)):
+            return scheduler
+        if isinstance(scheduler, functools.partial):
+            return scheduler(self.optimizer)
+        raise TypeError(
+            "lr_scheduler must be speechbrain's ReduceLROnPlateau or NewBobScheduler, or a "
+            f"!name:torch.optim.lr_scheduler.X partial; got {type(scheduler).__name__}."
+        )
+
+    def _log_stats(self, **stats):
+        """Logs to ``train_log.txt`` and, when enabled, to TensorBoard."""
+        self.hparams.train_logger.log_stats(**stats)
+        if getattr(self, "tensorboard", None) is not None and if_main_process():
+            self.tensorboard.log_stats(**stats)
 
     def on_fit_start(self):
-        """Builds a torch scheduler before recovery, so its state is restored too."""
-        if isinstance(getattr(self.hparams, "lr_scheduler", None), functools.partial):
-            self.init_optimizers()
-            self._torch_scheduler()
+        """Opens TensorBoard if asked, then SpeechBrain's start (optimizers, recovery)."""
+        self.tensorboard = None
+        if getattr(self.hparams, "use_tensorboard", False):
+            from speechbrain.utils.train_logger import TensorboardLogger
+
+            try:
+                self.tensorboard = TensorboardLogger(self.hparams.tensorboard_folder)
+            except ImportError as error:
+                raise ImportError(
+                    "use_tensorboard: true needs the tensorboard package (pip install tensorboard)."
+                ) from error
         super().on_fit_start()
-        if hasattr(self, "_built_scheduler"):
-            self._built_scheduler.optimizer = self.optimizer
+
+    def init_optimizers(self):
+        """Builds the optimizer and the scheduler on it; registers the scheduler before recovery."""
+        super().init_optimizers()
+        self.scheduler = self._build_scheduler()
+        if self.checkpointer is not None and self.scheduler is not None:
+            self.checkpointer.add_recoverable("lr_scheduler", self.scheduler)
 
     def _score_test_set(self):
         """Scores the collected test utterances, writes the report; returns mean metrics."""
