@@ -145,6 +145,10 @@ def main(argv):
     key = hparams["ckpt_key"]
     best = {"max_key": key} if is_maximised(key) else {"min_key": key}
     brain.evaluate(test_set, test_loader_kwargs=hparams["test_dataloader_opts"], **best)
+    if torch.distributed.is_initialized():
+        # Let every process finish (the main one scores the test set) before the group goes away.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
