@@ -287,3 +287,9 @@ def test_tensorboard_logging(tmp_path, monkeypatch):
     assert ("loss/valid", -3.0, 1) in scalars and ("pesq/valid", 1.5, 1) in scalars
     assert "valid pesq: 1.50" in (tmp_path / "log.txt").read_text()
     assert sb.Stage.TRAIN  # the Brain imported above is the recipe's
+
+
+def test_mixed_precision_bf16(tmp_path, corpus):
+    done = _train("distil_dccrn.yaml", tmp_path, corpus, precision="bf16")
+    assert "Using training precision: `--precision=bf16`" in done.stdout + done.stderr
+    _check_finished(_output(tmp_path, "distil_dccrn"))

@@ -34,6 +34,7 @@ import torch
 from speechbrain.nnet.schedulers import NewBobScheduler, ReduceLROnPlateau, update_learning_rate
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_atkl.evaluation.metrics import UnscorableError, pesq_wb
 from speechbrain_atkl.losses.si_snr import si_snr
 from speechbrain_atkl.training.checkpoints import is_maximised
 
@@ -136,8 +137,6 @@ class EnhancementBrain(sb.Brain):
             enhanced = predictions[i, :length].detach().float().cpu().numpy()
             reference = clean[i, :length].float().cpu().numpy()
             if stage == sb.Stage.VALID and getattr(self.hparams, "valid_pesq", True):
-                from speechbrain_atkl.evaluation.metrics import UnscorableError, pesq_wb
-
                 try:
                     self.valid_scores["pesq"].append(pesq_wb(enhanced, reference))
                 except UnscorableError as error:
