@@ -86,9 +86,12 @@ def _check_finished(output, test_utterances=2):
 
 @pytest.mark.parametrize("yaml_name", ["dccrn.yaml", "distil_dccrn.yaml"])
 def test_supervised_yaml_trains(yaml_name, tmp_path, corpus):
-    _train(yaml_name, tmp_path, corpus)
-    model = _check_finished(_output(tmp_path, yaml_name[:-5]))
+    _train(yaml_name, tmp_path, corpus, save_enhanced=True)
+    output = _output(tmp_path, yaml_name[:-5])
+    model = _check_finished(output)
     assert type(model).__name__ == "DCCRN"
+    enhanced = sorted((output / "enhanced").glob("*.wav"))
+    assert len(enhanced) == 2 and all(path.stat().st_size > 1000 for path in enhanced)
 
 
 def test_uformer_yaml_trains(teacher_run):
