@@ -85,6 +85,7 @@ import torch
 
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio, save_audio
 from speechbrain_atkl.data.mixing import mix_at_snr
+from speechbrain_atkl.data.prepare import split_off
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_FIGURES = REPO / "recipes" / "DNS" / "figures"
@@ -438,19 +439,6 @@ def corpus_root(data_dir):
     )
 
 
-def _hold_out(items, fraction, rng, what):
-    """A seeded ``fraction`` of ``items`` (at least one, never all)."""
-    items = sorted(items)
-    count = max(1, round(fraction * len(items)))
-    if count >= len(items):
-        raise StudyError(
-            f"Cannot hold out {count} of {len(items)} {what} for the test set and keep "
-            "some for training; add files or lower the fraction."
-        )
-    chosen = rng.permutation(len(items))[:count]
-    return sorted(items[i] for i in chosen)
-
-
 def split_corpus(data_dir, test_speaker_fraction=0.15, test_noise_fraction=0.2, seed=0):
     """Splits a corpus by speaker and by noise recording.
 
@@ -480,8 +468,11 @@ def split_corpus(data_dir, test_speaker_fraction=0.15, test_noise_fraction=0.2, 
     rir = _audio_files(rir_dir, "room impulse responses") if rir_dir else []
     speakers = {path.stem: speaker_of(path.stem) for path in clean}
     rng = np.random.default_rng([seed, 5])
-    test_speakers = _hold_out(set(speakers.values()), test_speaker_fraction, rng, "speakers")
-    test_noise = _hold_out([path.name for path in noise], test_noise_fraction, rng, "noise recordings")
+    try:
+        _, test_speakers = split_off(set(speakers.values()), test_speaker_fraction, rng, "speakers")
+        _, test_noise = split_off([path.name for path in noise], test_noise_fraction, rng, "noise recordings")
+    except ValueError as error:
+        raise StudyError(f"test split: {error}") from error
     return {
         "root": str(root),
         "train_clean": [str(p) for p in clean if speakers[p.stem] not in test_speakers],

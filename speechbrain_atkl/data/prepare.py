@@ -371,13 +371,35 @@ def detect_layout(data_folder):
     )
 
 
-def _split_off(ids, fraction, rng, what):
-    """Moves a seeded ``fraction`` (at least one) of ``ids`` to a held-out list."""
+def split_off(ids, fraction, rng, what):
+    """Splits a seeded ``fraction`` (at least one, never all) off the sorted ``ids``.
+
+    Arguments
+    ---------
+    ids : iterable of str
+        Items to split (sorted first, so the result depends only on ``rng``).
+    fraction : float
+        Share of items to hold out.
+    rng : numpy.random.Generator
+        Random generator.
+    what : str
+        What the items are, for the error message (e.g. ``"clean files"``).
+
+    Returns
+    -------
+    kept, held : list
+        Both sorted.
+
+    Example
+    -------
+    >>> split_off(["c", "a", "b", "d"], 0.25, np.random.default_rng(0), "files")
+    (['a', 'b', 'd'], ['c'])
+    """
     ids = sorted(ids)
     count = max(1, round(fraction * len(ids)))
     if count >= len(ids):
         raise ValueError(
-            f"Cannot hold out {count} of {len(ids)} {what} files and keep "
+            f"Cannot hold out {count} of {len(ids)} {what} and keep "
             "some for training; add files or lower the held-out fraction."
         )
     chosen = set(rng.permutation(len(ids))[:count].tolist())
@@ -442,8 +464,8 @@ def _prepare_dynamic(data_folder, layout, options, report, save_folder):
 
     seed = options["seed"]
     clean_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
-    clean_ids, valid_clean = _split_off(clean, options["valid_fraction"], clean_rng, "clean")
-    noise_ids, valid_noise = _split_off(noise, options["valid_fraction"], noise_rng, "noise")
+    clean_ids, valid_clean = split_off(clean, options["valid_fraction"], clean_rng, "clean files")
+    noise_ids, valid_noise = split_off(noise, options["valid_fraction"], noise_rng, "noise files")
 
     test = _dns_test_set(root, options["test_subsets"], report)
     if test is None:
@@ -451,8 +473,8 @@ def _prepare_dynamic(data_folder, layout, options, report, save_folder):
             f"{root}: no test_set/synthetic folder; a fixed test set was mixed from "
             "held-out clean and noise files."
         )
-        clean_ids, test_clean = _split_off(clean_ids, options["test_fraction"], clean_rng, "clean")
-        noise_ids, test_noise = _split_off(noise_ids, options["test_fraction"], noise_rng, "noise")
+        clean_ids, test_clean = split_off(clean_ids, options["test_fraction"], clean_rng, "clean files")
+        noise_ids, test_noise = split_off(noise_ids, options["test_fraction"], noise_rng, "noise files")
         test = _mix_fixed_set(
             "test",
             {k: clean[k] for k in test_clean},
@@ -513,8 +535,8 @@ def _prepare_pairs(data_folder, options, report):
     rng = np.random.default_rng([options["seed"], 2])
     for split in ("valid", "test"):
         if not pools[split]:
-            kept, held = _split_off(
-                pools["train"], options[f"{split}_fraction"], rng, "paired training"
+            kept, held = split_off(
+                pools["train"], options[f"{split}_fraction"], rng, "paired training files"
             )
             pools[split] = {k: pools["train"][k] for k in held}
             pools["train"] = {k: pools["train"][k] for k in kept}
