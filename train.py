@@ -17,6 +17,7 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -148,6 +149,10 @@ def main(argv):
     if torch.distributed.is_initialized():
         # Let every process finish (the main one scores the test set) before the group goes away.
         torch.distributed.barrier()
+        # The Brain's DDP wrappers hold the process group: release them first, so that gloo's
+        # worker threads are joined here and not during interpreter shutdown (where they abort).
+        del brain
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 
