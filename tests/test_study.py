@@ -171,9 +171,10 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     _, split = study_data
     seeds = [1986, 1987, 1988]
     runs = study.plan_runs(study.SYSTEMS, seeds)
-    assert len(runs) == 13
+    assert len(runs) == 20
     for index, run in enumerate(runs):
-        offset = 0.1 * seeds.index(run.seed) + (0.3 if run.system.name == study.STUDENT_ATKL else 0.0)
+        shift = {study.STUDENT_ATKL: 0.3, study.STUDENT_FIXED: -0.2}.get(run.system.name, 0.0)
+        offset = 0.1 * seeds.index(run.seed) + shift
         metrics = {
             "pesq_wb": 2.0 + offset,
             "stoi": 0.9,
@@ -192,9 +193,13 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     assert "| 2.400 ± 0.100 |" in rows["Distil-DCCRN + AT-KL"]
     assert rows["DCCRN-E"].endswith("| 3.000 |")  # one seed: DNSMOS OVRL without a spread
     assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
+    # every distilled system run with every seed gets its paired difference to the student alone
+    assert table.count("minus Distil-DCCRN alone, paired by seed:") == 3
+    fixed = table.split("from the 4x-steps teacher minus Distil-DCCRN alone")[1]
+    assert "- pesq_wb: -0.200 ± 0.000 (3 seeds)" in fixed and "- si_snr: -0.200 ± 0.000 (3 seeds)" in fixed
     assert (tmp_path / "results_table.md").read_text() == table
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["systems"]) == 9 and results["noisy"]["dnsmos_ovrl"] == 2.5
+    assert len(results["systems"]) == 12 and results["noisy"]["dnsmos_ovrl"] == 2.5
     assert sorted(p.name for p in written) == ["spectrograms.png", "valid_curves.png"]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
@@ -204,12 +209,17 @@ def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys)
     assert study.main([str(corpus), "--work-dir", str(tmp_path / "w"), "--dry-run", "--seeds", "3"]) == 0
     out = capsys.readouterr().out
     commands = [line for line in out.splitlines() if "train.py" in line]
-    assert len(commands) == 13 and not (tmp_path / "w").exists()
-    for command in commands:
+    assert len(commands) == 20 and not (tmp_path / "w").exists()
+    long_teacher = [c for c in commands if "--experiment_name=uformer_long" in c]
+    assert len(long_teacher) == 1 and "--number_of_epochs=20 --epoch_size=112" in long_teacher[0]
+    for command in set(commands) - set(long_teacher):
         assert "--number_of_epochs=5 --epoch_size=112 --batch_size=8 --segment_seconds=2.0" in command
     distilled = [c for c in commands if "distil_dccrn_atkl.yaml" in c]
-    assert len(distilled) == 8
-    assert all(f"--teacher_checkpoint={tmp_path / 'w' / 'runs' / 'uformer' / '1986'}" in c for c in distilled)
+    assert len(distilled) == 14
+    runs = tmp_path / "w" / "runs"
+    from_long = [c for c in distilled if f"--teacher_checkpoint={runs / 'uformer_long' / '1986'}" in c]
+    assert len(from_long) == 3 and all("--experiment_name=atkl_t8_long_teacher" in c for c in from_long)
+    assert all(f"--teacher_checkpoint={runs / 'uformer' / '1986'}" in c for c in set(distilled) - set(from_long))
     for override in (
         "--feature_weight=0.0",
         "--atkl_kl_weight=0.0",
@@ -218,6 +228,7 @@ def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys)
         "--atkl_dims=[channel]",
     ):
         assert sum(override in c for c in commands) == 1
+    assert sum("--atkl_temperature=8.0" in c for c in commands) == 6
     for seed in (1986, 1987, 1988):
         assert sum(f"--experiment_name=distil_dccrn_atkl --seed={seed}" in c for c in commands) == 1
 

@@ -32,10 +32,13 @@ What it does
    same data, steps and seeds (:data:`SYSTEMS`): the teacher (Uformer-light),
    DCCRN-E, Distil-DCCRN alone and with AT-KL, and five ablations of AT-KL
    (output-only distillation, attention transfer without KL, KL without
-   attention transfer, time-only, channel-only). The key comparison (student
-   alone vs with AT-KL) runs with every seed (1986, 1987, ...), the others
-   with the first. A run whose ``test_metrics.json`` exists is skipped, so an
-   interrupted study resumes (an interrupted run resumes from its checkpoint).
+   attention transfer, time-only, channel-only). Then the fixes the ablations
+   pointed to: AT-KL with the KL at temperature 8, and the same from a teacher
+   trained 4x as many steps (the only run with another budget). The key
+   comparisons (student alone, with AT-KL and with each fix) run with every
+   seed (1986, 1987, ...), the others with the first. A run whose
+   ``test_metrics.json`` exists is skipped, so an interrupted study resumes
+   (an interrupted run resumes from its checkpoint).
 4. **Collect** ``results_table.md`` and ``results.json`` (test metrics, mean
    ± std over seeds, parameters and GMAC/s of the trained models) and the
    figures ``valid_curves.png`` (validation SI-SNR and PESQ against training
@@ -52,14 +55,14 @@ small      5       112         8      2.0 s    20     20 items (4 per SNR), <= 6
 full       8       160         8      3.0 s    40     40 items (8 per SNR), <= 8 s
 =========  ======  ==========  =====  =======  =====  ===========================
 
-Estimated time with ``--seeds 3`` (13 runs) on an idle 2-core CPU, from the
+Estimated time with ``--seeds 3`` (20 runs) on an idle 2-core CPU, from the
 single-thread CPU time of a training step (batch 8 x 2 s) measured per
 system (CPU-seconds per second of training audio: student 0.19, AT-KL 0.35,
 output-only distillation 0.31, DCCRN-E 0.33, Uformer-light 0.41), the
 scoring of a test item (about 3 CPU-seconds, DNSMOS of noisy and enhanced
-included) and about 10 s of start-up per run: ``small`` about 64-92 min,
-``full`` about 3.5-5 h; the range is the unknown gain of the second thread
-(none to 1.5x). On a machine busy with other work, ``--threads 1`` avoids
+included) and about 10 s of start-up per run: ``small`` about 2-3 h,
+``full`` about 6.5-9.5 h; the range is the unknown gain of the second thread
+(none to 1.5x). Measured: the first 13 ``small`` runs took 63 min. On a machine busy with other work, ``--threads 1`` avoids
 thread over-subscription (measured 2-4x slower than one thread there).
 
 Authors
@@ -186,8 +189,11 @@ class System:
         Recipe YAML under ``hparams/``.
     overrides : tuple of (str, str)
         Extra ``train.py`` overrides (the ablation).
-    distilled : bool
-        Needs the teacher run.
+    teacher : str or None
+        Name of the system whose first-seed run is its teacher (distilled
+        systems only).
+    steps_factor : int
+        Multiplies the budget's epochs (a teacher trained longer).
     every_seed : bool
         Runs with every seed (the key comparison), else with the first.
     cost : float
@@ -199,25 +205,33 @@ class System:
     label: str
     yaml: str
     overrides: tuple = ()
-    distilled: bool = False
+    teacher: str = None
+    steps_factor: int = 1
     every_seed: bool = False
     cost: float = 0.35
+
+    @property
+    def distilled(self):
+        return self.teacher is not None
 
 
 TEACHER = "uformer"
 STUDENT_ALONE = "distil_dccrn"
 STUDENT_ATKL = "distil_dccrn_atkl"
+STUDENT_ATKL_T8 = "atkl_t8"
+LONG_TEACHER = "uformer_long"
+STUDENT_FIXED = "atkl_t8_long_teacher"
 SYSTEMS = (
     System(TEACHER, "Uformer-light (teacher)", "uformer.yaml", cost=0.41),
     System("dccrn", "DCCRN-E", "dccrn.yaml", cost=0.33),
     System(STUDENT_ALONE, "Distil-DCCRN alone", "distil_dccrn.yaml", every_seed=True, cost=0.19),
-    System(STUDENT_ATKL, "Distil-DCCRN + AT-KL", "distil_dccrn_atkl.yaml", distilled=True, every_seed=True),
+    System(STUDENT_ATKL, "Distil-DCCRN + AT-KL", "distil_dccrn_atkl.yaml", teacher=TEACHER, every_seed=True),
     System(
         "atkl_output_only",
         "ablation: output-only distillation (no AT-KL)",
         "distil_dccrn_atkl.yaml",
         (("feature_weight", "0.0"),),
-        distilled=True,
+        teacher=TEACHER,
         cost=0.31,
     ),
     System(
@@ -225,28 +239,50 @@ SYSTEMS = (
         "ablation: attention transfer without KL",
         "distil_dccrn_atkl.yaml",
         (("atkl_kl_weight", "0.0"),),
-        distilled=True,
+        teacher=TEACHER,
     ),
     System(
         "atkl_no_at",
         "ablation: KL without attention transfer",
         "distil_dccrn_atkl.yaml",
         (("atkl_at_weight", "0.0"),),
-        distilled=True,
+        teacher=TEACHER,
     ),
     System(
         "atkl_time_only",
         "ablation: time-dimension AT-KL only",
         "distil_dccrn_atkl.yaml",
         (("atkl_dims", "[time]"),),
-        distilled=True,
+        teacher=TEACHER,
     ),
     System(
         "atkl_channel_only",
         "ablation: channel-dimension AT-KL only",
         "distil_dccrn_atkl.yaml",
         (("atkl_dims", "[channel]"),),
-        distilled=True,
+        teacher=TEACHER,
+    ),
+    # Fixes tried after the ablations (README, "Why AT-KL did not help"): the channel-dimension KL
+    # on the large early/late maps is 15-30 nats at temperature 1 and swamps every other term;
+    # at temperature 8 it is 0.3-1.6, the scale of the attention-transfer terms.
+    System(
+        STUDENT_ATKL_T8,
+        "fix: AT-KL with KL temperature 8",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_temperature", "8.0"),),
+        teacher=TEACHER,
+        every_seed=True,
+    ),
+    # The teacher barely beats its input after the budget's steps: train one 4x as long ...
+    System(LONG_TEACHER, "Uformer-light, 4x the steps (stronger teacher)", "uformer.yaml", steps_factor=4, cost=0.41),
+    # ... and distil the student (same budget as every student) from it, with the temperature fix.
+    System(
+        STUDENT_FIXED,
+        "fix: AT-KL with KL temperature 8, from the 4x-steps teacher",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_temperature", "8.0"),),
+        teacher=LONG_TEACHER,
+        every_seed=True,
     ),
 )
 SYSTEM_NAMES = tuple(system.name for system in SYSTEMS)
@@ -278,6 +314,8 @@ def select_systems(names=None):
     -------
     >>> [s.name for s in select_systems(["distil_dccrn_atkl"])]
     ['uformer', 'distil_dccrn_atkl']
+    >>> [s.name for s in select_systems(["atkl_t8_long_teacher"])]
+    ['uformer_long', 'atkl_t8_long_teacher']
     """
     if not names:
         return SYSTEMS
@@ -285,8 +323,7 @@ def select_systems(names=None):
     if unknown:
         raise StudyError(f"Unknown system(s) {unknown}; choose from {list(SYSTEM_NAMES)}.")
     wanted = set(names)
-    if any(system.distilled for system in SYSTEMS if system.name in wanted):
-        wanted.add(TEACHER)
+    wanted |= {system.teacher for system in SYSTEMS if system.name in wanted and system.distilled}
     return tuple(system for system in SYSTEMS if system.name in wanted)
 
 
@@ -297,7 +334,7 @@ def plan_runs(systems, seeds):
     -------
     >>> runs = plan_runs(SYSTEMS, [1986, 1987, 1988])
     >>> len(runs), runs[0].key
-    (13, 'uformer/1986')
+    (20, 'uformer/1986')
     """
     if not seeds:
         raise StudyError("At least one seed is needed.")
@@ -323,7 +360,7 @@ def estimate_seconds(runs, budget):
     -------
     >>> low, high = estimate_seconds(plan_runs(SYSTEMS, [1986, 1987, 1988]), BUDGETS["small"])
     >>> round(low / 60), round(high / 60)  # minutes
-    (64, 92)
+    (120, 172)
     """
     scoring = SCORE_SECONDS[
         "dnsmos" if "dnsmos" in dict(budget.extra).get("test_metrics", "dnsmos") else "other"
@@ -333,32 +370,37 @@ def estimate_seconds(runs, budget):
         total = 0.0
         for run in runs:
             cost = run.system.cost
-            train = budget.number_of_epochs * budget.epoch_size * budget.segment_seconds * cost
-            valid = budget.number_of_epochs * budget.valid_count * (budget.segment_seconds * cost / 3 + 0.05)
+            epochs = budget.number_of_epochs * run.system.steps_factor
+            train = epochs * budget.epoch_size * budget.segment_seconds * cost
+            valid = epochs * budget.valid_count * (budget.segment_seconds * cost / 3 + 0.05)
             test = budget.test_count * (budget.test_seconds * cost / 3 + scoring)
             total += STARTUP_SECONDS + (train + valid) / gain + test / max(1, budget.eval_num_workers)
         totals.append(total)
     return tuple(totals)
 
 
-def train_command(run, budget, data_folder, results_root, teacher_folder, device="cpu"):
-    """The ``train.py`` command line of a run (a list of arguments)."""
-    options = [
-        ("data_folder", str(data_folder)),
-        ("layout", "dns2020"),
-        ("results_root", str(results_root)),
-        ("experiment_name", run.system.name),
-        ("seed", str(run.seed)),
-        *budget.overrides(),
-        *run.system.overrides,
-    ]
+def train_command(run, budget, data_folder, results_root, teacher_seed, device="cpu"):
+    """The ``train.py`` command line of a run (a list of arguments).
+
+    A distilled run learns from the ``teacher_seed`` run of its teacher system.
+    """
+    options = dict(budget.overrides())
+    options["number_of_epochs"] = str(budget.number_of_epochs * run.system.steps_factor)
+    options.update(
+        data_folder=str(data_folder),
+        layout="dns2020",
+        results_root=str(results_root),
+        experiment_name=run.system.name,
+        seed=str(run.seed),
+    )
+    options.update(run.system.overrides)
     if run.system.distilled:
-        options.append(("teacher_checkpoint", str(teacher_folder)))
+        options["teacher_checkpoint"] = str(Path(results_root) / run.system.teacher / str(teacher_seed))
     return [
         sys.executable,
         str(REPO / "train.py"),
         str(REPO / "hparams" / run.system.yaml),
-        *(f"--{key}={value}" for key, value in options),
+        *(f"--{key}={value}" for key, value in options.items()),
         f"--device={device}",
         "--noprogressbar",
     ]
@@ -857,13 +899,13 @@ def _cell(values, digits):
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def paired_differences(results, metric_names=("pesq_wb", "si_snr")):
-    """AT-KL minus alone, per seed run by both: ``{metric: (mean, std or None, n)}``."""
+def paired_differences(results, name=STUDENT_ATKL, metric_names=("pesq_wb", "si_snr")):
+    """System ``name`` minus the student alone, per seed run by both: ``{metric: (mean, std or None, n)}``."""
     by_name = {system["name"]: system for system in results["systems"]}
-    if STUDENT_ALONE not in by_name or STUDENT_ATKL not in by_name:
+    if STUDENT_ALONE not in by_name or name not in by_name:
         return {}
     alone = {run["seed"]: run for run in by_name[STUDENT_ALONE]["runs"]}
-    atkl = {run["seed"]: run for run in by_name[STUDENT_ATKL]["runs"]}
+    atkl = {run["seed"]: run for run in by_name[name]["runs"]}
     seeds = sorted(set(alone) & set(atkl))
     differences = {}
     for metric in metric_names:
@@ -906,25 +948,26 @@ def format_table(results, budget_name, budget, split):
             *(_cell([run.get(key) for run in system["runs"]], digits) for key, _, digits in METRIC_COLUMNS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    differences = paired_differences(results)
-    if differences:
-        lines += ["", "Distil-DCCRN + AT-KL minus Distil-DCCRN alone, paired by seed:"]
-        for metric, (mean, std, count) in differences.items():
-            spread = "" if std is None else f" ± {std:.3f}"
-            lines.append(f"- {metric}: {mean:+.3f}{spread} ({count} seed{'s' * (count > 1)})")
+    for system in SYSTEMS:
+        differences = paired_differences(results, system.name) if system.distilled and system.every_seed else {}
+        if differences:
+            lines += ["", f"{system.label} minus Distil-DCCRN alone, paired by seed:"]
+            for metric, (mean, std, count) in differences.items():
+                spread = "" if std is None else f" ± {std:.3f}"
+                lines.append(f"- {metric}: {mean:+.3f}{spread} ({count} seed{'s' * (count > 1)})")
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------- figures
 def plot_validation_curves(runs, results_root, steps_per_epoch, path):
-    """Validation SI-SNR and PESQ against training step: student alone vs with AT-KL."""
+    """Validation SI-SNR and PESQ against training step: the student alone vs distilled (every seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, colour in ((STUDENT_ALONE, "tab:blue"), (STUDENT_ATKL, "tab:red")):
+    for name, colour in ((STUDENT_ALONE, "tab:blue"), (STUDENT_ATKL, "tab:red"), (STUDENT_FIXED, "tab:green")):
         logs = [
             parse_train_log(run.output(results_root) / "train_log.txt")
             for run in runs
@@ -1023,7 +1066,7 @@ def write_figures(runs, results_root, budget, split, folders):
     shown = [
         (system.label, first[system.name])
         for system in SYSTEMS
-        if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL) and system.name in first
+        if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL, LONG_TEACHER, STUDENT_FIXED) and system.name in first
     ]
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     written = []
@@ -1109,7 +1152,6 @@ def main(argv=None):
     runs = plan_runs(select_systems(args.systems.split(",") if args.systems else None), seeds)
     work_dir = args.work_dir.resolve()
     data_folder, results_root = work_dir / "data", work_dir / "runs"
-    teacher_folder = Run(SYSTEMS[0], seeds[0]).output(results_root)
     figure_folders = [work_dir / "figures"]
     extra_figures = args.figures_dir or (COMMITTED_FIGURES if args.budget != "micro" else None)
     if extra_figures is not None:
@@ -1122,7 +1164,7 @@ def main(argv=None):
         flush=True,
     )
     commands = [
-        train_command(run, budget, data_folder, results_root, teacher_folder, args.device) for run in runs
+        train_command(run, budget, data_folder, results_root, seeds[0], args.device) for run in runs
     ]
     if args.dry_run:
         print(f"# data: split {corpus_root(args.data_dir)} and build {data_folder}")
