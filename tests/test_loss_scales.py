@@ -1,0 +1,61 @@
+"""Tests of the per-layer AT-KL scale report (recipes/DNS/loss_scales.py)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from speechbrain.utils.checkpoints import Checkpointer
+
+from helpers import small_dccrn
+from speechbrain_atkl.data.audio import save_audio
+from speechbrain_atkl.losses import ATKLLoss
+from speechbrain_atkl.models.config import save_model_config
+
+SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "loss_scales.py"
+spec = importlib.util.spec_from_file_location("loss_scales", SCRIPT)
+loss_scales = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(loss_scales)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_means_match_the_loss_over_all_layers():
+    student, teacher = small_dccrn(seed=0), small_dccrn(seed=1, channels=[8, 16, 16, 16, 32, 32])
+    noisy = torch.randn(2, 4000)
+    rows = loss_scales.term_scales(student, teacher, noisy, temperatures=[1.0, 8.0])
+    assert len(rows) == 24 and {row["dim"] for row in rows} == {"time", "channel"}
+    with torch.no_grad():
+        _, s_features = student(noisy, return_features=True)
+        _, t_features = teacher(noisy, return_features=True)
+    for dim in ("time", "channel"):
+        chosen = [row for row in rows if row["dim"] == dim]
+        for temperature in (1.0, 8.0):
+            expected = ATKLLoss(dims=[dim], at_weight=0.0, temperature=temperature).terms(s_features, t_features)
+            mean = sum(row["kl"][temperature] for row in chosen) / len(chosen)
+            assert mean == pytest.approx(float(expected[f"kl_{dim}"]), rel=1e-5)
+    table = loss_scales.format_scales(rows)
+    assert table.count("\n") == 2 + 24 + 2 - 1 and "| KL (T=8) |" in table.splitlines()[0]
+    # identical models: every term vanishes
+    same = loss_scales.term_scales(student, student, noisy, temperatures=[1.0])
+    assert max(max(row["at"], row["kl"][1.0]) for row in same) < 1e-5
+
+
+def _run_folder(folder, model):
+    save_model_config(model, folder / "save" / "model_config.yaml")
+    Checkpointer(folder / "save", recoverables={"model": model}).save_checkpoint(meta={"valid_pesq": 1.5})
+    return folder
+
+
+def test_command_line_on_run_folders(tmp_path, capsys):
+    teacher = _run_folder(tmp_path / "teacher", small_dccrn(seed=1))
+    student = _run_folder(tmp_path / "student", small_dccrn(seed=2))
+    files = []
+    for index in range(3):
+        files.append(tmp_path / f"noisy_{index}.wav")
+        save_audio(files[-1], 0.1 * torch.randn(8000 + 4000 * index), 16000)
+    argv = ["--teacher", str(teacher), "--student", str(student), "--seconds", "0.5", "--temperatures", "2"]
+    assert loss_scales.main(argv + ["--audio", *map(str, files)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].endswith("| AT | KL (T=2) |") and len(lines) == 2 + 24 + 2
+    assert lines[-1].startswith("| mean | channel |")
