@@ -149,9 +149,10 @@ def main(argv):
     if torch.distributed.is_initialized():
         # Let every process finish (the main one scores the test set) before the group goes away.
         torch.distributed.barrier()
-        # The Brain's DDP wrappers hold the process group: release them first, so that gloo's
-        # worker threads are joined here and not during interpreter shutdown (where they abort).
-        del brain
+        # The Brain's DDP wrappers (and, through their gradient hooks, the models in hparams) hold
+        # the process group: release them first, so that gloo's worker threads are joined here
+        # and not during interpreter shutdown, where they abort.
+        del brain, hparams
         gc.collect()
         torch.distributed.destroy_process_group()
 
