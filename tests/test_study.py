@@ -171,9 +171,11 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     _, split = study_data
     seeds = [1986, 1987, 1988]
     runs = study.plan_runs(study.SYSTEMS, seeds)
-    assert len(runs) == 20
+    assert len(runs) == 26
     for index, run in enumerate(runs):
-        shift = {study.STUDENT_ATKL: 0.3, study.STUDENT_FIXED: -0.2}.get(run.system.name, 0.0)
+        shift = {study.STUDENT_ATKL: 0.3, study.STUDENT_FIXED: -0.2, study.STUDENT_FIXED_4X: 0.5}.get(
+            run.system.name, 0.0
+        )
         offset = 0.1 * seeds.index(run.seed) + shift
         metrics = {
             "pesq_wb": 2.0 + offset,
@@ -194,12 +196,14 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     assert rows["DCCRN-E"].endswith("| 3.000 |")  # one seed: DNSMOS OVRL without a spread
     assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
     # every distilled system run with every seed gets its paired difference to the student alone
-    assert table.count("minus Distil-DCCRN alone, paired by seed:") == 3
+    assert table.count(", paired by seed:") == 4
+    assert table.count("minus Distil-DCCRN alone, paired by seed:") == 3  # the 4x group is paired with 4x
     fixed = table.split("from the 4x-steps teacher minus Distil-DCCRN alone")[1]
     assert "- pesq_wb: -0.200 ± 0.000 (3 seeds)" in fixed and "- si_snr: -0.200 ± 0.000 (3 seeds)" in fixed
+    assert "minus Distil-DCCRN alone, 4x the steps, paired by seed:\n- pesq_wb: +0.500 ± 0.000" in table
     assert (tmp_path / "results_table.md").read_text() == table
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["systems"]) == 12 and results["noisy"]["dnsmos_ovrl"] == 2.5
+    assert len(results["systems"]) == 14 and results["noisy"]["dnsmos_ovrl"] == 2.5
     assert sorted(p.name for p in written) == ["spectrograms.png", "valid_curves.png"]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
@@ -209,16 +213,20 @@ def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys)
     assert study.main([str(corpus), "--work-dir", str(tmp_path / "w"), "--dry-run", "--seeds", "3"]) == 0
     out = capsys.readouterr().out
     commands = [line for line in out.splitlines() if "train.py" in line]
-    assert len(commands) == 20 and not (tmp_path / "w").exists()
-    long_teacher = [c for c in commands if "--experiment_name=uformer_long" in c]
-    assert len(long_teacher) == 1 and "--number_of_epochs=20 --epoch_size=112" in long_teacher[0]
-    for command in set(commands) - set(long_teacher):
+    assert len(commands) == 26 and not (tmp_path / "w").exists()
+    long_runs = [c for c in commands if "--number_of_epochs=20 --epoch_size=112" in c]
+    assert len(long_runs) == 7 and sum("--experiment_name=uformer_long" in c for c in long_runs) == 1
+    for command in set(commands) - set(long_runs):
         assert "--number_of_epochs=5 --epoch_size=112 --batch_size=8 --segment_seconds=2.0" in command
     distilled = [c for c in commands if "distil_dccrn_atkl.yaml" in c]
-    assert len(distilled) == 14
+    assert len(distilled) == 17
     runs = tmp_path / "w" / "runs"
     from_long = [c for c in distilled if f"--teacher_checkpoint={runs / 'uformer_long' / '1986'}" in c]
-    assert len(from_long) == 3 and all("--experiment_name=atkl_t8_long_teacher" in c for c in from_long)
+    assert len(from_long) == 6
+    assert {re.search(r"--experiment_name=(\S+)", c).group(1) for c in from_long} == {
+        "atkl_t8_long_teacher",
+        "atkl_t8_4x",
+    }
     assert all(f"--teacher_checkpoint={runs / 'uformer' / '1986'}" in c for c in set(distilled) - set(from_long))
     for override in (
         "--feature_weight=0.0",
@@ -228,7 +236,7 @@ def test_dry_run_prints_every_run_with_the_same_budget(corpus, tmp_path, capsys)
         "--atkl_dims=[channel]",
     ):
         assert sum(override in c for c in commands) == 1
-    assert sum("--atkl_temperature=8.0" in c for c in commands) == 6
+    assert sum("--atkl_temperature=8.0" in c for c in commands) == 9
     for seed in (1986, 1987, 1988):
         assert sum(f"--experiment_name=distil_dccrn_atkl --seed={seed}" in c for c in commands) == 1
 

@@ -33,10 +33,11 @@ What it does
    DCCRN-E, Distil-DCCRN alone and with AT-KL, and five ablations of AT-KL
    (output-only distillation, attention transfer without KL, KL without
    attention transfer, time-only, channel-only). Then the fixes the ablations
-   pointed to: AT-KL with the KL at temperature 8, and the same from a teacher
-   trained 4x as many steps (the only run with another budget). The key
-   comparisons (student alone, with AT-KL and with each fix) run with every
-   seed (1986, 1987, ...), the others with the first. A run whose
+   pointed to: AT-KL with the KL at temperature 8, the same from a teacher
+   trained 4x as many steps, and last the key comparison again with teacher
+   and students all at 4x the steps. The key comparisons (student alone, with
+   AT-KL and with each fix) run with every seed (1986, 1987, ...), the others
+   with the first. A run whose
    ``test_metrics.json`` exists is skipped, so an interrupted study resumes
    (an interrupted run resumes from its checkpoint).
 4. **Collect** ``results_table.md`` and ``results.json`` (test metrics, mean
@@ -55,13 +56,13 @@ small      5       112         8      2.0 s    20     20 items (4 per SNR), <= 6
 full       8       160         8      3.0 s    40     40 items (8 per SNR), <= 8 s
 =========  ======  ==========  =====  =======  =====  ===========================
 
-Estimated time with ``--seeds 3`` (20 runs) on an idle 2-core CPU, from the
+Estimated time with ``--seeds 3`` (26 runs) on an idle 2-core CPU, from the
 single-thread CPU time of a training step (batch 8 x 2 s) measured per
 system (CPU-seconds per second of training audio: student 0.19, AT-KL 0.35,
 output-only distillation 0.31, DCCRN-E 0.33, Uformer-light 0.41), the
 scoring of a test item (about 3 CPU-seconds, DNSMOS of noisy and enhanced
-included) and about 10 s of start-up per run: ``small`` about 2-3 h,
-``full`` about 6.5-9.5 h; the range is the unknown gain of the second thread
+included) and about 10 s of start-up per run: ``small`` about 3.5-5 h,
+``full`` about 12-17 h (a GPU job); the range is the unknown gain of the second thread
 (none to 1.5x). Measured: the first 13 ``small`` runs took 63 min. On a machine busy with other work, ``--threads 1`` avoids
 thread over-subscription (measured 2-4x slower than one thread there).
 
@@ -193,9 +194,11 @@ class System:
         Name of the system whose first-seed run is its teacher (distilled
         systems only).
     steps_factor : int
-        Multiplies the budget's epochs (a teacher trained longer).
+        Multiplies the budget's epochs (the 4x-steps group).
     every_seed : bool
-        Runs with every seed (the key comparison), else with the first.
+        Runs with every seed (the key comparisons), else with the first.
+    paired_with : str or None
+        The system it is compared with seed by seed (below the table).
     cost : float
         Measured single-thread CPU-seconds of training per second of audio
         (batch 8 x 2 s steps), for :func:`estimate_seconds`.
@@ -208,6 +211,7 @@ class System:
     teacher: str = None
     steps_factor: int = 1
     every_seed: bool = False
+    paired_with: str = None
     cost: float = 0.35
 
     @property
@@ -221,11 +225,20 @@ STUDENT_ATKL = "distil_dccrn_atkl"
 STUDENT_ATKL_T8 = "atkl_t8"
 LONG_TEACHER = "uformer_long"
 STUDENT_FIXED = "atkl_t8_long_teacher"
+STUDENT_ALONE_4X = "distil_dccrn_4x"
+STUDENT_FIXED_4X = "atkl_t8_4x"
 SYSTEMS = (
     System(TEACHER, "Uformer-light (teacher)", "uformer.yaml", cost=0.41),
     System("dccrn", "DCCRN-E", "dccrn.yaml", cost=0.33),
     System(STUDENT_ALONE, "Distil-DCCRN alone", "distil_dccrn.yaml", every_seed=True, cost=0.19),
-    System(STUDENT_ATKL, "Distil-DCCRN + AT-KL", "distil_dccrn_atkl.yaml", teacher=TEACHER, every_seed=True),
+    System(
+        STUDENT_ATKL,
+        "Distil-DCCRN + AT-KL",
+        "distil_dccrn_atkl.yaml",
+        teacher=TEACHER,
+        every_seed=True,
+        paired_with=STUDENT_ALONE,
+    ),
     System(
         "atkl_output_only",
         "ablation: output-only distillation (no AT-KL)",
@@ -272,6 +285,7 @@ SYSTEMS = (
         (("atkl_temperature", "8.0"),),
         teacher=TEACHER,
         every_seed=True,
+        paired_with=STUDENT_ALONE,
     ),
     # The teacher barely beats its input after the budget's steps: train one 4x as long ...
     System(LONG_TEACHER, "Uformer-light, 4x the steps (stronger teacher)", "uformer.yaml", steps_factor=4, cost=0.41),
@@ -283,6 +297,26 @@ SYSTEMS = (
         (("atkl_temperature", "8.0"),),
         teacher=LONG_TEACHER,
         every_seed=True,
+        paired_with=STUDENT_ALONE,
+    ),
+    # Last, the key comparison again with teacher and students all at 4x the steps.
+    System(
+        STUDENT_ALONE_4X,
+        "Distil-DCCRN alone, 4x the steps",
+        "distil_dccrn.yaml",
+        steps_factor=4,
+        every_seed=True,
+        cost=0.19,
+    ),
+    System(
+        STUDENT_FIXED_4X,
+        "fix: AT-KL with KL temperature 8, teacher and student at 4x the steps",
+        "distil_dccrn_atkl.yaml",
+        (("atkl_temperature", "8.0"),),
+        teacher=LONG_TEACHER,
+        steps_factor=4,
+        every_seed=True,
+        paired_with=STUDENT_ALONE_4X,
     ),
 )
 SYSTEM_NAMES = tuple(system.name for system in SYSTEMS)
@@ -334,7 +368,7 @@ def plan_runs(systems, seeds):
     -------
     >>> runs = plan_runs(SYSTEMS, [1986, 1987, 1988])
     >>> len(runs), runs[0].key
-    (20, 'uformer/1986')
+    (26, 'uformer/1986')
     """
     if not seeds:
         raise StudyError("At least one seed is needed.")
@@ -360,7 +394,7 @@ def estimate_seconds(runs, budget):
     -------
     >>> low, high = estimate_seconds(plan_runs(SYSTEMS, [1986, 1987, 1988]), BUDGETS["small"])
     >>> round(low / 60), round(high / 60)  # minutes
-    (120, 172)
+    (211, 307)
     """
     scoring = SCORE_SECONDS[
         "dnsmos" if "dnsmos" in dict(budget.extra).get("test_metrics", "dnsmos") else "other"
@@ -899,12 +933,12 @@ def _cell(values, digits):
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def paired_differences(results, name=STUDENT_ATKL, metric_names=("pesq_wb", "si_snr")):
-    """System ``name`` minus the student alone, per seed run by both: ``{metric: (mean, std or None, n)}``."""
+def paired_differences(results, name=STUDENT_ATKL, baseline=STUDENT_ALONE, metric_names=("pesq_wb", "si_snr")):
+    """System ``name`` minus ``baseline``, per seed run by both: ``{metric: (mean, std or None, n)}``."""
     by_name = {system["name"]: system for system in results["systems"]}
-    if STUDENT_ALONE not in by_name or name not in by_name:
+    if baseline not in by_name or name not in by_name:
         return {}
-    alone = {run["seed"]: run for run in by_name[STUDENT_ALONE]["runs"]}
+    alone = {run["seed"]: run for run in by_name[baseline]["runs"]}
     atkl = {run["seed"]: run for run in by_name[name]["runs"]}
     seeds = sorted(set(alone) & set(atkl))
     differences = {}
@@ -948,10 +982,11 @@ def format_table(results, budget_name, budget, split):
             *(_cell([run.get(key) for run in system["runs"]], digits) for key, _, digits in METRIC_COLUMNS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    labels = {system.name: system.label for system in SYSTEMS}
     for system in SYSTEMS:
-        differences = paired_differences(results, system.name) if system.distilled and system.every_seed else {}
+        differences = paired_differences(results, system.name, system.paired_with) if system.paired_with else {}
         if differences:
-            lines += ["", f"{system.label} minus Distil-DCCRN alone, paired by seed:"]
+            lines += ["", f"{system.label} minus {labels[system.paired_with]}, paired by seed:"]
             for metric, (mean, std, count) in differences.items():
                 spread = "" if std is None else f" ± {std:.3f}"
                 lines.append(f"- {metric}: {mean:+.3f}{spread} ({count} seed{'s' * (count > 1)})")
@@ -966,8 +1001,15 @@ def plot_validation_curves(runs, results_root, steps_per_epoch, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, colour in ((STUDENT_ALONE, "tab:blue"), (STUDENT_ATKL, "tab:red"), (STUDENT_FIXED, "tab:green")):
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5))
+    curves = (
+        (STUDENT_ALONE, "tab:blue", "-"),
+        (STUDENT_ATKL, "tab:red", "-"),
+        (STUDENT_FIXED, "tab:green", "-"),
+        (STUDENT_ALONE_4X, "tab:blue", "--"),
+        (STUDENT_FIXED_4X, "tab:green", "--"),
+    )
+    for name, colour, style in curves:
         logs = [
             parse_train_log(run.output(results_root) / "train_log.txt")
             for run in runs
@@ -985,15 +1027,18 @@ def plot_validation_curves(runs, results_root, steps_per_epoch, path):
             steps = np.array(epochs) * steps_per_epoch
             values = np.array([[log[e][metric] for e in epochs] for log in logs])
             for row in values:
-                axis.plot(steps, row, color=colour, alpha=0.3, linewidth=0.8)
+                axis.plot(steps, row, color=colour, linestyle=style, alpha=0.3, linewidth=0.8)
             seeds = f"{len(logs)} seed" + "s" * (len(logs) > 1)
-            axis.plot(steps, values.mean(0), color=colour, marker="o", label=f"{label} (mean of {seeds})")
+            axis.plot(
+                steps, values.mean(0), color=colour, linestyle=style, marker="o", markersize=3,
+                label=f"{label} (mean of {seeds})",
+            )
     for axis, title in zip(axes, ("validation SI-SNR (dB)", "validation PESQ-WB")):
         axis.set_xlabel("training step")
         axis.set_title(title)
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=8)
+            axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
