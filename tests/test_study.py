@@ -289,3 +289,23 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
 
     assert study.main(command[2:-2] + ["--dry-run"]) == 0
     assert capsys.readouterr().out.count("(finished: skipped)") == 3
+
+
+def test_noisy_validation_scores(tmp_path):
+    rng = np.random.default_rng(5)
+    manifest, expected = {}, []
+    for index, snr in enumerate((0.0, 10.0)):
+        clean = torch.from_numpy(speech_like(2.0, rng, speaker=index)).float()
+        noise = torch.from_numpy(noise_like("babble", 2.0, rng)).float()
+        noisy = clean + noise * clean.norm() / noise.norm() * 10 ** (-snr / 20)
+        paths = {kind: tmp_path / kind / f"valid_{index}.wav" for kind in ("noisy", "clean")}
+        save_audio(paths["noisy"], noisy, 16000)
+        save_audio(paths["clean"], clean, 16000)
+        manifest[f"valid_{index}"] = {"noisy_wav": str(paths["noisy"]), "clean_wav": str(paths["clean"])}
+        expected.append(snr)
+    (tmp_path / "valid.json").write_text(json.dumps(manifest))
+    scores = study.noisy_validation_scores(tmp_path)
+    # additive noise uncorrelated with the speech: SI-SNR is close to the mixing SNR
+    assert scores["si_snr"] == pytest.approx(np.mean(expected), abs=0.5)
+    assert 1.0 <= scores["pesq"] < 4.6
+    assert study.noisy_validation_scores(tmp_path / "missing") == {}

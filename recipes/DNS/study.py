@@ -994,8 +994,34 @@ def format_table(results, budget_name, budget, split):
 
 
 # ---------------------------------------------------------------------- figures
-def plot_validation_curves(runs, results_root, steps_per_epoch, path):
-    """Validation SI-SNR and PESQ against training step: the student alone vs distilled (every seed)."""
+def noisy_validation_scores(prepare_folder):
+    """Mean SI-SNR and PESQ-WB of the unprocessed validation mixtures, or ``{}`` if there are none.
+
+    The same scores the Brain logs for the enhanced validation set, so the
+    curves can be read against doing nothing.
+    """
+    from speechbrain_atkl.evaluation.metrics import UnscorableError, pesq_wb
+    from speechbrain_atkl.losses.si_snr import si_snr
+
+    manifest = Path(prepare_folder) / "valid.json"
+    if not manifest.is_file():
+        return {}
+    scores = {"si_snr": [], "pesq": []}
+    for item in json.loads(manifest.read_text()).values():
+        noisy, clean = load_audio(item["noisy_wav"], SAMPLE_RATE), load_audio(item["clean_wav"], SAMPLE_RATE)
+        scores["si_snr"].append(float(si_snr(noisy[None], clean[None])))
+        try:
+            scores["pesq"].append(pesq_wb(noisy.numpy(), clean.numpy()))
+        except UnscorableError:
+            pass
+    return {metric: float(np.mean(values)) for metric, values in scores.items() if values}
+
+
+def plot_validation_curves(runs, results_root, steps_per_epoch, path, noisy=None):
+    """Validation SI-SNR and PESQ against training step: the student alone vs distilled (every seed).
+
+    ``noisy`` (:func:`noisy_validation_scores`) draws the unprocessed input's level.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1033,6 +1059,9 @@ def plot_validation_curves(runs, results_root, steps_per_epoch, path):
                 steps, values.mean(0), color=colour, linestyle=style, marker="o", markersize=3,
                 label=f"{label} (mean of {seeds})",
             )
+    for axis, metric in zip(axes, ("si_snr", "pesq")):
+        if noisy and metric in noisy:
+            axis.axhline(noisy[metric], color="grey", linestyle=":", label="noisy input")
     for axis, title in zip(axes, ("validation SI-SNR (dB)", "validation PESQ-WB")):
         axis.set_xlabel("training step")
         axis.set_title(title)
@@ -1114,11 +1143,12 @@ def write_figures(runs, results_root, budget, split, folders):
         if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL, LONG_TEACHER, STUDENT_FIXED) and system.name in first
     ]
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
+    noisy = noisy_validation_scores(Path(results_root) / "prepared")
     written = []
     for folder in folders:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        plot_validation_curves(runs, results_root, budget.steps_per_epoch(), folder / "valid_curves.png")
+        plot_validation_curves(runs, results_root, budget.steps_per_epoch(), folder / "valid_curves.png", noisy)
         plot_spectrograms(item, shown, folder / "spectrograms.png")
         written += [folder / "valid_curves.png", folder / "spectrograms.png"]
     return written
