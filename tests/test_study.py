@@ -151,8 +151,11 @@ def test_bad_inputs_are_named(corpus, tmp_path):
         study.select_systems(["dccrn", "bogus"])
 
 
-def _fabricate_run(output, metrics, si_snr_curve):
-    """A finished run folder as train.py leaves it, with a tiny model."""
+def _fabricate_run(output, metrics, si_snr_curve, test_items=()):
+    """A finished run folder as train.py leaves it, with a tiny model.
+
+    Each test item's enhanced SI-SNR-i is ``metrics["si_snr"] - 10 + snr_db / 10``.
+    """
     model = DCCRN(channels=[8] * 6, rnn_units=16)
     save_model_config(model, output / "save" / MODEL_CONFIG)
     AtomicCheckpointer(output / "save", {"model": model}).save_checkpoint(meta={"valid_pesq": 1.5})
@@ -165,6 +168,12 @@ def _fabricate_run(output, metrics, si_snr_curve):
     noisy = {"pesq_wb": 1.2, "stoi": 0.8, "si_snr": 5.0, "si_snr_i": 0.0, "dnsmos_ovrl": 2.5}
     record = {"test_set": "test", "num_utterances": 10, "num_skipped": 0, "noisy": noisy, "enhanced": metrics}
     (output / "test_metrics.json").write_text(json.dumps(record))
+    rows = ["id,system,si_snr_i"]
+    for item in test_items:
+        rows.append(f"no_reverb_fileid_{item['fileid']},noisy,0.0")
+        rows.append(f"no_reverb_fileid_{item['fileid']},enhanced,{metrics['si_snr'] - 10 + item['snr_db'] / 10}")
+    (output / "test_results").mkdir()
+    (output / "test_results" / "per_utterance.csv").write_text("\n".join(rows) + "\n")
 
 
 def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
@@ -184,13 +193,18 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
             "si_snr_i": 5.0,
             "dnsmos_ovrl": 3.0,
         }
-        _fabricate_run(run.output(tmp_path / "runs"), metrics, [1.0 + offset, 2.0, 3.0 + index])
+        _fabricate_run(run.output(tmp_path / "runs"), metrics, [1.0 + offset, 2.0, 3.0 + index], split["test_items"])
 
     budget = study.BUDGETS["micro"]
     figures = tmp_path / "figures"
     table, written = study.write_results(runs, tmp_path / "runs", tmp_path, "micro", budget, split, [figures])
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    main_table, by_snr = table.split("SI-SNR improvement (dB) by input SNR (mean over seeds):")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in main_table.splitlines() if line.startswith("| ")}
     assert set(rows) == {"system", "noisy input"} | {system.label for system in study.SYSTEMS}
+    snr_rows = {line.split(" | ")[0].lstrip("| "): line for line in by_snr.splitlines() if line.startswith("| ")}
+    assert snr_rows["system"] == "| system | -5 dB | 0 dB | 5 dB | 10 dB | 15 dB |"
+    # AT-KL: seed offsets 0.3, 0.4, 0.5 -> mean 0.4, plus snr / 10
+    assert snr_rows["Distil-DCCRN + AT-KL"] == "| Distil-DCCRN + AT-KL | -0.10 | +0.40 | +0.90 | +1.40 | +1.90 |"
     assert "| 3 |" in rows["Distil-DCCRN alone"] and "| 2.100 ± 0.100 |" in rows["Distil-DCCRN alone"]
     assert "| 2.400 ± 0.100 |" in rows["Distil-DCCRN + AT-KL"]
     assert rows["DCCRN-E"].endswith("| 3.000 |")  # one seed: DNSMOS OVRL without a spread
@@ -282,6 +296,8 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
     for label in ("noisy input", "Uformer-light (teacher)", "Distil-DCCRN alone", "Distil-DCCRN + AT-KL"):
         assert f"| {label} |" in table
     assert re.search(r"\| Distil-DCCRN \+ AT-KL \| 1 \| 1\.\d\d M \| \d\.\d\d \| \d\.\d{3} \|", table)
+    # one test item per SNR: the real per-utterance scores give every cell of the by-SNR table
+    assert re.search(r"\| Distil-DCCRN \+ AT-KL( \| [+-]\d+\.\d\d){5} \|", table)
     assert (work / "figures" / "valid_curves.png").is_file() and (
         work / "figures" / "spectrograms.png"
     ).is_file()

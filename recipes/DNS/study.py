@@ -71,6 +71,7 @@ Authors
 """
 
 import argparse
+import csv
 import dataclasses
 import json
 import math
@@ -889,8 +890,41 @@ def _model_figures(output):
     return {"params": count_parameters(model), "gmacs": count_macs(model, seconds=1.0) / 1e9}
 
 
-def collect_results(runs, results_root):
+def snr_breakdown(output, split, metric="si_snr_i"):
+    """Mean ``metric`` of a run's enhanced test items per input SNR.
+
+    Arguments
+    ---------
+    output : pathlib.Path
+        A finished run's folder (its ``test_results/per_utterance.csv``).
+    split : dict
+        The study split (its ``test_items`` give each file id's SNR).
+    metric : str
+        A column of ``per_utterance.csv``.
+
+    Returns
+    -------
+    dict
+        ``{snr_db: mean}``, empty when the run has no per-utterance scores.
+    """
+    path = Path(output) / "test_results" / "per_utterance.csv"
+    if not path.is_file():
+        return {}
+    snr_of = {item["fileid"]: item["snr_db"] for item in split["test_items"]}
+    values = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            match = re.search(r"fileid_(\d+)$", row["id"])
+            if row["system"] == "enhanced" and match and row.get(metric) not in (None, ""):
+                values.setdefault(snr_of[int(match.group(1))], []).append(float(row[metric]))
+    return {snr: float(np.mean(scores)) for snr, scores in sorted(values.items())}
+
+
+def collect_results(runs, results_root, split=None):
     """Test metrics, size and compute of every finished run.
+
+    With ``split``, each run also gets ``by_snr``: its SI-SNR improvement per
+    input SNR (:func:`snr_breakdown`).
 
     Returns
     -------
@@ -915,6 +949,8 @@ def collect_results(runs, results_root):
                 "runs": [],
             }
         entry["runs"].append({"seed": run.seed, "output": str(output), **record.get("enhanced", {})})
+        if split is not None:
+            entry["runs"][-1]["by_snr"] = snr_breakdown(output, split)
     return {"noisy": noisy or {}, "systems": list(systems.values())}
 
 
@@ -982,6 +1018,21 @@ def format_table(results, budget_name, budget, split):
             *(_cell([run.get(key) for run in system["runs"]], digits) for key, _, digits in METRIC_COLUMNS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    snrs = sorted({snr for system in results["systems"] for run in system["runs"] for snr in run.get("by_snr", {})})
+    if snrs:
+        lines += [
+            "",
+            "SI-SNR improvement (dB) by input SNR (mean over seeds):",
+            "",
+            "| system | " + " | ".join(f"{snr} dB" for snr in snrs) + " |",
+            "|---|" + "---:|" * len(snrs),
+        ]
+        for system in results["systems"]:
+            cells = []
+            for snr in snrs:
+                stats = _stats([run.get("by_snr", {}).get(snr) for run in system["runs"]])
+                cells.append("-" if stats is None else f"{stats[0]:+.2f}")
+            lines.append(f"| {system['label']} | " + " | ".join(cells) + " |")
     labels = {system.name: system.label for system in SYSTEMS}
     for system in SYSTEMS:
         differences = paired_differences(results, system.name, system.paired_with) if system.paired_with else {}
@@ -1156,7 +1207,7 @@ def write_figures(runs, results_root, budget, split, folders):
 
 def write_results(runs, results_root, work_dir, budget_name, budget, split, figure_folders):
     """Collects the runs into ``results_table.md``, ``results.json`` and the figures."""
-    results = collect_results(runs, results_root)
+    results = collect_results(runs, results_root, split)
     table = format_table(results, budget_name, budget, split)
     (work_dir / "results_table.md").write_text(table, encoding="utf-8")
     (work_dir / "results.json").write_text(
