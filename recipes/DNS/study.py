@@ -1163,7 +1163,9 @@ def plot_spectrograms(item, outputs, path):
     spectrograms = [(label, _log_spectrogram(wav)) for label, wav in panels]
     top = float(spectrograms[1][1].max())
     seconds = noisy.shape[-1] / SAMPLE_RATE
-    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.8 * len(panels)), sharex=True)
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(8, 1.6 * len(panels)), sharex=True, constrained_layout=True
+    )
     for axis, (label, spec) in zip(axes, spectrograms):
         image = axis.imshow(
             spec.numpy(),
