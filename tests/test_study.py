@@ -207,7 +207,10 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     assert snr_rows["Distil-DCCRN + AT-KL"] == "| Distil-DCCRN + AT-KL | -0.10 | +0.40 | +0.90 | +1.40 | +1.90 |"
     assert "| 3 |" in rows["Distil-DCCRN alone"] and "| 2.100 ± 0.100 |" in rows["Distil-DCCRN alone"]
     assert "| 2.400 ± 0.100 |" in rows["Distil-DCCRN + AT-KL"]
-    assert rows["DCCRN-E"].endswith("| 3.000 |")  # one seed: DNSMOS OVRL without a spread
+    assert rows["DCCRN-E"].endswith("| 3.000 | 4.00 |")  # one seed: no spread; last valid SI-SNR 3.0 + index 1
+    assert rows["noisy input"].endswith("| 2.500 | - |")  # no prepared validation set here
+    # the last epoch's validation SI-SNR is paired too: AT-KL runs are 3 to 5 positions after the student's
+    assert "- valid_si_snr_last: +3.000 ± 0.000 (3 seeds)" in table
     assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
     # every distilled system run with every seed gets its paired difference to the student alone
     assert table.count(", paired by seed:") == 4

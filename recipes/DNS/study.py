@@ -878,6 +878,8 @@ METRIC_COLUMNS = (
     ("si_snr", "SI-SNR (dB)", 2),
     ("si_snr_i", "SI-SNR-i (dB)", 2),
     ("dnsmos_ovrl", "DNSMOS OVRL", 3),
+    # Not a test metric: the validation SI-SNR of the last epoch, free of checkpoint selection.
+    ("valid_si_snr_last", "valid SI-SNR, last epoch (dB)", 2),
 )
 
 
@@ -924,7 +926,9 @@ def collect_results(runs, results_root, split=None):
     """Test metrics, size and compute of every finished run.
 
     With ``split``, each run also gets ``by_snr``: its SI-SNR improvement per
-    input SNR (:func:`snr_breakdown`).
+    input SNR (:func:`snr_breakdown`). Each run's ``valid_si_snr_last`` is its
+    last epoch's validation SI-SNR, and the noisy input's is that of the
+    unprocessed validation mixtures.
 
     Returns
     -------
@@ -951,7 +955,15 @@ def collect_results(runs, results_root, split=None):
         entry["runs"].append({"seed": run.seed, "output": str(output), **record.get("enhanced", {})})
         if split is not None:
             entry["runs"][-1]["by_snr"] = snr_breakdown(output, split)
-    return {"noisy": noisy or {}, "systems": list(systems.values())}
+        log = output / "train_log.txt"
+        epochs = parse_train_log(log) if log.is_file() else {}
+        if epochs:
+            entry["runs"][-1]["valid_si_snr_last"] = epochs[max(epochs)].get("si_snr")
+    noisy = dict(noisy or {})
+    valid_noisy = noisy_validation_scores(Path(results_root) / "prepared")
+    if "si_snr" in valid_noisy:
+        noisy["valid_si_snr_last"] = valid_noisy["si_snr"]
+    return {"noisy": noisy, "systems": list(systems.values())}
 
 
 def _stats(values):
@@ -969,7 +981,9 @@ def _cell(values, digits):
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def paired_differences(results, name=STUDENT_ATKL, baseline=STUDENT_ALONE, metric_names=("pesq_wb", "si_snr")):
+def paired_differences(
+    results, name=STUDENT_ATKL, baseline=STUDENT_ALONE, metric_names=("pesq_wb", "si_snr", "valid_si_snr_last")
+):
     """System ``name`` minus ``baseline``, per seed run by both: ``{metric: (mean, std or None, n)}``."""
     by_name = {system["name"]: system for system in results["systems"]}
     if baseline not in by_name or name not in by_name:
