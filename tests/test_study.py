@@ -212,6 +212,7 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
     # the last epoch's validation SI-SNR is paired too: AT-KL runs are 3 to 5 positions after the student's
     assert "- valid_si_snr_last: +3.000 ± 0.000 (3 seeds)" in table
     assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
+    assert "Rows with 4x the steps: 4 epochs (8 steps)." in table  # micro budget: 1 epoch of 2 steps
     # every distilled system run with every seed gets its paired difference to the student alone
     assert table.count(", paired by seed:") == 4
     assert table.count("minus Distil-DCCRN alone, paired by seed:") == 3  # the 4x group is paired with 4x

@@ -1009,6 +1009,14 @@ def format_table(results, budget_name, budget, split):
         f"# Distillation study ({budget_name} budget)",
         "",
         f"Every run: {budget.describe()}.",
+        *sorted(
+            {
+                f"Rows with {s.steps_factor}x the steps: {s.steps_factor * budget.number_of_epochs} epochs "
+                f"({s.steps_factor * budget.number_of_epochs * budget.steps_per_epoch()} steps)."
+                for s in SYSTEMS
+                if s.steps_factor > 1 and s.name in {system["name"] for system in results["systems"]}
+            }
+        ),
         f"Test set: {len(split['test_items'])} mixtures at SNR {', '.join(map(str, TEST_SNRS))} dB drawn from "
         f"{len(split['test_speakers'])} held-out speakers and {len(split['test_noise'])} held-out noise "
         "recordings (none seen in training or validation). Cells: mean ± std over seeds (sample std), "
