@@ -1,6 +1,5 @@
 """Tests of the distillation study script (recipes/DNS/study.py) at micro scale."""
 
-import importlib.util
 import json
 import os
 import re
@@ -22,9 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"
 STUDY_SCRIPT = REPO / "recipes" / "DNS" / "study.py"
 
-spec = importlib.util.spec_from_file_location("dns_study", STUDY_SCRIPT)
-study = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(study)
+sys.path.insert(0, str(STUDY_SCRIPT.parent))
+import study  # noqa: E402  (recipes/DNS is not a package)
+import study_data  # noqa: E402
+import study_plan  # noqa: E402
+import study_report  # noqa: E402
 
 # File names shaped like the shared corpus: 10 speakers under 5 naming rules.
 CLEAN_NAMES = (
@@ -72,14 +73,14 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def study_data(corpus, tmp_path_factory):
+def built_study(corpus, tmp_path_factory):
     folder = tmp_path_factory.mktemp("work") / "data"
-    return folder, study.build_study_data(corpus, folder, test_count=10, test_seconds=1.0)
+    return folder, study_data.build_study_data(corpus, folder, test_count=10, test_seconds=1.0)
 
 
 def _assert_disjoint(split):
-    train_speakers = {study.speaker_of(Path(p).stem) for p in split["train_clean"]}
-    test_speakers = {study.speaker_of(Path(p).stem) for p in split["test_clean"]}
+    train_speakers = {study_data.speaker_of(Path(p).stem) for p in split["train_clean"]}
+    test_speakers = {study_data.speaker_of(Path(p).stem) for p in split["test_clean"]}
     assert train_speakers and test_speakers and not train_speakers & test_speakers
     assert set(split["test_speakers"]) == test_speakers
     train_noise = {Path(p).name for p in split["train_noise"]}
@@ -89,7 +90,7 @@ def _assert_disjoint(split):
 
 @pytest.mark.parametrize("name, speaker", sorted(SPEAKERS.items()))
 def test_speaker_rule(name, speaker):
-    assert study.speaker_of(name) == speaker
+    assert study_data.speaker_of(name) == speaker
 
 
 @pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason=f"shared corpus not found at {SHARED_CORPUS}")
@@ -101,16 +102,16 @@ def test_speaker_rule_agrees_with_sources_table_and_real_split_is_disjoint():
     clean = {path.name for path in (SHARED_CORPUS / "clean").glob("*.wav")}
     listed = {name: re.sub(r"\s*\(.*\)", "", speaker).strip() for name, speaker in rows if name in clean}
     assert set(listed) == clean
-    pairs = {(listed[name], study.speaker_of(name)) for name in clean}
+    pairs = {(listed[name], study_data.speaker_of(name)) for name in clean}
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs}) == 118
-    split = study.split_corpus(SHARED_CORPUS.parent)
+    split = study_data.split_corpus(SHARED_CORPUS.parent)
     _assert_disjoint(split)
     assert len(split["train_clean"]) + len(split["test_clean"]) == len(clean)
     assert len(split["test_noise"]) == 6 and len(split["rir"]) == 7
 
 
-def test_split_and_test_set(study_data, corpus):
-    folder, split = study_data
+def test_split_and_test_set(built_study, corpus):
+    folder, split = built_study
     _assert_disjoint(split)
     datasets = folder / "datasets"
     linked = sorted(p.name for p in (datasets / "clean").iterdir())
@@ -137,18 +138,18 @@ def test_split_and_test_set(study_data, corpus):
         assert abs(float(snr) - item["snr_db"]) < 0.05
 
     before = (test / "clean" / "clean_fileid_0.wav").stat().st_mtime_ns
-    assert study.build_study_data(corpus, folder, test_count=10, test_seconds=1.0) == split
+    assert study_data.build_study_data(corpus, folder, test_count=10, test_seconds=1.0) == split
     assert (test / "clean" / "clean_fileid_0.wav").stat().st_mtime_ns == before
 
 
 def test_bad_inputs_are_named(corpus, tmp_path):
-    with pytest.raises(study.StudyError, match="multiple of 5"):
-        study.build_study_data(corpus, tmp_path / "data", test_count=7)
+    with pytest.raises(study_data.StudyError, match="multiple of 5"):
+        study_data.build_study_data(corpus, tmp_path / "data", test_count=7)
     (tmp_path / "only_clean" / "clean").mkdir(parents=True)
-    with pytest.raises(study.StudyError, match="only_clean.*clean/, noise/"):
-        study.split_corpus(tmp_path / "only_clean")
-    with pytest.raises(study.StudyError, match="Unknown system"):
-        study.select_systems(["dccrn", "bogus"])
+    with pytest.raises(study_data.StudyError, match="only_clean.*clean/, noise/"):
+        study_data.split_corpus(tmp_path / "only_clean")
+    with pytest.raises(study_data.StudyError, match="Unknown system"):
+        study_plan.select_systems(["dccrn", "bogus"])
 
 
 def _fabricate_run(output, metrics, si_snr_curve, test_items=()):
@@ -176,13 +177,13 @@ def _fabricate_run(output, metrics, si_snr_curve, test_items=()):
     (output / "test_results" / "per_utterance.csv").write_text("\n".join(rows) + "\n")
 
 
-def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
-    _, split = study_data
+def test_table_and_figures_from_fabricated_runs(built_study, tmp_path):
+    _, split = built_study
     seeds = [1986, 1987, 1988]
-    runs = study.plan_runs(study.SYSTEMS, seeds)
+    runs = study_plan.plan_runs(study_plan.SYSTEMS, seeds)
     assert len(runs) == 26
     for index, run in enumerate(runs):
-        shift = {study.STUDENT_ATKL: 0.3, study.STUDENT_FIXED: -0.2, study.STUDENT_FIXED_4X: 0.5}.get(
+        shift = {study_plan.STUDENT_ATKL: 0.3, study_plan.STUDENT_FIXED: -0.2, study_plan.STUDENT_FIXED_4X: 0.5}.get(
             run.system.name, 0.0
         )
         offset = 0.1 * seeds.index(run.seed) + shift
@@ -195,12 +196,12 @@ def test_table_and_figures_from_fabricated_runs(study_data, tmp_path):
         }
         _fabricate_run(run.output(tmp_path / "runs"), metrics, [1.0 + offset, 2.0, 3.0 + index], split["test_items"])
 
-    budget = study.BUDGETS["micro"]
+    budget = study_plan.BUDGETS["micro"]
     figures = tmp_path / "figures"
-    table, written = study.write_results(runs, tmp_path / "runs", tmp_path, "micro", budget, split, [figures])
+    table, written = study_report.write_results(runs, tmp_path / "runs", tmp_path, "micro", budget, split, [figures])
     main_table, by_snr = table.split("SI-SNR improvement (dB) by input SNR (mean over seeds):")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in main_table.splitlines() if line.startswith("| ")}
-    assert set(rows) == {"system", "noisy input"} | {system.label for system in study.SYSTEMS}
+    assert set(rows) == {"system", "noisy input"} | {system.label for system in study_plan.SYSTEMS}
     snr_rows = {line.split(" | ")[0].lstrip("| "): line for line in by_snr.splitlines() if line.startswith("| ")}
     assert snr_rows["system"] == "| system | -5 dB | 0 dB | 5 dB | 10 dB | 15 dB |"
     # AT-KL: seed offsets 0.3, 0.4, 0.5 -> mean 0.4, plus snr / 10
@@ -324,8 +325,8 @@ def test_noisy_validation_scores(tmp_path):
         manifest[f"valid_{index}"] = {"noisy_wav": str(paths["noisy"]), "clean_wav": str(paths["clean"])}
         expected.append(snr)
     (tmp_path / "valid.json").write_text(json.dumps(manifest))
-    scores = study.noisy_validation_scores(tmp_path)
+    scores = study_report.noisy_validation_scores(tmp_path)
     # additive noise uncorrelated with the speech: SI-SNR is close to the mixing SNR
     assert scores["si_snr"] == pytest.approx(np.mean(expected), abs=0.5)
     assert 1.0 <= scores["pesq"] < 4.6
-    assert study.noisy_validation_scores(tmp_path / "missing") == {}
+    assert study_report.noisy_validation_scores(tmp_path / "missing") == {}
