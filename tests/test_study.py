@@ -301,6 +301,8 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
     for label in ("noisy input", "Uformer-light (teacher)", "Distil-DCCRN alone", "Distil-DCCRN + AT-KL"):
         assert f"| {label} |" in table
     assert re.search(r"\| Distil-DCCRN \+ AT-KL \| 1 \| 1\.\d\d M \| \d\.\d\d \| \d\.\d{3} \|", table)
+    # the unprocessed validation mixtures fill the noisy row's last-epoch validation SI-SNR
+    assert re.search(r"\| noisy input \|.*\| -?\d+\.\d\d \|\n", table)
     # one test item per SNR: the real per-utterance scores give every cell of the by-SNR table
     assert re.search(r"\| Distil-DCCRN \+ AT-KL( \| [+-]\d+\.\d\d){5} \|", table)
     assert (work / "figures" / "valid_curves.png").is_file() and (

@@ -121,13 +121,13 @@ def snr_breakdown(output, split, metric="si_snr_i"):
     return {snr: float(np.mean(scores)) for snr, scores in sorted(values.items())}
 
 
-def collect_results(runs, results_root, split=None):
+def collect_results(runs, results_root, split=None, valid_noisy=None):
     """Test metrics, size and compute of every finished run.
 
     With ``split``, each run also gets ``by_snr``: its SI-SNR improvement per
     input SNR (:func:`snr_breakdown`). Each run's ``valid_si_snr_last`` is its
-    last epoch's validation SI-SNR, and the noisy input's is that of the
-    unprocessed validation mixtures.
+    last epoch's validation SI-SNR; the noisy input's is taken from
+    ``valid_noisy`` (:func:`noisy_validation_scores`) when given.
 
     Returns
     -------
@@ -159,8 +159,7 @@ def collect_results(runs, results_root, split=None):
         if epochs:
             entry["runs"][-1]["valid_si_snr_last"] = epochs[max(epochs)].get("si_snr")
     noisy = dict(noisy or {})
-    valid_noisy = noisy_validation_scores(Path(results_root) / "prepared")
-    if "si_snr" in valid_noisy:
+    if valid_noisy and "si_snr" in valid_noisy:
         noisy["valid_si_snr_last"] = valid_noisy["si_snr"]
     return {"noisy": noisy, "systems": list(systems.values())}
 
@@ -405,8 +404,11 @@ def plot_spectrograms(item, outputs, path):
     plt.close(figure)
 
 
-def write_figures(runs, results_root, budget, split, folders):
-    """Writes ``valid_curves.png`` and ``spectrograms.png`` into each of ``folders``."""
+def write_figures(runs, results_root, budget, split, folders, valid_noisy=None):
+    """Writes ``valid_curves.png`` and ``spectrograms.png`` into each of ``folders``.
+
+    ``valid_noisy`` (:func:`noisy_validation_scores`) marks the unprocessed input on the curves.
+    """
     first = {}
     for run in runs:
         if run.finished(results_root) and run.system.name not in first:
@@ -417,26 +419,30 @@ def write_figures(runs, results_root, budget, split, folders):
         if system.name in (TEACHER, STUDENT_ALONE, STUDENT_ATKL, LONG_TEACHER, STUDENT_FIXED) and system.name in first
     ]
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
-    noisy = noisy_validation_scores(Path(results_root) / "prepared")
     written = []
     for folder in folders:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        plot_validation_curves(runs, results_root, budget.steps_per_epoch(), folder / "valid_curves.png", noisy)
+        plot_validation_curves(runs, results_root, budget.steps_per_epoch(), folder / "valid_curves.png", valid_noisy)
         plot_spectrograms(item, shown, folder / "spectrograms.png")
         written += [folder / "valid_curves.png", folder / "spectrograms.png"]
     return written
 
 
 def write_results(runs, results_root, work_dir, budget_name, budget, split, figure_folders):
-    """Collects the runs into ``results_table.md``, ``results.json`` and the figures."""
-    results = collect_results(runs, results_root, split)
+    """Collects the runs into ``results_table.md``, ``results.json`` and the figures.
+
+    The unprocessed validation mixtures (``<results_root>/prepared``) are
+    scored once, for the table and for the validation curves.
+    """
+    valid_noisy = noisy_validation_scores(Path(results_root) / "prepared")
+    results = collect_results(runs, results_root, split, valid_noisy)
     table = format_table(results, budget_name, budget, split)
     (work_dir / "results_table.md").write_text(table, encoding="utf-8")
     (work_dir / "results.json").write_text(
         json.dumps({"budget": budget_name, "budget_values": dataclasses.asdict(budget), **results}, indent=2)
     )
-    figures = write_figures(runs, results_root, budget, split, figure_folders)
+    figures = write_figures(runs, results_root, budget, split, figure_folders, valid_noisy)
     return table, figures
 
 
