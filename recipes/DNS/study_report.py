@@ -289,7 +289,7 @@ def noisy_validation_scores(prepare_folder):
 
 
 def plot_validation_curves(runs, results_root, steps_per_epoch, path, noisy=None):
-    """Validation SI-SNR and PESQ against training step: the student alone vs distilled (every seed).
+    """Validation SI-SNR and PESQ against training step: the student alone vs distilled (finished runs).
 
     ``noisy`` (:func:`noisy_validation_scores`) draws the unprocessed input's level.
     """
@@ -310,7 +310,7 @@ def plot_validation_curves(runs, results_root, steps_per_epoch, path, noisy=None
         logs = [
             parse_train_log(run.output(results_root) / "train_log.txt")
             for run in runs
-            if run.system.name == name and (run.output(results_root) / "train_log.txt").is_file()
+            if run.system.name == name and run.finished(results_root)
         ]
         logs = [log for log in logs if log]
         if not logs:
