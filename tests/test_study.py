@@ -212,6 +212,8 @@ def test_table_and_figures_from_fabricated_runs(built_study, tmp_path):
     assert rows["noisy input"].endswith("| 2.500 | - |")  # no prepared validation set here
     # the last epoch's validation SI-SNR is paired too: AT-KL runs are 3 to 5 positions after the student's
     assert "- valid_si_snr_last: +3.000 ± 0.000 (3 seeds)" in table
+    # ... and so is the mean over the curve: (1.0 + offset, 2.0, 3.0 + index) differs by (0.3 + 3) / 3
+    assert "- valid_si_snr_mean: +1.100 ± 0.000 (3 seeds)" in table
     assert "- pesq_wb: +0.300 ± 0.000 (3 seeds)" in table
     assert "Rows with 4x the steps: 4 epochs (8 steps)." in table  # micro budget: 1 epoch of 2 steps
     # every distilled system run with every seed gets its paired difference to the student alone

@@ -126,7 +126,8 @@ def collect_results(runs, results_root, split=None, valid_noisy=None):
 
     With ``split``, each run also gets ``by_snr``: its SI-SNR improvement per
     input SNR (:func:`snr_breakdown`). Each run's ``valid_si_snr_last`` is its
-    last epoch's validation SI-SNR; the noisy input's is taken from
+    last epoch's validation SI-SNR and ``valid_si_snr_mean`` its mean over
+    every epoch (the whole curve); the noisy input's is taken from
     ``valid_noisy`` (:func:`noisy_validation_scores`) when given.
 
     Returns
@@ -158,6 +159,7 @@ def collect_results(runs, results_root, split=None, valid_noisy=None):
         epochs = parse_train_log(log) if log.is_file() else {}
         if epochs:
             entry["runs"][-1]["valid_si_snr_last"] = epochs[max(epochs)].get("si_snr")
+            entry["runs"][-1]["valid_si_snr_mean"] = _stats([values.get("si_snr") for values in epochs.values()])[0]
     noisy = dict(noisy or {})
     if valid_noisy and "si_snr" in valid_noisy:
         noisy["valid_si_snr_last"] = valid_noisy["si_snr"]
@@ -180,7 +182,10 @@ def _cell(values, digits):
 
 
 def paired_differences(
-    results, name=STUDENT_ATKL, baseline=STUDENT_ALONE, metric_names=("pesq_wb", "si_snr", "valid_si_snr_last")
+    results,
+    name=STUDENT_ATKL,
+    baseline=STUDENT_ALONE,
+    metric_names=("pesq_wb", "si_snr", "valid_si_snr_last", "valid_si_snr_mean"),
 ):
     """System ``name`` minus ``baseline``, per seed run by both: ``{metric: (mean, std or None, n)}``."""
     by_name = {system["name"]: system for system in results["systems"]}
