@@ -139,6 +139,8 @@ LONG_TEACHER = "uformer_long"
 STUDENT_FIXED = "atkl_t8_long_teacher"
 STUDENT_ALONE_4X = "distil_dccrn_4x"
 STUDENT_FIXED_4X = "atkl_t8_4x"
+# The KL temperature of the fixes (see the comment above STUDENT_ATKL_T8 below).
+KL_TEMPERATURE_8 = (("atkl_temperature", "8.0"),)
 SYSTEMS = (
     System(TEACHER, "Uformer-light (teacher)", "uformer.yaml", cost=0.41),
     System("dccrn", "DCCRN-E", "dccrn.yaml", cost=0.33),
@@ -194,7 +196,7 @@ SYSTEMS = (
         STUDENT_ATKL_T8,
         "fix: AT-KL with KL temperature 8",
         "distil_dccrn_atkl.yaml",
-        (("atkl_temperature", "8.0"),),
+        KL_TEMPERATURE_8,
         teacher=TEACHER,
         every_seed=True,
         paired_with=STUDENT_ALONE,
@@ -206,7 +208,7 @@ SYSTEMS = (
         STUDENT_FIXED,
         "fix: AT-KL with KL temperature 8, from the 4x-steps teacher",
         "distil_dccrn_atkl.yaml",
-        (("atkl_temperature", "8.0"),),
+        KL_TEMPERATURE_8,
         teacher=LONG_TEACHER,
         every_seed=True,
         paired_with=STUDENT_ALONE,
@@ -224,7 +226,7 @@ SYSTEMS = (
         STUDENT_FIXED_4X,
         "fix: AT-KL with KL temperature 8, teacher and student at 4x the steps",
         "distil_dccrn_atkl.yaml",
-        (("atkl_temperature", "8.0"),),
+        KL_TEMPERATURE_8,
         teacher=LONG_TEACHER,
         steps_factor=4,
         every_seed=True,
