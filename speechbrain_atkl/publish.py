@@ -71,6 +71,10 @@ VERIFY_TOLERANCE = 1e-4
 #: Longest example kept in the model folder (seconds).
 MAX_EXAMPLE_SECONDS = 30.0
 
+#: Marker file that every model folder written by :func:`publish` holds; only a
+#: folder holding it may be replaced by ``--overwrite``.
+MARKER = ".speechbrain_atkl_model"
+
 
 class PublishError(RuntimeError):
     """The training folder cannot be published, or the push failed."""
@@ -128,8 +132,8 @@ def inference_hyperparams(spec, sample_rate, origin=""):
     """
     config = "\n".join("    " + line for line in _yaml_lines(spec["config"]).splitlines())
     header = "# Inference hyper-parameters for speechbrain_atkl.EnhanceBatch"
-    if origin:
-        header += f"\n# Published from {origin}"
+    if origin:  # escaped: a line break in a folder name must not end the comment
+        header += f"\n# Published from {json.dumps(origin, ensure_ascii=False)[1:-1]}"
     return (
         f"{header}\n"
         "# (written by speechbrain_atkl.publish; needs `pip install speechbrain-atkl`).\n\n"
@@ -416,7 +420,9 @@ def publish(
     source : str or None
         Hub id to show in the card's usage snippet; defaults to ``name``.
     overwrite : bool
-        Replace an existing non-empty ``output_dir``.
+        Replace an existing non-empty ``output_dir``; only a model folder
+        written by :func:`publish` (holding :data:`MARKER`) is ever replaced,
+        see :func:`check_output`.
 
     Returns
     -------
@@ -427,8 +433,7 @@ def publish(
     from speechbrain_atkl.inference.enhance import EnhanceBatch, write_enhanced
 
     train_dir, output_dir = Path(train_dir), Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise PublishError(f"{output_dir} exists and is not empty; pass --overwrite to replace it.")
+    check_output(train_dir, output_dir, overwrite)
     model, checkpoint = load_best_model(train_dir, checkpoint_key)
     spec = model_spec(model)
     metrics = read_test_metrics(train_dir / "test_metrics.json")
@@ -439,9 +444,10 @@ def publish(
         noisy = synthetic_example(sample_rate=sample_rate)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.parent / f".{output_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging = output_dir.parent / f".publish-{uuid.uuid4().hex[:12]}.partial"
     staging.mkdir()
     try:
+        (staging / MARKER).write_text(f"written by speechbrain_atkl.publish {__version__}\n", encoding="utf-8")
         torch.save(model.state_dict(), staging / "enhance_model.ckpt")
         origin = "/".join([*train_dir.resolve().parts[-2:], Path(checkpoint.path).name])
         origin += f" ({checkpoint_key} = {checkpoint.meta[checkpoint_key]})"
@@ -496,6 +502,55 @@ def publish(
     return output_dir
 
 
+def check_output(train_dir, output_dir, overwrite=False):
+    """Refuses an output folder that publishing could destroy or cannot use.
+
+    The output may not be the training folder, one of its parent folders or
+    a folder inside it (compared after resolving links, ``.`` and ``..``), nor
+    an existing file; an existing non-empty folder is replaced only with
+    ``overwrite`` and only if it holds :data:`MARKER`, i.e. :func:`publish`
+    wrote it.
+
+    Raises
+    ------
+    PublishError
+        Saying why, naming both folders.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> train = Path(tempfile.mkdtemp()) / "results" / "1986"
+    >>> check_output(train, train.parent / "model")  # a sibling: fine
+    >>> check_output(train, train.parent, overwrite=True)
+    Traceback (most recent call last):
+    ...
+    speechbrain_atkl.publish.PublishError: --output ... contains the training folder ...
+    """
+    train, output = Path(train_dir).resolve(), Path(output_dir).resolve()
+    where = None
+    if output == train:
+        where = "is the training folder"
+    elif output in train.parents:
+        where = "contains the training folder"
+    elif train in output.parents:
+        where = "is inside the training folder"
+    if where:
+        raise PublishError(
+            f"--output {output_dir} {where} {train_dir}; publishing there could destroy the run. "
+            "Choose a folder outside it."
+        )
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PublishError(f"--output {output_dir} is a file, not a folder; choose a folder name.")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise PublishError(f"{output_dir} exists and is not empty; pass --overwrite to replace it.")
+        if not (output_dir / MARKER).is_file():
+            raise PublishError(
+                f"{output_dir} is not a model folder written by publish (it has no {MARKER}); "
+                "--overwrite only replaces those. Choose another --output or remove it yourself."
+            )
+
+
 def _lookahead_ms(model, sample_rate):
     samples = getattr(model, "lookahead_samples", None)
     return None if samples is None else 1000.0 * samples / sample_rate
@@ -505,7 +560,7 @@ def _replace_folder(new, target):
     """Moves the folder ``new`` to ``target``, removing an old ``target`` only once ``new`` is in place."""
     old = None
     if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        old = target.parent / f".publish-{uuid.uuid4().hex[:12]}.old"
         target.rename(old)
     new.rename(target)
     if old is not None:

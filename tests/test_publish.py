@@ -94,6 +94,7 @@ def test_published_model_loads_and_reproduces_the_best_checkpoint(run, tmp_path)
 def test_model_folder_contents(run):
     _, _, folder = run
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".speechbrain_atkl_model",
         "README.md",
         "config.json",
         "enhance_model.ckpt",
@@ -184,6 +185,7 @@ def test_existing_output_needs_overwrite(run, tmp_path):
     with pytest.raises(PublishError, match="--overwrite"):
         publish(root / "train", out)
     assert (out / "keep.txt").read_text() == "mine"
+    (out / ".speechbrain_atkl_model").touch()  # an older publish of this model
     publish(root / "train", out, overwrite=True)
     assert not (out / "keep.txt").exists() and (out / "enhance_model.ckpt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
@@ -216,3 +218,59 @@ def test_push_needs_repo_id(run, tmp_path):
     root, _, _ = run
     with pytest.raises(SystemExit):
         main([str(root / "train"), "--output", str(tmp_path / "m"), "--push"])
+
+
+# ------------------------------------------------------- never destroy what is not a published model
+
+
+def test_overwrite_never_replaces_the_training_folder_or_its_relatives(run, tmp_path, capsys):
+    root, _, _ = run
+    train = tmp_path / "results" / "exp" / "1986"
+    make_training_run(train, metrics=None)
+    (tmp_path / "results" / "other_run").mkdir()
+    (tmp_path / "results" / "other_run" / "train_log.txt").write_text("precious")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for output in (train, train.parent, tmp_path / "results", train / "save", train / "save" / "published"):
+        assert main([str(train), "--output", str(output), "--overwrite"]) == 1, output
+        error = capsys.readouterr().err
+        assert "training folder" in error and str(train) in error, error
+    # Same folder through another spelling (a trailing "/." and a relative path with "..").
+    assert main([str(train), "--output", f"{train}/.", "--overwrite"]) == 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_overwrite_replaces_only_a_published_model_folder(run, tmp_path, capsys):
+    root, _, folder = run
+    assert (folder / ".speechbrain_atkl_model").is_file()  # the marker publish writes
+    plain = tmp_path / "notes"
+    plain.mkdir()
+    (plain / "thesis.tex").write_text("mine")
+    assert main([str(root / "train"), "--output", str(plain), "--overwrite"]) == 1
+    assert "not a model folder written by publish" in capsys.readouterr().err
+    assert (plain / "thesis.tex").read_text() == "mine"
+    out = tmp_path / "model"
+    publish(root / "train", out)
+    publish(root / "train", out, overwrite=True)  # a published model is replaced
+    assert (out / "enhance_model.ckpt").is_file()
+
+
+def test_output_naming_a_file_is_a_clear_error(run, tmp_path, capsys):
+    root, _, _ = run
+    target = tmp_path / "model.txt"
+    target.write_text("keep")
+    for flags in ([], ["--overwrite"]):
+        assert main([str(root / "train"), "--output", str(target), *flags]) == 1
+        assert "is a file, not a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep"
+
+
+@pytest.mark.parametrize("name", ["with space é", "-dash", "new\nline", "hash#1", "x" * 250])
+def test_any_folder_name_works(tmp_path, name):
+    train = tmp_path / (f"run {name}"[:255])
+    make_training_run(train, metrics=None)
+    example = tmp_path / f"{name}.wav"
+    sf.write(str(example), 0.1 * np.ones(1600), 16000)
+    folder = publish(train, tmp_path / (f"out {name}"[:255]), example=example)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))  == []
+    enhancer = EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / (f"saved {name}"[:255])))
+    assert enhancer.enhance_batch(torch.zeros(1, 500)).shape == (1, 500)
