@@ -6,6 +6,7 @@ Usage::
     python train.py hparams/uformer.yaml                 # the teacher
     python train.py hparams/distil_dccrn_atkl.yaml       # the student, distilled
     python train.py hparams/dccrn.yaml --data_folder /data/DNS-Challenge
+    python train.py hparams/distil_dccrn_atkl.yaml --init_from pretrained/distil-dccrn-shared16k  # fine-tune
     torchrun --nproc_per_node=4 train.py hparams/distil_dccrn_atkl.yaml --data_folder ...
 
 With ``data_folder: null`` (the default) a small synthetic demo corpus is
@@ -31,7 +32,7 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.models.config import save_model_config
-from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, is_maximised, load_teacher
+from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, init_from_pretrained, is_maximised, load_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ def main(argv):
         hparams["teacher"] = load_teacher(
             hparams["teacher_checkpoint"], hparams["teacher"], key=hparams["teacher_ckpt_key"]
         )
+    if hparams.get("init_from"):  # fine-tuning: a fresh run starts from trained weights
+        init_from_pretrained(hparams["model"], hparams["init_from"], hparams["checkpointer"])
     brain = hparams["brain_class"](
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

@@ -217,3 +217,68 @@ def load_teacher(source, teacher=None, key="valid_pesq", savedir=None):
 def _looks_like_hub_id(source):
     parts = str(source).split("/")
     return len(parts) == 2 and all(parts) and not str(source).startswith((".", "/"))
+
+
+def init_from_pretrained(model, source, checkpointer=None, key="valid_pesq", savedir=None):
+    """Starts ``model`` from trained weights (fine-tuning), unless the run resumes.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The model of the YAML; its architecture must match the weights'.
+    source : str or pathlib.Path
+        A published model folder (``enhance_model.ckpt``, written by
+        :mod:`speechbrain_atkl.publish`), a training output folder (its best
+        checkpoint by ``key``), a ``.ckpt`` state-dict file, or a Hugging Face
+        Hub id of a published model.
+    checkpointer : speechbrain.utils.checkpoints.Checkpointer or None
+        The run's checkpointer: when it already holds a checkpoint the run is
+        resumed and keeps its own weights (nothing is loaded).
+    key : str
+        Selects the best checkpoint of a training folder.
+    savedir : str or None
+        Where a Hub model's weights are fetched to.
+
+    Returns
+    -------
+    bool
+        Whether the weights were loaded.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> trained, fresh = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    >>> path = Path(tempfile.mkdtemp()) / "model.ckpt"
+    >>> torch.save(trained.state_dict(), path)
+    >>> init_from_pretrained(fresh, path), torch.equal(fresh.weight, trained.weight)
+    (True, True)
+    >>> init_from_pretrained(torch.nn.Linear(3, 2), path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: init_from ... does not fit a Linear with this configuration: ...
+    """
+    if checkpointer is not None and checkpointer.find_checkpoint() is not None:
+        logger.info("init_from %s ignored: the run resumes from its own checkpoint.", source)
+        return False
+    path = Path(source)
+    if path.is_dir() and (path / "enhance_model.ckpt").is_file():
+        weights = path / "enhance_model.ckpt"
+    elif path.is_dir() and (path / "save").is_dir():
+        checkpoint = best_checkpoint(path / "save", key)
+        if "model" not in checkpoint.paramfiles:
+            raise FileNotFoundError(f"init_from {path}: {checkpoint.path} has no model.ckpt.")
+        weights = checkpoint.paramfiles["model"]
+    elif path.is_file():
+        weights = path
+    elif not path.exists() and _looks_like_hub_id(source):
+        from speechbrain.utils.fetching import fetch
+
+        weights = fetch("enhance_model.ckpt", source=str(source), savedir=savedir or f"pretrained_models/{path.name}")
+    else:
+        raise FileNotFoundError(
+            f"init_from {source}: not a published model folder (enhance_model.ckpt), a training output "
+            "folder (save/), a .ckpt file or a Hub id."
+        )
+    load_state_dict(model, weights, what="init_from")
+    logger.info("Initialised %s from %s", type(model).__name__, weights)
+    return True
