@@ -122,7 +122,10 @@ def main(argv):
 
     if "teacher" in hparams:
         hparams["teacher"] = load_teacher(
-            hparams["teacher_checkpoint"], hparams["teacher"], key=hparams["teacher_ckpt_key"]
+            hparams["teacher_checkpoint"],
+            hparams["teacher"],
+            key=hparams["teacher_ckpt_key"],
+            allow_other_architecture=hparams.get("teacher_any_architecture", False),
         )
     if hparams.get("init_from"):  # fine-tuning: a fresh run starts from trained weights
         init_from_pretrained(hparams["model"], hparams["init_from"], hparams["checkpointer"])
