@@ -27,6 +27,40 @@ def _half(channels, name):
     return channels // 2
 
 
+#: Initialisations of the complex convolutions: ``"reference"`` is the DCCRN
+#: authors' (weights N(0, 0.05), zero biases), ``"pytorch"`` keeps PyTorch's
+#: default (kaiming-uniform weights, uniform biases).
+INIT_MODES = ("reference", "pytorch")
+REFERENCE_INIT_STD = 0.05
+
+
+def init_complex_layers(layers, init):
+    """Initialises the real and imaginary parts of a complex (transposed) convolution.
+
+    Arguments
+    ---------
+    layers : sequence of torch.nn.Module
+        Real convolutions with ``weight`` and ``bias``.
+    init : str
+        One of :data:`INIT_MODES`.
+
+    Example
+    -------
+    >>> conv = nn.Conv2d(4, 8, (5, 2))
+    >>> init_complex_layers([conv], "reference")
+    >>> conv.bias.abs().max().item(), abs(conv.weight.std().item() - 0.05) < 0.01
+    (0.0, True)
+    """
+    if init not in INIT_MODES:
+        raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}.")
+    if init == "pytorch":
+        return
+    with torch.no_grad():
+        for layer in layers:
+            nn.init.normal_(layer.weight, 0.0, REFERENCE_INIT_STD)
+            nn.init.zeros_(layer.bias)
+
+
 def split_complex(x, dim=1):
     """Splits a stacked complex tensor into its real and imaginary halves.
 
@@ -82,6 +116,9 @@ class ComplexConv2d(nn.Module):
         ``(freq, time)`` kernel size.
     stride : tuple
         ``(freq, time)`` stride; time stride must be 1.
+    init : str
+        ``"reference"`` (weights N(0, 0.05), zero biases, as the DCCRN
+        authors) or ``"pytorch"`` (PyTorch's default).
 
     Example
     -------
@@ -90,7 +127,7 @@ class ComplexConv2d(nn.Module):
     torch.Size([3, 16, 128, 40])
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1)):
+    def __init__(self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1), init="reference"):
         super().__init__()
         half_in = _half(in_channels, "in_channels")
         half_out = _half(out_channels, "out_channels")
@@ -98,6 +135,7 @@ class ComplexConv2d(nn.Module):
             raise ValueError(f"time stride must be 1 for a causal layer, got {stride[1]}.")
         self.real = nn.Conv2d(half_in, half_out, kernel_size, stride)
         self.imag = nn.Conv2d(half_in, half_out, kernel_size, stride)
+        init_complex_layers([self.real, self.imag], init)
         self.freq_pad = kernel_size[0] // 2
         self.time_pad = kernel_size[1] - 1
 
@@ -168,6 +206,8 @@ class ComplexConvTranspose2d(nn.Module):
         ``(freq, time)`` stride; time stride must be 1.
     lookahead : bool
         Look ``kernel_size[1] - 1`` frames into the future instead of the past.
+    init : str
+        ``"reference"`` (weights N(0, 0.05), zero biases) or ``"pytorch"``.
 
     Example
     -------
@@ -177,7 +217,7 @@ class ComplexConvTranspose2d(nn.Module):
     """
 
     def __init__(
-        self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1), lookahead=False
+        self, in_channels, out_channels, kernel_size=(5, 2), stride=(2, 1), lookahead=False, init="reference"
     ):
         super().__init__()
         half_in = _half(in_channels, "in_channels")
@@ -186,6 +226,7 @@ class ComplexConvTranspose2d(nn.Module):
             raise ValueError(f"time stride must be 1, got {stride[1]}.")
         self.real = nn.ConvTranspose2d(half_in, half_out, kernel_size, stride)
         self.imag = nn.ConvTranspose2d(half_in, half_out, kernel_size, stride)
+        init_complex_layers([self.real, self.imag], init)
         self.lookahead = lookahead
         self.time_context = kernel_size[1] - 1
         # Crop the transposed convolution's frequency output back to s * freq.

@@ -52,9 +52,9 @@ class EncoderBlock(nn.Module):
     torch.Size([1, 16, 128, 5])
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=(5, 2), norm="batch"):
+    def __init__(self, in_channels, out_channels, kernel_size=(5, 2), norm="batch", init="reference"):
         super().__init__()
-        self.conv = ComplexConv2d(in_channels, out_channels, kernel_size, stride=(2, 1))
+        self.conv = ComplexConv2d(in_channels, out_channels, kernel_size, stride=(2, 1), init=init)
         self.norm = _make_norm(norm, out_channels)
         self.activation = nn.PReLU()
 
@@ -83,11 +83,18 @@ class DecoderBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels, out_channels, kernel_size=(5, 2), norm="batch", lookahead=False, last=False
+        self,
+        in_channels,
+        out_channels,
+        kernel_size=(5, 2),
+        norm="batch",
+        lookahead=False,
+        last=False,
+        init="reference",
     ):
         super().__init__()
         self.conv = ComplexConvTranspose2d(
-            in_channels, out_channels, kernel_size, stride=(2, 1), lookahead=lookahead
+            in_channels, out_channels, kernel_size, stride=(2, 1), lookahead=lookahead, init=init
         )
         self.norm = nn.Identity() if last else _make_norm(norm, out_channels)
         self.activation = nn.Identity() if last else nn.PReLU()
@@ -265,6 +272,10 @@ class DCCRN(nn.Module):
         STFT parameters (samples).
     window : str
         STFT window name.
+    init : str
+        Initialisation of the complex convolutions: ``"reference"`` (weights
+        N(0, 0.05), zero biases, as the DCCRN authors) or ``"pytorch"``
+        (PyTorch's default); see :func:`~speechbrain_atkl.models.complex_nn.init_complex_layers`.
 
     Example
     -------
@@ -291,6 +302,7 @@ class DCCRN(nn.Module):
         hop_length=100,
         n_fft=512,
         window="hann",
+        init="reference",
     ):
         super().__init__()
         channels = list(channels)
@@ -318,6 +330,7 @@ class DCCRN(nn.Module):
             hop_length=hop_length,
             n_fft=n_fft,
             window=window,
+            init=init,
         )
         self.masking_mode = masking_mode
         self.lookahead_frames = lookahead * (kernel_size[1] - 1)
@@ -325,7 +338,7 @@ class DCCRN(nn.Module):
 
         widths = [2] + channels
         self.encoder = nn.ModuleList(
-            EncoderBlock(widths[i], widths[i + 1], kernel_size, norm) for i in range(len(channels))
+            EncoderBlock(widths[i], widths[i + 1], kernel_size, norm, init) for i in range(len(channels))
         )
         self.bottleneck = RecurrentBottleneck(
             channels[-1], n_bins // 2 ** len(channels), rnn_type, rnn_units, rnn_layers
@@ -338,6 +351,7 @@ class DCCRN(nn.Module):
                 norm,
                 lookahead=depth < lookahead,
                 last=i == 0,
+                init=init,
             )
             for depth, i in enumerate(reversed(range(len(channels))))
         )
