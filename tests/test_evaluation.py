@@ -1,6 +1,7 @@
 """Tests of speechbrain_atkl.evaluation: metrics, DNSMOS, scoring, report and CLI."""
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -229,37 +230,35 @@ def test_cli_scores_folder_end_to_end(dns_folders, tmp_path, capsys):
     assert not list(out.glob("*.partial"))
 
     rows = read_csv(out / "per_utterance.csv")
-    good = ["book_00_snr5_fileid_0", "book_01_snr5_fileid_1"]
+    scored = [f"book_0{k}_snr5_fileid_{k}" for k in range(4)]
     assert [(r["id"], r["system"]) for r in rows] == [
-        (utt, system) for utt in good for system in ("noisy", "enhanced")
+        (utt, system) for utt in scored for system in ("noisy", "enhanced")
     ]
     for row in rows:
-        values = {k: float(v) for k, v in row.items() if k not in ("id", "system")}
+        values = {k: float(v) for k, v in row.items() if k not in ("id", "system", "failed")}
+        if row["failed"]:  # the silent and the too short outputs: worst scores
+            assert row["system"] == "enhanced" and values["pesq_wb"] == 1.0
+            assert values["si_snr"] == metrics_module.WORST_SCORES["si_snr"]
+            continue
         assert 1.0 < values["pesq_wb"] < 4.65 and 1.0 < values["dnsmos_ovrl"] < 5.0
         if row["system"] == "enhanced":
             assert values["si_snr_i"] > 5  # noise scaled by 0.2: about +14 dB
         else:
             assert values["si_snr_i"] == 0.0
+    failed = {r["id"]: r["failed"] for r in rows if r["system"] == "enhanced"}
+    assert "enhanced is silent" in failed["book_02_snr5_fileid_2"]
+    assert "enhanced is too short" in failed["book_03_snr5_fileid_3"]
 
     summary = {(r["system"], r["metric"]): r for r in read_csv(out / "summary.csv")}
-    assert {r["count"] for r in summary.values()} == {"2"}
+    assert {r["count"] for r in summary.values()} == {"4"}
+    assert summary["enhanced", "pesq_wb"]["failed"] == "2" and summary["noisy", "pesq_wb"]["failed"] == "0"
     pesq_enhanced = [float(r["pesq_wb"]) for r in rows if r["system"] == "enhanced"]
     assert float(summary["enhanced", "pesq_wb"]["mean"]) == pytest.approx(
         np.mean(pesq_enhanced)
     )
-    assert float(summary["enhanced", "pesq_wb"]["mean"]) > float(
-        summary["noisy", "pesq_wb"]["mean"]
-    )
 
     skipped = {r["id"]: r["reason"] for r in read_csv(out / "skipped.csv")}
-    assert set(skipped) == {
-        "book_02_snr5_fileid_2",
-        "book_03_snr5_fileid_3",
-        "book_09_snr5_fileid_9",
-        "clean_fileid_4",
-    }
-    assert "enhanced is silent" in skipped["book_02_snr5_fileid_2"]
-    assert "enhanced is too short" in skipped["book_03_snr5_fileid_3"]
+    assert set(skipped) == {"book_09_snr5_fileid_9", "clean_fileid_4"}
     assert "enhanced is silent" in (out / "summary.md").read_text()
 
 
@@ -273,10 +272,11 @@ def test_parallel_scoring_matches_serial(dns_folders):
     # One ONNX thread in both runs, so that DNSMOS sums in the same order.
     serial = score_utterances(items, metrics, 0, dnsmos_threads=1, progress=False)
     parallel = score_utterances(items, metrics, 2, dnsmos_threads=1, progress=False)
-    assert parallel.skipped == serial.skipped and len(serial.skipped) == 2
-    assert len(serial.rows) == 2
+    assert parallel.skipped == serial.skipped == [] and parallel.lost == []
+    assert len(serial.rows) == 6 and sum(bool(row["failed"]) for row in serial.rows) == 2
     for a, b in zip(serial.rows, parallel.rows):
-        assert a == pytest.approx(b, rel=1e-6)
+        assert a["failed"] == b["failed"]
+        assert {m: a[m] for m in metrics} == pytest.approx({m: b[m] for m in metrics}, rel=1e-6)
 
 
 def test_score_tensors_from_a_brain(tmp_path):
@@ -293,10 +293,12 @@ def test_score_tensors_from_a_brain(tmp_path):
     items.append({"id": "garbage", "enhanced": garbage, "clean": clean})
     results = score_utterances(items, metrics=["si_snr"], progress=False)
     summary = write_report(results, tmp_path)
-    assert results.systems == ["enhanced"]
-    assert summary["enhanced"]["si_snr"]["count"] == 3
-    assert results.skipped[0] == ("nan", "enhanced contains NaN or Inf samples")
-    assert results.skipped[1][1].startswith(f"cannot read enhanced file {garbage}")
+    assert results.systems == ["enhanced"] and results.skipped == []
+    assert summary["enhanced"]["si_snr"]["count"] == 5
+    assert summary["enhanced"]["si_snr"]["failed"] == 2
+    failed = {row["id"]: row["failed"] for row in results.rows}
+    assert failed["nan"] == {"si_snr": "enhanced contains NaN or Inf samples"}
+    assert failed["garbage"]["si_snr"].startswith(f"cannot read enhanced file {garbage}")
     with pytest.raises(ValueError, match="si_snr_i needs the noisy input"):
         score_utterances(items, metrics=["si_snr_i"], progress=False)
 
@@ -338,3 +340,127 @@ def test_recipe_script_reports_missing_folder(tmp_path):
     )
     assert process.returncode == 2
     assert f"enhanced folder not found: {missing}" in process.stderr
+
+
+def _write_pair_folders(root, names, clean_names=None):
+    """Enhanced and clean folders of speech-like files named ``names``."""
+    clean_names = names if clean_names is None else clean_names
+    for folder, folder_names in (("enhanced", names), ("clean", clean_names)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name in folder_names:
+            soundfile.write(root / folder / name, SPEECHLIKE * 0.1, SR)
+    return root / "enhanced", root / "clean"
+
+
+def _cli(enhanced, clean, output, *extra):
+    return main(
+        ["--enhanced", str(enhanced), "--clean", str(clean), "--output", str(output),
+         "--metrics", "si_snr", "--num-workers", "0", "--no-progress", *extra]
+    )
+
+
+@pytest.mark.parametrize("case", ["no pairs", "empty clean folder", "silent references"])
+def test_cli_fails_when_nothing_was_scored(tmp_path, capsys, case):
+    if case == "no pairs":
+        enhanced, clean = _write_pair_folders(tmp_path, ["a.wav"], ["b.wav"])
+    elif case == "empty clean folder":
+        enhanced, clean = _write_pair_folders(tmp_path, ["a.wav"], [])
+    else:
+        enhanced, clean = _write_pair_folders(tmp_path, ["a.wav", "b.wav"])
+        for path in clean.iterdir():
+            soundfile.write(path, np.zeros(SR), SR)
+    status = _cli(enhanced, clean, tmp_path / "out")
+    assert status != 0
+    assert "no utterance was scored" in capsys.readouterr().err
+
+
+def test_failed_outputs_count_against_the_system(tmp_path):
+    """NaN/silent/short outputs get the worst score in every row's mean; bad references are excluded."""
+    rng = np.random.default_rng(7)
+    clean = [rng.standard_normal(SR) for _ in range(5)]
+    noisy = [c + rng.standard_normal(SR) for c in clean]
+    enhanced = [c + 0.1 * rng.standard_normal(SR) for c in clean]
+    enhanced[1] = np.full(SR, np.nan)          # the system failed
+    enhanced[2] = np.zeros(SR)                 # the system output silence
+    enhanced[3] = enhanced[3][: SR // 2]       # the system output the wrong length
+    clean[4] = np.zeros(SR)                    # a problem of the reference data
+    items = [
+        {"id": f"u{k}", "enhanced": e, "clean": c, "noisy": n}
+        for k, (e, c, n) in enumerate(zip(enhanced, clean, noisy))
+    ]
+    results = score_utterances(items, metrics=["si_snr", "si_snr_i", "stoi"], progress=False)
+    assert [utt for utt, _ in results.skipped] == ["u4"]
+    summary = write_report(results, tmp_path)
+    for system in ("noisy", "enhanced"):
+        assert {row["id"] for row in results.rows if row["system"] == system} == {"u0", "u1", "u2", "u3"}
+        assert summary[system]["si_snr"]["count"] == 4
+    assert summary["noisy"]["si_snr"]["failed"] == 0
+    assert summary["enhanced"]["si_snr"]["failed"] == 3
+    worst = metrics_module.WORST_SCORES
+    good_si_snr = si_snr(enhanced[0], clean[0])
+    assert summary["enhanced"]["si_snr"]["mean"] == pytest.approx((good_si_snr + 3 * worst["si_snr"]) / 4)
+    assert summary["enhanced"]["stoi"]["mean"] < 0.3
+    table = (tmp_path / "summary.md").read_text()
+    assert "(3 failed)" in table and "enhanced contains NaN or Inf samples" in table
+    rows = read_csv(tmp_path / "per_utterance.csv")
+    failed = {row["id"]: row["failed"] for row in rows if row["system"] == "enhanced"}
+    assert failed["u0"] == "" and "length mismatch" in failed["u3"]
+    assert {(r["system"], r["metric"]): r["failed"] for r in read_csv(tmp_path / "summary.csv")}[
+        "enhanced", "si_snr"
+    ] == "3"
+
+
+class _DiesWhenUnpickled(str):
+    """A file name whose unpickling ends the worker process, as an out-of-memory kill would."""
+
+    def __reduce__(self):
+        import os
+
+        return (os._exit, (3,))
+
+
+def test_dead_worker_keeps_scores_and_reports_lost_items(tmp_path, monkeypatch, capsys):
+    from speechbrain_atkl.evaluation import cli
+    from speechbrain_atkl.evaluation.pairing import Pairing
+
+    clean = SPEECHLIKE
+    items = [{"id": "good", "enhanced": clean + 0.1, "clean": clean}]
+    items.append({"id": "killer", "enhanced": _DiesWhenUnpickled("x.wav"), "clean": clean})
+    results = score_utterances(items, metrics=["si_snr"], num_workers=2, progress=False)
+    lost = dict(results.lost)
+    assert "killer" in lost and "worker process died" in lost["killer"]
+    assert {row["id"] for row in results.rows} | set(lost) == {"good", "killer"}
+
+    monkeypatch.setattr(cli, "pair_folders", lambda *args: Pairing(items=items))
+    status = main(["--enhanced", "e", "--clean", "c", "--output", str(tmp_path / "out"),
+                   "--metrics", "si_snr", "--num-workers", "2", "--no-progress"])
+    assert status != 0
+    assert "killer" in (tmp_path / "out" / "skipped.csv").read_text()
+    assert "lost" in capsys.readouterr().err
+
+
+def test_cli_checks_output_before_scoring(tmp_path, monkeypatch, capsys):
+    from speechbrain_atkl.evaluation import cli
+
+    enhanced, clean = _write_pair_folders(tmp_path, ["a.wav"])
+    output = tmp_path / "report.txt"
+    output.write_text("a file, not a folder")
+    monkeypatch.setattr(cli, "score_utterances", lambda *a, **k: pytest.fail("scored before checking --output"))
+    with pytest.raises(SystemExit) as exit_info:
+        _cli(enhanced, clean, output)
+    assert exit_info.value.code == 2
+    assert f"--output {output} is an existing file" in capsys.readouterr().err
+
+
+def test_any_file_name_scores_and_reports(tmp_path, capsys):
+    names = ["a b.wav", "-leading dash.wav", 'comma, "quote".wav', "new\nline.wav", "é 😀.flac"]
+    enhanced, clean = _write_pair_folders(tmp_path, names)
+    assert _cli(enhanced, clean, tmp_path / "out dir, odd") == 0
+    rows = read_csv(tmp_path / "out dir, odd" / "per_utterance.csv")
+    assert sorted(row["id"] for row in rows) == sorted(name.rsplit(".", 1)[0] for name in names)
+    # Names that are not valid UTF-8 (allowed on Linux) are written back byte for byte.
+    odd = os.fsdecode(b"caf\xe9")
+    results = score_utterances([{"id": odd, "enhanced": SPEECHLIKE, "clean": SPEECHLIKE}], ["si_snr"],
+                               progress=False)
+    write_report(results, tmp_path / "bytes")
+    assert b"caf\xe9," in (tmp_path / "bytes" / "per_utterance.csv").read_bytes()

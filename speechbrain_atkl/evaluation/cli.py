@@ -9,6 +9,7 @@ Authors
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from speechbrain_atkl.evaluation.pairing import pair_folders
 from speechbrain_atkl.evaluation.report import format_summary, write_report
@@ -26,6 +27,10 @@ test set with enhanced files named like the noisy ones:
       --output results/scores --num-workers 8
 
 Writes per_utterance.csv, summary.csv, summary.md and skipped.csv to --output.
+An enhanced file that is unreadable, NaN, silent, too short or of the wrong
+length gets the worst score of every metric and is counted as failed; only
+problems of the clean or noisy files exclude an utterance. Exit status 1 when
+no utterance was scored or when utterances were lost to a dead worker.
 """
 
 
@@ -123,7 +128,9 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status 0; bad arguments exit with status 2 and a message.
+        Exit status: 0, or 1 when no utterance was scored or some were lost to
+        a dead worker process (the report of the others is still written); bad
+        arguments exit with status 2 and a message.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -133,6 +140,13 @@ def main(argv=None):
         parser.error(f"--dnsmos-threads must be >= 1, got {args.dnsmos_threads}")
     if args.metrics and "si_snr_i" in args.metrics and args.noisy is None:
         parser.error("metric si_snr_i needs the noisy inputs: give --noisy DIR")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        parser.error(f"--output {output} is an existing file; give a folder for the report")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--output {output}: cannot create the report folder: {err}")
     try:
         pairing = pair_folders(args.enhanced, args.clean, args.noisy)
     except (FileNotFoundError, ValueError) as err:
@@ -147,12 +161,31 @@ def main(argv=None):
     )
     n_scored = len({row["id"] for row in results.rows})
     results.skipped.extend(pairing.missing)
-    summary = write_report(results, args.output)
+    summary = write_report(results, output)
     print(format_summary(summary))
+    failed = {row["id"] for row in results.rows if row["failed"]}
+    skipped_csv = output / "skipped.csv"
     print(
-        f"\n{n_scored} utterances scored, {len(results.skipped)} skipped or "
-        f"unpaired (reasons in {os.path.join(args.output, 'skipped.csv')})."
+        f"\n{n_scored} utterances scored ({len(failed)} with a failed output, scored with the "
+        f"worst value), {len(results.skipped)} skipped or unpaired, {len(results.lost)} lost "
+        f"(reasons in {skipped_csv})."
     )
+    if results.lost:
+        print(
+            f"error: {len(results.lost)} utterances were lost: a scoring worker process died "
+            f"(killed, e.g. for lack of memory). The report covers the other {n_scored}; "
+            f"the lost ones are listed in {skipped_csv}. Run again with fewer --num-workers.",
+            file=sys.stderr,
+        )
+        return 1
+    if n_scored == 0:
+        print(
+            f"error: no utterance was scored: {len(results.skipped)} skipped or unpaired "
+            f"(reasons in {skipped_csv}). Check that --enhanced {args.enhanced} and --clean "
+            f"{args.clean} hold files of the same names (or DNS fileid_N suffixes).",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

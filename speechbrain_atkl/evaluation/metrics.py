@@ -30,6 +30,23 @@ SAMPLE_RATE = 16000
 MIN_DURATION = 0.25
 SILENCE_PEAK = 1e-5
 
+#: Score given to an output that failed (NaN, silent, too short, wrong length,
+#: unreadable, or a metric that fails on it but not on the reference): the
+#: bottom of each metric's scale (PESQ and DNSMOS MOS 1, (e)STOI 0), and for
+#: SI-SNR -50 dB, below white noise at the reference's level (about
+#: ``-10 log10(samples)`` dB, -42 dB for one second). ``si_snr_i`` is then
+#: ``WORST_SCORES["si_snr"]`` minus the noisy input's SI-SNR.
+WORST_SCORES = {
+    "pesq_wb": 1.0,
+    "stoi": 0.0,
+    "estoi": 0.0,
+    "si_snr": -50.0,
+    "dnsmos_sig": 1.0,
+    "dnsmos_bak": 1.0,
+    "dnsmos_ovrl": 1.0,
+    "dnsmos_p808": 1.0,
+}
+
 
 class UnscorableError(ValueError):
     """An utterance that cannot be scored; the message says why.

@@ -4,14 +4,19 @@ Works on :class:`~speechbrain_atkl.evaluation.scoring.ScoringResults`.
 
 :func:`write_report` writes, into one folder:
 
-* ``per_utterance.csv``: ``id, system, <metrics...>``, one row per scored
-  utterance and system;
-* ``summary.csv``: ``system, metric, mean, std, count``;
-* ``summary.md``: the summary as a markdown table, then the skipped utterances;
-* ``skipped.csv``: ``id, reason`` for every utterance left out of the means.
+* ``per_utterance.csv``: ``id, system, <metrics...>, failed``, one row per
+  scored utterance and system (``failed``: why the output got the worst
+  score, empty when it did not fail);
+* ``summary.csv``: ``system, metric, mean, std, count, failed`` (failed
+  outputs are in the mean and the count, with their worst score);
+* ``summary.md``: the summary as a markdown table, then the failed outputs,
+  then the skipped and lost utterances;
+* ``skipped.csv``: ``id, reason`` for every utterance left out of the means
+  (reference data problems, unpaired files, items lost to a dead worker).
 
 Each file is first written under a ``.partial`` name and then renamed, so an
-interrupted run never leaves a file that looks complete.
+interrupted run never leaves a file that looks complete. File names that are
+not valid UTF-8 (allowed on Linux) are written back byte for byte.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -40,7 +45,9 @@ def summarise(results):
     Returns
     -------
     dict
-        ``{system: {metric: {"mean": float, "std": float, "count": int}}}``.
+        ``{system: {metric: {"mean": float, "std": float, "count": int,
+        "failed": int}}}``; ``failed`` of the ``count`` utterances had the
+        worst score because the output failed.
 
     Example
     -------
@@ -49,25 +56,22 @@ def summarise(results):
     ...     {"id": "a", "system": "enhanced", "si_snr": 10.0},
     ...     {"id": "b", "system": "enhanced", "si_snr": 12.0}])
     >>> summarise(results)["enhanced"]["si_snr"]
-    {'mean': 11.0, 'std': 1.414..., 'count': 2}
+    {'mean': 11.0, 'std': 1.414..., 'count': 2, 'failed': 0}
     """
     summary = {}
     for system in results.systems:
         summary[system] = {}
         for metric in results.metrics:
-            values = np.array(
-                [
-                    row[metric]
-                    for row in results.rows
-                    if row["system"] == system and metric in row
-                ],
-                dtype=np.float64,
-            )
+            rows = [
+                row for row in results.rows if row["system"] == system and metric in row
+            ]
+            values = np.array([row[metric] for row in rows], dtype=np.float64)
             count = int(values.size)
             summary[system][metric] = {
                 "mean": float(values.mean()) if count else math.nan,
                 "std": float(values.std(ddof=1)) if count > 1 else math.nan,
                 "count": count,
+                "failed": sum(metric in row.get("failed", {}) for row in rows),
             }
     return summary
 
@@ -85,15 +89,16 @@ def format_summary(summary, digits=3):
     Returns
     -------
     str
-        Markdown table with ``mean ± std`` cells and a row of utterance counts.
+        Markdown table with ``mean ± std`` cells (followed by ``(N failed)``
+        when N outputs got the worst score) and a row of utterance counts.
 
     Example
     -------
-    >>> summary = {"enhanced": {"pesq_wb": {"mean": 2.5, "std": 0.25, "count": 4}}}
+    >>> summary = {"enhanced": {"pesq_wb": {"mean": 2.5, "std": 0.25, "count": 4, "failed": 1}}}
     >>> print(format_summary(summary))
     | metric | enhanced |
     |---|---|
-    | pesq_wb | 2.500 ± 0.250 |
+    | pesq_wb | 2.500 ± 0.250 (1 failed) |
     | utterances | 4 |
     """
     systems = list(summary)
@@ -102,9 +107,12 @@ def format_summary(summary, digits=3):
     def cell(stats):
         if stats["count"] == 0:
             return "-"
-        if math.isnan(stats["std"]):
-            return f"{stats['mean']:.{digits}f}"
-        return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+        text = f"{stats['mean']:.{digits}f}"
+        if not math.isnan(stats["std"]):
+            text += f" ± {stats['std']:.{digits}f}"
+        if stats.get("failed"):
+            text += f" ({stats['failed']} failed)"
+        return text
 
     lines = [
         "| metric | " + " | ".join(systems) + " |",
@@ -124,8 +132,13 @@ def format_summary(summary, digits=3):
 def _write_atomically(path, text):
     """Writes text under ``<path>.partial`` and then renames it to ``path``."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    partial.write_text(text, encoding="utf-8", errors="surrogateescape")
     os.replace(partial, path)
+
+
+def _failure_text(row):
+    """The distinct reasons of a row's failed metrics, joined by ``; ``."""
+    return "; ".join(dict.fromkeys(row.get("failed", {}).values()))
 
 
 def _csv_text(header, rows):
@@ -157,7 +170,7 @@ def write_report(results, out_dir):
     >>> from speechbrain_atkl.evaluation.scoring import ScoringResults
     >>> results = ScoringResults(["si_snr"], ["enhanced"],
     ...     rows=[{"id": "a", "system": "enhanced", "si_snr": 10.0}],
-    ...     skipped=[("b", "enhanced is silent")])
+    ...     skipped=[("b", "clean is silent")])
     >>> out_dir = Path(tempfile.mkdtemp())
     >>> write_report(results, out_dir)["enhanced"]["si_snr"]["mean"]
     10.0
@@ -169,34 +182,46 @@ def write_report(results, out_dir):
     summary = summarise(results)
 
     per_utterance = [
-        [row["id"], row["system"], *(row.get(m, "") for m in results.metrics)]
+        [
+            row["id"],
+            row["system"],
+            *(row.get(m, "") for m in results.metrics),
+            _failure_text(row),
+        ]
         for row in results.rows
     ]
     _write_atomically(
         out_dir / "per_utterance.csv",
-        _csv_text(["id", "system", *results.metrics], per_utterance),
+        _csv_text(["id", "system", *results.metrics, "failed"], per_utterance),
     )
     summary_rows = [
-        [system, metric, stats["mean"], stats["std"], stats["count"]]
+        [system, metric, stats["mean"], stats["std"], stats["count"], stats["failed"]]
         for system, by_metric in summary.items()
         for metric, stats in by_metric.items()
     ]
     _write_atomically(
         out_dir / "summary.csv",
-        _csv_text(["system", "metric", "mean", "std", "count"], summary_rows),
+        _csv_text(["system", "metric", "mean", "std", "count", "failed"], summary_rows),
     )
-    _write_atomically(
-        out_dir / "skipped.csv", _csv_text(["id", "reason"], results.skipped)
-    )
-    skipped_lines = [f"- `{utt_id}`: {reason}" for utt_id, reason in results.skipped]
+    left_out = list(results.skipped) + list(results.lost)
+    _write_atomically(out_dir / "skipped.csv", _csv_text(["id", "reason"], left_out))
+    failed_lines = [
+        f"- `{row['id']}` ({row['system']}): {_failure_text(row)}"
+        for row in results.rows
+        if row.get("failed")
+    ]
     markdown = [
         "# Scores",
         "",
         format_summary(summary),
         "",
-        f"## Skipped utterances ({len(results.skipped)})",
+        f"## Failed outputs, scored with the worst value ({len(failed_lines)})",
         "",
-        *(skipped_lines or ["None."]),
+        *(failed_lines or ["None."]),
+        "",
+        f"## Skipped or lost utterances ({len(left_out)})",
+        "",
+        *([f"- `{utt_id}`: {reason}" for utt_id, reason in left_out] or ["None."]),
         "",
     ]
     _write_atomically(out_dir / "summary.md", "\n".join(markdown))

@@ -3,10 +3,17 @@
 Each item gives an utterance ``id``, its ``enhanced`` signal, the ``clean``
 reference and optionally the ``noisy`` input, as 1-D 16 kHz arrays/tensors or as
 audio file paths. The noisy input is scored like a system of its own, so a
-report compares "noisy" with "enhanced" on the same utterances. An utterance
-that cannot be scored (see
-:class:`~speechbrain_atkl.evaluation.metrics.UnscorableError`) is skipped as a
-whole, for every system, and listed with the reason.
+report compares "noisy" with "enhanced" on the same utterances.
+
+Only problems of the reference data exclude an utterance (from every system,
+listed with the reason): an unreadable, silent, NaN or too short clean or noisy
+file, or a metric that fails on the reference itself. A failure of the system
+under test counts against it: an enhanced output that is unreadable, NaN,
+silent, too short or of the wrong length (or that makes one metric fail) gets
+the metric's worst score (:data:`~speechbrain_atkl.evaluation.metrics.WORST_SCORES`)
+and its row says why in ``failed``. With worker processes, utterances lost to
+a dead worker (e.g. killed for memory) are listed in ``ScoringResults.lost``;
+the others are kept.
 
 Usage at test time, e.g. from a Brain's ``on_stage_end``::
 
@@ -19,6 +26,7 @@ Authors
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +35,7 @@ from tqdm import tqdm
 from speechbrain_atkl.data.audio import AudioError, load_audio
 from speechbrain_atkl.evaluation.dnsmos import DNSMOS
 from speechbrain_atkl.evaluation.metrics import (
+    WORST_SCORES,
     UnscorableError,
     as_waveform,
     check_pair,
@@ -47,6 +56,10 @@ DNSMOS_METRICS = {
     "dnsmos_p808": "p808",
 }
 METRICS = (*REFERENCE_METRICS, "si_snr_i", *DNSMOS_METRICS)
+LOST_REASON = (
+    "not scored: a scoring worker process died (killed, e.g. for lack of memory) "
+    "before this utterance was done; score it again with fewer --num-workers"
+)
 
 
 @dataclass
@@ -60,15 +73,21 @@ class ScoringResults:
     systems : list of str
         ``["noisy", "enhanced"]`` when noisy inputs were given, else ``["enhanced"]``.
     rows : list of dict
-        One ``{"id", "system", <metric>: float, ...}`` per scored utterance and system.
+        One ``{"id", "system", <metric>: float, ..., "failed": {metric: reason}}``
+        per scored utterance and system; ``failed`` names the metrics that got
+        the worst score because the output failed (empty when none did).
     skipped : list of tuple
-        ``(id, reason)`` for each utterance that was not scored.
+        ``(id, reason)`` for each utterance excluded for a problem of its
+        reference data (or left unpaired).
+    lost : list of tuple
+        ``(id, reason)`` for each utterance lost to a dead worker process.
     """
 
     metrics: list
     systems: list
     rows: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    lost: list = field(default_factory=list)
 
 
 def resolve_metrics(metrics, items):
@@ -142,12 +161,16 @@ class UtteranceScorer:
     >>> rows = UtteranceScorer(["si_snr", "si_snr_i"])(item)
     >>> [(row["system"], round(row["si_snr_i"], 1)) for row in rows]
     [('noisy', 0.0), ('enhanced', 20.1)]
+    >>> row = UtteranceScorer(["si_snr"])({**item, "enhanced": 0 * clean})[1]
+    >>> row["si_snr"], row["failed"]
+    (-50.0, {'si_snr': 'enhanced is silent (peak amplitude 0 <= 1e-05)'})
     """
 
     def __init__(self, metrics=METRICS, dnsmos_threads=None):
         self.metrics = list(metrics)
         needs_dnsmos = any(m in DNSMOS_METRICS for m in self.metrics)
         self.dnsmos = DNSMOS(num_threads=dnsmos_threads) if needs_dnsmos else None
+        self._dnsmos_cache = (None, None)
 
     def __call__(self, item):
         """Returns one row per system, or raises UnscorableError with the reason.
@@ -160,36 +183,66 @@ class UtteranceScorer:
         Returns
         -------
         list of dict
-            ``{"id", "system", <metric>: float, ...}`` for noisy (if given)
-            then enhanced.
+            ``{"id", "system", <metric>: float, ..., "failed": {}}`` for noisy
+            (if given) then enhanced.
+
+        Raises
+        ------
+        UnscorableError
+            When the reference data (clean or noisy) cannot be scored.
         """
         clean = check_signal(_load(item["clean"], "clean"), "clean")
-        signals = {}
-        for system in SYSTEMS:
-            if item.get(system) is not None:
-                wav = _load(item[system], system)
-                signals[system], _ = check_pair(wav, clean, system, "clean")
-        return [
-            self._score_system(item["id"], system, wav, clean, signals.get("noisy"))
-            for system, wav in signals.items()
-        ]
-
-    def _score_system(self, utterance_id, system, wav, clean, noisy):
-        row = {"id": utterance_id, "system": system}
-        try:
+        rows, noisy = [], None
+        if item.get("noisy") is not None:
+            noisy, _ = check_pair(_load(item["noisy"], "noisy"), clean, "noisy", "clean")
+            row = {"id": item["id"], "system": "noisy", "failed": {}}
             for metric in self.metrics:
-                if metric in REFERENCE_METRICS:
-                    row[metric] = REFERENCE_METRICS[metric](wav, clean)
-                elif metric == "si_snr_i":
-                    row[metric] = si_snr_improvement(wav, clean, noisy)
-            if self.dnsmos is not None:
-                scores = self.dnsmos(wav)
-                for metric, key in DNSMOS_METRICS.items():
-                    if metric in self.metrics:
-                        row[metric] = scores[key]
+                try:
+                    row[metric] = self._score(metric, noisy, clean, noisy)
+                except UnscorableError as err:
+                    raise UnscorableError(f"noisy: {err}") from err
+            rows.append(row)
+        rows.append(self._score_enhanced(item, clean, noisy))
+        return rows
+
+    def _score(self, metric, wav, clean, noisy):
+        """One metric of one signal (DNSMOS scores are cached per signal)."""
+        if metric in REFERENCE_METRICS:
+            return REFERENCE_METRICS[metric](wav, clean)
+        if metric == "si_snr_i":
+            return si_snr_improvement(wav, clean, noisy)
+        if self._dnsmos_cache[0] is not wav:
+            self._dnsmos_cache = (wav, self.dnsmos(wav))
+        return self._dnsmos_cache[1][DNSMOS_METRICS[metric]]
+
+    def _score_enhanced(self, item, clean, noisy):
+        """The enhanced row; a failed output gets the worst score of each metric."""
+        row = {"id": item["id"], "system": "enhanced", "failed": {}}
+        try:
+            wav, _ = check_pair(_load(item["enhanced"], "enhanced"), clean, "enhanced", "clean")
         except UnscorableError as err:
-            raise UnscorableError(f"{system}: {err}") from err
+            wav, reason = None, str(err)
+        for metric in self.metrics:
+            if wav is not None:
+                try:
+                    row[metric] = self._score(metric, wav, clean, noisy)
+                    continue
+                except UnscorableError as err:
+                    reason = f"{metric} failed on enhanced: {err}"
+                if noisy is None and metric in REFERENCE_METRICS:
+                    try:  # the same metric on the reference itself tells whose problem it is
+                        self._score(metric, clean, clean, None)
+                    except UnscorableError as err:
+                        raise UnscorableError(f"clean: {err}") from err
+            row[metric] = self._worst(metric, clean, noisy)
+            row["failed"][metric] = reason
         return row
+
+    @staticmethod
+    def _worst(metric, clean, noisy):
+        if metric == "si_snr_i":
+            return WORST_SCORES["si_snr"] - si_snr(noisy, clean)
+        return WORST_SCORES[metric]
 
 
 def _score_or_reason(scorer, item):
@@ -261,7 +314,8 @@ def score_utterances(
     Returns
     -------
     ScoringResults
-        Rows in item order (noisy before enhanced), and skipped utterances.
+        Rows in item order (noisy before enhanced), skipped utterances (a
+        problem of their reference data) and utterances lost to a dead worker.
 
     Example
     -------
@@ -272,8 +326,10 @@ def score_utterances(
     ...     {"id": "silent", "enhanced": np.zeros(16000), "clean": clean},
     ... ]
     >>> results = score_utterances(items, metrics=["si_snr"], progress=False)
-    >>> [row["id"] for row in results.rows], results.skipped
-    (['good'], [('silent', 'enhanced is silent (peak amplitude 0 <= 1e-05)')])
+    >>> [(row["id"], row["si_snr"]) for row in results.rows][1], results.skipped
+    (('silent', -50.0), [])
+    >>> results.rows[1]["failed"]
+    {'si_snr': 'enhanced is silent (peak amplitude 0 <= 1e-05)'}
     """
     items = _prepare_items(items)
     metrics = resolve_metrics(metrics, items)
@@ -301,12 +357,17 @@ def score_utterances(
                 for position, item in enumerate(items)
             }
             for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
+                try:
+                    outcomes[futures[future]] = future.result()
+                except BrokenProcessPool:
+                    pass  # the item stays None: lost
                 bar.update()
     bar.close()
-    for item, (rows, reason) in zip(items, outcomes):
-        if reason is None:
-            results.rows.extend(rows)
+    for item, outcome in zip(items, outcomes):
+        if outcome is None:
+            results.lost.append((item["id"], LOST_REASON))
+        elif outcome[1] is None:
+            results.rows.extend(outcome[0])
         else:
-            results.skipped.append((item["id"], reason))
+            results.skipped.append((item["id"], outcome[1]))
     return results
