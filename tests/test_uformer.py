@@ -1,19 +1,25 @@
 """Tests for the Uformer teacher model."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_atkl.models.uformer import (
+    PREVIOUS_TEACHER,
     UFORMER_PRESETS,
     BranchFusion,
     ComplexLinear,
+    DilatedConv2dModule,
     DualPathConformerBlock,
+    DualStreamConformerBlock,
     GatedDilatedConv,
     MultiHeadAttention,
     Uformer,
 )
+from speechbrain_atkl.models.uformer.dilated import ComplexConv2dSame
 
 TINY = dict(
     channels=[4, 8, 8, 8, 8, 8],
@@ -21,6 +27,7 @@ TINY = dict(
     ff_size=16,
     dilations=[1, 2, 4],
     dropout=0.0,
+    conv_channels=4,
 )
 
 
@@ -70,8 +77,11 @@ def test_light_preset_output_and_features(light):
 def test_preset_parameter_counts():
     paper = n_params(Uformer.from_preset("Uformer"))
     light = n_params(Uformer.from_preset("Uformer-light"))
-    assert abs(paper - 9.46e6) / 9.46e6 < 0.1, paper
-    assert abs(light - 3.3e6) / 3.3e6 < 0.1, light
+    assert abs(paper - 9.46e6) / 9.46e6 < 0.01, paper
+    assert abs(light - 3.3e6) / 3.3e6 < 0.05, light
+    # The previous teacher, rebuilt by overrides, has exactly its former size.
+    assert n_params(Uformer.from_preset("Uformer", **PREVIOUS_TEACHER)) == 9_504_195
+    assert n_params(Uformer.from_preset("Uformer-light", **PREVIOUS_TEACHER)) == 3_382_659
     assert UFORMER_PRESETS["Uformer"]["encoder_decoder_attention"]
     assert not UFORMER_PRESETS["Uformer-light"]["encoder_decoder_attention"]
 
@@ -120,7 +130,8 @@ teacher: !apply:speechbrain_atkl.models.uformer.Uformer.from_preset
 """)
     teacher = hparams["teacher"]
     assert isinstance(teacher, Uformer)
-    assert len(teacher.complex_branch.bottleneck[0].conv.gated) == 2
+    assert len(teacher.bottleneck[0].complex.conv.blocks) == 2
+    assert len(teacher.bottleneck[0].fusion) == 6  # ff, time, freq, 2 dilated blocks, ff
     assert teacher.complex_branch.skip_attention is None
 
 
@@ -197,7 +208,10 @@ def test_conformer_block_is_equivariant_to_frequency_order():
     # No positional encoding on the frequency axis and per-bin time operations:
     # permuting the bins permutes the output, which catches reshaping mistakes.
     torch.manual_seed(0)
-    block = DualPathConformerBlock(8, 2, 16, [1, 2], dropout=0.0, is_complex=True).eval()
+    # The time-only dilated module (the 2-D one mixes neighbouring bins).
+    block = DualPathConformerBlock(
+        8, 2, 16, [1, 2], dropout=0.0, is_complex=True, dilated_conv="time"
+    ).eval()
     x = torch.randn(2, 5, 7, 8)
     perm = torch.tensor([3, 0, 4, 1, 2])
     with torch.no_grad():
@@ -213,3 +227,88 @@ def test_bad_arguments_raise_clear_errors():
         Uformer(channels=[4] * 6, n_fft=400)
     with pytest.raises(ValueError, match=r"\(batch, time\)"):
         Uformer(**TINY)(torch.randn(1600))
+    with pytest.raises(ValueError, match="output_combination"):
+        Uformer(**{**TINY, "output_combination": "mean"})
+    with pytest.raises(ValueError, match="dilated_conv"):
+        Uformer(**{**TINY, "dilated_conv": "3d"})
+
+
+def _polar(magnitude, phase):
+    """A ``(1, 2, 1, 1)`` complex map with the given magnitude and phase."""
+    return torch.tensor([magnitude * math.cos(phase), magnitude * math.sin(phase)]).view(1, 2, 1, 1)
+
+
+def test_output_combination_magnitude_and_complex_mean():
+    # Xc = 2 e^{j 0.3}; Mc rotates by pi/2 with |Mc| = 0.8; Mm = 0.4.
+    spec, complex_mask = _polar(2.0, 0.3), _polar(0.8, math.pi / 2)
+    magnitude_mask = torch.full((1, 1, 1, 1), 0.4)
+    gain_c, gain_m = math.tanh(0.8), 1 / (1 + math.exp(-0.4))
+    model = Uformer(**TINY)
+    out = model.apply_masks(spec, complex_mask, magnitude_mask).flatten()
+    magnitude, phase = out.norm().item(), math.atan2(out[1].item(), out[0].item())
+    assert magnitude == pytest.approx(0.5 * (gain_c + gain_m) * 2.0, rel=1e-5)
+    assert phase == pytest.approx(0.3 + math.pi / 2, abs=1e-5)
+    previous = Uformer(**TINY, output_combination="complex_mean")
+    mean = previous.apply_masks(spec, complex_mask, magnitude_mask).flatten()
+    expected = 0.5 * (gain_c * _polar(2.0, 0.3 + math.pi / 2) + gain_m * spec).flatten()
+    assert torch.allclose(mean, expected, atol=1e-5)
+    # At a quarter turn the complex mean loses magnitude: sqrt(a^2 + b^2) < a + b.
+    assert mean.norm() < out.norm() - 0.3
+
+
+def test_previous_teacher_overrides_rebuild_the_old_architecture():
+    model = Uformer(**{**TINY, **PREVIOUS_TEACHER})
+    block = model.bottleneck[0]
+    assert block.fusion is None
+    assert len(block.complex.conv.gated) == 8 and block.complex.conv.gated[-1].dilation == 128
+    assert model.config["output_combination"] == "complex_mean"
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 800)).shape == (1, 800)
+
+
+def test_conformer_fusion_couples_the_streams():
+    torch.manual_seed(0)
+    options = dict(heads=2, dilations=[1, 2], dropout=0.0, conv_channels=4)
+    fused = DualStreamConformerBlock(8, 4, 16, 8, fusion=True, **options).eval()
+    separate = DualStreamConformerBlock(8, 4, 16, 8, fusion=False, **options).eval()
+    assert n_params(fused) == n_params(separate)  # equal channel counts: no 1x1 maps
+    assert len(fused.fusion) == 6  # ff, time, freq, 2 dilated blocks, ff
+    c, m = torch.randn(2, 8, 3, 10), torch.randn(2, 4, 3, 10)
+    other_c = torch.randn_like(c)
+    with torch.no_grad():
+        # The magnitude stream's output depends on the complex input only when fused.
+        assert not torch.allclose(fused(c, m)[1], fused(other_c, m)[1], atol=1e-4)
+        separate.load_state_dict(fused.state_dict(), strict=False)
+        assert torch.allclose(separate(c, m)[1], separate(other_c, m)[1])
+    projected = DualStreamConformerBlock(8, 6, 16, 8, fusion=True, **options)
+    assert n_params(projected) > n_params(DualStreamConformerBlock(8, 6, 16, 8, fusion=False, **options))
+
+
+def test_2d_conv_is_a_complex_convolution():
+    torch.manual_seed(0)
+    conv = ComplexConv2dSame(4, 6, kernel_size=3, dilation=2, is_complex=True)
+    x = torch.randn(1, 4, 5, 9)
+    weight = torch.complex(conv.weight[0], conv.weight[1])  # (out, in, 3, 3)
+    xc = torch.complex(x[:, :2], x[:, 2:])
+
+    def conv2d(inp, w):
+        return F.conv2d(inp, w, padding=(1, 2), dilation=(1, 2))
+
+    real = conv2d(xc.real, weight.real) - conv2d(xc.imag, weight.imag)
+    imag = conv2d(xc.real, weight.imag) + conv2d(xc.imag, weight.real)
+    expected = torch.cat([real, imag], 1) + conv.bias.view(1, -1, 1, 1)
+    assert torch.allclose(conv(x), expected, atol=1e-5)
+
+
+def test_2d_dilated_module_receptive_field_is_along_time():
+    # 3x3 kernels, time dilations 1, 2, 4, 8: 15 frames on each side, every bin.
+    torch.manual_seed(0)
+    module = DilatedConv2dModule(8, 4, dilations=[1, 2, 4, 8], dropout=0.0, is_complex=True).eval()
+    x = torch.randn(1, 6, 50, 8)
+    changed = x.clone()
+    changed[:, 0, 20] += torch.randn(8)  # not a constant: the layer norm would remove it
+    with torch.no_grad():
+        diff = (module(changed) - module(x)).abs().amax(dim=(0, 3))  # (freq, frames)
+    frames, bins = diff.amax(0) > 0, diff.amax(1) > 0  # out of reach: exactly equal
+    assert frames[5] and frames[35] and not frames[4] and not frames[36]
+    assert bins[:5].all() and not bins[5]  # four 3-tap blocks: 4 bins up in frequency
