@@ -296,3 +296,53 @@ def test_mixed_precision_bf16(tmp_path, corpus):
     done = _train("distil_dccrn.yaml", tmp_path, corpus, precision="bf16")
     assert "Using training precision: `--precision=bf16`" in done.stdout + done.stderr
     _check_finished(_output(tmp_path, "distil_dccrn"))
+
+
+def _tiny_brain(tmp_path, **hparams):
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    from speechbrain_atkl.losses import SISNRLoss
+    from speechbrain_atkl.models import DCCRN
+    from speechbrain_atkl.training import EnhancementBrain
+
+    hparams = {
+        "loss": SISNRLoss(), "train_logger": FileTrainLogger(tmp_path / "log.txt"),
+        "output_folder": str(tmp_path), "test_results_folder": str(tmp_path / "test_results"),
+        "test_metrics": ["si_snr"], "eval_num_workers": 0, **hparams,
+    }
+    return EnhancementBrain(
+        {"model": DCCRN(channels=[8] * 6, rnn_units=16)}, hparams=hparams, run_opts={"device": "cpu"}
+    )
+
+
+def test_test_metrics_count_failed_outputs_against_the_model(tmp_path):
+    """A NaN or silent output is not dropped from test_metrics.json: worst score and a failed count."""
+    from speechbrain_atkl.evaluation.metrics import WORST_SCORES, si_snr
+
+    brain = _tiny_brain(tmp_path)
+    rng = torch.Generator().manual_seed(0)
+    clean = [torch.randn(16000, generator=rng).numpy() for _ in range(3)]
+    enhanced = [clean[0] + 0.1, clean[1] * float("nan"), clean[2] * 0]
+    brain.test_items = [
+        {"id": f"u{k}", "enhanced": e, "clean": c, "noisy": c + 1.0} for k, (e, c) in enumerate(zip(enhanced, clean))
+    ]
+    means = brain._score_test_set()
+    record = json.loads((tmp_path / "test_metrics.json").read_text())
+    expected = (si_snr(enhanced[0], clean[0]) + 2 * WORST_SCORES["si_snr"]) / 3
+    assert record["enhanced"]["si_snr"] == pytest.approx(expected) and means["si_snr"] == pytest.approx(expected)
+    assert record["num_failed"] == {"noisy": 0, "enhanced": 2} and record["num_skipped"] == 0
+
+
+def test_validation_pesq_counts_a_silent_output_against_the_model(tmp_path):
+    """A silent validation output gets the worst PESQ (it used to be left out of the mean)."""
+    from types import SimpleNamespace
+
+    import speechbrain as sb
+
+    brain = _tiny_brain(tmp_path, valid_pesq=True)
+    brain.on_stage_start(sb.Stage.VALID)
+    t = torch.arange(16000) / 16000
+    clean = (torch.sin(2 * torch.pi * 440 * t) * torch.sin(2 * torch.pi * 3 * t)).repeat(2, 1)
+    batch = SimpleNamespace(noisy_sig=(clean, torch.ones(2)), clean_sig=(clean, torch.ones(2)), id=["a", "b"])
+    brain._collect(torch.stack([clean[0], torch.zeros(16000)]), batch, sb.Stage.VALID)
+    assert len(brain.valid_scores["pesq"]) == 2 and brain.valid_scores["pesq"][1] == 1.0

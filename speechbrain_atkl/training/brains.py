@@ -34,7 +34,7 @@ import torch
 from speechbrain.nnet.schedulers import NewBobScheduler, ReduceLROnPlateau, update_learning_rate
 from speechbrain.utils.distributed import if_main_process
 
-from speechbrain_atkl.evaluation.metrics import UnscorableError, pesq_wb
+from speechbrain_atkl.evaluation.metrics import WORST_SCORES, UnscorableError, pesq_wb
 from speechbrain_atkl.losses.si_snr import si_snr
 from speechbrain_atkl.training.checkpoints import is_maximised
 
@@ -140,7 +140,13 @@ class EnhancementBrain(sb.Brain):
                 try:
                     self.valid_scores["pesq"].append(pesq_wb(enhanced, reference))
                 except UnscorableError as error:
-                    logger.warning("Validation PESQ skipped for %s: %s", batch.id[i], error)
+                    try:  # a failed output counts against the model, a bad reference is skipped
+                        pesq_wb(reference, reference)
+                    except UnscorableError:
+                        logger.warning("Validation PESQ skipped for %s: %s", batch.id[i], error)
+                        continue
+                    logger.warning("Validation PESQ of %s set to the worst score: %s", batch.id[i], error)
+                    self.valid_scores["pesq"].append(WORST_SCORES["pesq_wb"])
             elif stage == sb.Stage.TEST:
                 self.test_items.append(
                     {
@@ -229,14 +235,24 @@ class EnhancementBrain(sb.Brain):
             num_workers=getattr(self.hparams, "eval_num_workers", 0),
         )
         summary = write_report(results, output)
+        if results.lost:
+            raise RuntimeError(
+                f"{len(results.lost)} test utterances were lost (a scoring worker process died, "
+                f"e.g. for lack of memory); see {output / 'skipped.csv'}. test_metrics.json was not "
+                "written: run again with a lower eval_num_workers."
+            )
         means = {
             system: {metric: values["mean"] for metric, values in metrics.items()}
             for system, metrics in summary.items()
         }
+        # Failed outputs (NaN, silent...) are in the means with the worst score; say how many.
+        failed = {system: {row["id"] for row in results.rows if row["system"] == system and row["failed"]}
+                  for system in summary}
         record = {
             "test_set": str(getattr(self.hparams, "test_set_name", "test")),
             "num_utterances": len(self.test_items),
             "num_skipped": len(results.skipped),
+            "num_failed": {system: len(ids) for system, ids in failed.items()},
             **means,
         }
         path = Path(self.hparams.output_folder) / "test_metrics.json"
