@@ -19,8 +19,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["speechbrain_atkl", "speechbrain_atkl.*"]),
     install_requires=[
-        "torch>=2.1",
-        "torchaudio>=2.1",
+        "torch>=2.6",  # torch.load defaults to weights_only=True (we pass it explicitly too)
+        "torchaudio>=2.6",
         "speechbrain>=1.1",
         "hyperpyyaml",
         "pesq",

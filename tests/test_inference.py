@@ -252,3 +252,132 @@ def test_real_noisy_speech_file(tmp_path, enhancer):
     assert out.shape == (sf.info(str(noisy)).frames,)
     written = sf.read(str(tmp_path / "enhanced.flac"), dtype="float32")[0]
     np.testing.assert_allclose(written, out.clamp(-1, 1).numpy(), atol=1.0 / 2**15)
+
+
+# ---------------------------------------------------------------- loading model folders safely
+
+
+def model_folder(folder, model, hparams=None):
+    """A model folder as publish writes it (or with other ``hparams`` text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hyperparams.yaml").write_text(hparams or inference_hyperparams(model_spec(model), RATE))
+    torch.save(model.state_dict(), folder / "enhance_model.ckpt")
+    return folder
+
+
+def test_checkpoint_missing_tensors_is_an_error_naming_them(tmp_path, model):
+    folder = model_folder(tmp_path / "m", model)
+    state = {k: v for k, v in model.state_dict().items() if "lstm" not in k}  # e.g. all LSTM weights lost
+    torch.save(state, folder / "enhance_model.ckpt")
+    with pytest.raises(ValueError, match=r"missing.*lstm") as error:
+        EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / "s"))
+    assert "enhance_model.ckpt" in str(error.value)
+
+
+class Payload:
+    """Pickles to a call of ``os.system``: what a malicious checkpoint would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_with_a_pickle_payload_is_refused_and_never_run(tmp_path, model):
+    folder = model_folder(tmp_path / "m", model)
+    marker = tmp_path / "pwned"
+    torch.save({**model.state_dict(), "x": Payload(marker)}, folder / "enhance_model.ckpt")
+    with pytest.raises(ValueError, match="not a PyTorch weights file") as error:
+        EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / "s"))
+    assert "weights_only=False" not in str(error.value) and "posix.system" in str(error.value)
+    assert not marker.exists()
+
+
+def test_random_or_empty_file_as_teacher_is_a_clear_error(tmp_path):
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    for name, content in [("random.ckpt", np.random.default_rng(0).bytes(4000)), ("empty.ckpt", b"")]:
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match="not a PyTorch weights file") as error:
+            load_teacher(path, tiny_dccrn())
+        assert str(path) in str(error.value) and "weights_only" not in str(error.value)
+
+
+def training_folder(folder, model):
+    """The layout train.py leaves: save/model_config.yaml and one checkpoint."""
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_atkl.models.config import save_model_config
+
+    save_model_config(model, folder / "save" / "model_config.yaml")
+    Checkpointer(folder / "save", recoverables={"model": model}).save_checkpoint(meta={"valid_pesq": 1.0})
+    return folder
+
+
+def test_teacher_of_another_architecture_is_an_error_unless_allowed(tmp_path):
+    from speechbrain_atkl.models.uformer import Uformer
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    student_run = training_folder(tmp_path / "distil_dccrn" / "1986", tiny_dccrn())
+    yaml_teacher = Uformer.__new__(Uformer)  # only its type is compared
+    with pytest.raises(ValueError, match="DCCRN.*Uformer.*teacher_any_architecture"):
+        load_teacher(student_run, yaml_teacher)
+    loaded = load_teacher(student_run, yaml_teacher, allow_other_architecture=True)
+    assert isinstance(loaded, DCCRN) and not loaded.training
+
+
+UNSAFE_YAMLS = {
+    "apply": "x: !apply:os.system [touch {marker}]",
+    "python tag": "x: !!python/object/apply:os.system [touch {marker}]",
+    "new outside the models": "x: !new:subprocess.Popen [[touch, {marker}]]",
+    "re-exported function": "x: !apply:speechbrain_atkl.models.dccrn.torch.hub.load [a, b]",
+    "name": "x: !name:os.system",
+    "include": "x: !include:other.yaml",
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE_YAMLS))
+def test_code_running_tags_are_refused_before_loading(tmp_path, model, case):
+    from speechbrain_atkl.inference.cli import main
+
+    marker = tmp_path / "pwned"
+    folder = model_folder(tmp_path / "m", model)
+    published = (folder / "hyperparams.yaml").read_text()
+    (folder / "hyperparams.yaml").write_text(published + "\n" + UNSAFE_YAMLS[case].format(marker=marker) + "\n")
+    with pytest.raises(ValueError, match="trust_remote_code") as error:
+        EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / "s"))
+    assert "hyperparams.yaml" in str(error.value)
+    wav = write(tmp_path / "in.wav", np.zeros(800))
+    assert main([str(wav), str(tmp_path / "out.wav"), "--model", str(folder), "--no-progress"]) == 1
+    assert not marker.exists() and not (tmp_path / "out.wav").exists()
+    from speechbrain_atkl.inference.onnx_export import load_model
+
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        load_model(folder)
+    assert not marker.exists()
+
+
+def test_published_yaml_passes_the_check_and_trust_remote_code_opts_out(tmp_path, model):
+    from speechbrain_atkl.inference.safety import check_hyperparams
+
+    check_hyperparams(inference_hyperparams(model_spec(model), RATE), "published")
+    preset = "model: !apply:speechbrain_atkl.models.dccrn.DCCRN.from_preset\n    name: Distil-DCCRN\n"
+    check_hyperparams(preset, "README style")
+    folder = model_folder(tmp_path / "m", model)
+    text = (folder / "hyperparams.yaml").read_text()
+    (folder / "hyperparams.yaml").write_text(text + "\nseed: !apply:torch.manual_seed [3]\n")
+    loaded = EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / "s"), trust_remote_code=True)
+    assert loaded.enhance_batch(torch.zeros(1, 400)).shape == (1, 400)
+
+
+def test_setup_requires_a_torch_whose_load_is_weights_only_by_default():
+    import re
+
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    for package in ("torch", "torchaudio"):
+        (version,) = re.findall(rf'"{package}>=([\d.]+)"', setup)
+        assert tuple(int(x) for x in version.split(".")) >= (2, 6), package

@@ -137,6 +137,11 @@ def build_parser():
     parser.add_argument(
         "--device", help="torch device, e.g. cpu or cuda:0 (default: CUDA if available, else CPU)"
     )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="load a model whose hyperparams.yaml holds tags that can run code (only from authors you trust)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo files whose output exists")
     parser.add_argument("--chunk-seconds", type=float, default=20.0, help="audio per model call (s)")
     parser.add_argument("--context-seconds", type=float, default=2.0, help="overlap before each chunk (s)")
@@ -170,7 +175,10 @@ def main(argv=None):
     logging.getLogger("speechbrain").setLevel(logging.WARNING)
     try:
         enhancer = EnhanceBatch.from_hparams(
-            source=args.model, savedir=args.savedir, run_opts={"device": args.device} if args.device else None
+            source=args.model,
+            savedir=args.savedir,
+            trust_remote_code=args.trust_remote_code,
+            run_opts={"device": args.device} if args.device else None,
         )
     except Exception as error:  # noqa: BLE001 - report any loading failure plainly
         print(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
 from speechbrain_atkl.data.audio import load_audio, save_audio
 
@@ -44,7 +45,14 @@ class EnhanceBatch(Pretrained):
     * ``run_opts={"device": "cuda:0"}`` picks the device (default: CUDA when
       available, else CPU);
     * a Hub token or revision go through
-      ``fetch_config=speechbrain.utils.fetching.FetchConfig(token=True, revision=...)``.
+      ``fetch_config=speechbrain.utils.fetching.FetchConfig(token=True, revision=...)``;
+    * ``hyperparams.yaml`` is checked before it is loaded
+      (:func:`~speechbrain_atkl.inference.safety.check_hyperparams`: only plain
+      values and speechbrain_atkl model classes, nothing that runs code);
+      ``trust_remote_code=True`` skips the check for a folder you trust;
+    * the weights are read as tensors only (no pickled code) and must fill
+      every parameter and buffer of the model, else a ``ValueError`` names
+      the missing ones.
 
     Arguments
     ---------
@@ -67,6 +75,75 @@ class EnhanceBatch(Pretrained):
 
     HPARAMS_NEEDED = ["sample_rate"]
     MODULES_NEEDED = ["enhance_model"]
+
+    @classmethod
+    def from_hparams(
+        cls,
+        source,
+        hparams_file="hyperparams.yaml",
+        overrides=None,
+        savedir=None,
+        trust_remote_code=False,
+        local_strategy=LocalStrategy.SYMLINK,
+        fetch_config=None,
+        download_only=False,
+        **kwargs,
+    ):
+        """Fetches and loads a model folder (see the class docstring).
+
+        Arguments
+        ---------
+        source : str
+            Local folder or Hugging Face Hub id.
+        hparams_file : str
+            The HyperPyYAML file in ``source``.
+        overrides : dict or None
+            Values replacing the file's (trusted: they are the caller's).
+        savedir : str or None
+            Where files are linked or downloaded.
+        trust_remote_code : bool
+            Load the YAML even if it holds tags that can run code.
+        local_strategy, fetch_config
+            See ``speechbrain.utils.fetching.fetch``.
+        download_only : bool
+            Only fetch the files; returns ``None``.
+        **kwargs
+            Passed to the constructor (``run_opts``, ...).
+
+        Returns
+        -------
+        EnhanceBatch or None
+        """
+        from hyperpyyaml import load_hyperpyyaml
+
+        from speechbrain_atkl.inference.safety import check_hyperparams
+        from speechbrain_atkl.training.checkpoints import load_state_dict
+
+        fetch_config = fetch_config or FetchConfig()
+        where = dict(source=source, savedir=savedir, local_strategy=local_strategy, fetch_config=fetch_config)
+        hparams_path = fetch(filename=hparams_file, save_filename=None, **where)
+        text = Path(hparams_path).read_text(encoding="utf-8")
+        if not trust_remote_code:
+            check_hyperparams(text, f"{source}: {hparams_file}")
+        hparams = load_hyperpyyaml(text, overrides or {})
+        hparams["savedir"] = savedir
+        pretrainer = hparams["pretrainer"]
+        pretrainer.set_collect_in(savedir)
+        pretrainer.collect_files(default_source=source, local_strategy=local_strategy, fetch_config=fetch_config)
+        if download_only:
+            return None
+        others = [n for n, obj in pretrainer.loadables.items() if not isinstance(obj, torch.nn.Module)]
+        if others or pretrainer.custom_hooks:
+            if not trust_remote_code:
+                raise ValueError(
+                    f"{source}: the pretrainer loads {others or list(pretrainer.custom_hooks)} with custom "
+                    "code; pass trust_remote_code=True if you trust this folder."
+                )
+            pretrainer.load_collected()
+        for name, module in pretrainer.loadables.items():
+            if isinstance(module, torch.nn.Module) and name not in pretrainer.custom_hooks:
+                load_state_dict(module, pretrainer.paths[name], what=f"{source}: {name}.ckpt")
+        return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
 
     @property
     def sample_rate(self):

@@ -215,7 +215,7 @@ class OnnxStreamingEnhancer(HopStreamer):
         return torch.from_numpy(out)
 
 
-def load_model(source):
+def load_model(source, trust_remote_code=False):
     """Loads a DCCRN-family model for export.
 
     Arguments
@@ -225,6 +225,9 @@ def load_model(source):
         a training output folder (``save/model_config.yaml`` + checkpoints;
         best ``valid_pesq``), or a preset name from
         :data:`~speechbrain_atkl.models.dccrn.DCCRN_PRESETS` (untrained).
+    trust_remote_code : bool
+        Skip the safety check of a published folder's ``hyperparams.yaml``
+        (:func:`~speechbrain_atkl.inference.safety.check_hyperparams`).
 
     Returns
     -------
@@ -248,10 +251,13 @@ def load_model(source):
     elif (path / "hyperparams.yaml").is_file():
         from hyperpyyaml import load_hyperpyyaml
 
+        from speechbrain_atkl.inference.safety import check_hyperparams
         from speechbrain_atkl.training.checkpoints import load_state_dict
 
-        with open(path / "hyperparams.yaml") as file:
-            model = load_hyperpyyaml(file)["enhance_model"]
+        text = (path / "hyperparams.yaml").read_text(encoding="utf-8")
+        if not trust_remote_code:
+            check_hyperparams(text, str(path / "hyperparams.yaml"))
+        model = load_hyperpyyaml(text)["enhance_model"]
         load_state_dict(model, path / "enhance_model.ckpt", what="published weights")
     else:
         raise FileNotFoundError(
@@ -270,10 +276,13 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="the .onnx file to write")
     parser.add_argument("--streaming", action="store_true", help="write the one-hop streaming graph")
     parser.add_argument("--opset", type=int, default=OPSET_VERSION, help="ONNX opset version")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="skip the safety check of a published hyperparams.yaml"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        model = load_model(args.model)
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
         path = export_onnx(model, args.output, streaming=args.streaming, opset_version=args.opset)
     except (FileNotFoundError, ValueError, TypeError) as error:
         parser.error(str(error))

@@ -109,9 +109,70 @@ def best_checkpoint(save_folder, key="valid_pesq"):
     return max(scored, key=lambda c: sign * c.meta[key])
 
 
+def load_weights(path, what="checkpoint"):
+    """Reads a state dict file safely: tensors only, never pickled code.
+
+    ``torch.load`` runs with ``weights_only=True`` whatever torch's default,
+    so a file holding other Python objects (a pickle payload) is refused
+    before anything in it runs.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        A file written by ``torch.save(model.state_dict(), path)``.
+    what : str
+        What the file is, for error messages.
+
+    Returns
+    -------
+    dict
+        Parameter name -> ``torch.Tensor``, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        Naming the file when it is not such a file (corrupt, empty, not
+        PyTorch, or holding anything but tensors).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.ckpt")
+    >>> torch.save(torch.nn.Linear(2, 1).state_dict(), path)
+    >>> sorted(load_weights(path))
+    ['bias', 'weight']
+    >>> with open(path, "wb") as file:
+    ...     _ = file.write(b"not torch")
+    >>> load_weights(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint ...w.ckpt is not a PyTorch weights file that loads safely (tensors only): ...
+    """
+    prefix = f"{what} {path} is not a PyTorch weights file that loads safely (tensors only)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # noqa: BLE001 - corrupt files raise anything (IndexError, EOFError, ...)
+        # torch's message suggests weights_only=False, i.e. running the file's code: leave that out.
+        lines = [line for line in str(error).splitlines() if line.strip() and "weights_only" not in line]
+        reason = " ".join(lines[:2]) or "the file is empty or truncated"
+        raise ValueError(f"{prefix}: {type(error).__name__}: {reason}") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    ):
+        raise ValueError(f"{prefix}: it holds a {type(state).__name__}, not a mapping of names to tensors.")
+    return state
+
+
 def load_state_dict(model, path, what="checkpoint"):
-    """Loads a state dict file into ``model``, with an error that says what differs."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Loads a state dict file into ``model``, strictly, with an error that says what differs.
+
+    Every parameter and buffer of ``model`` must be in the file and every
+    tensor of the file must belong to ``model`` (see :func:`load_weights` for
+    how the file is read).
+    """
+    state = load_weights(path, what)
     missing, unexpected = [], []
     try:
         result = model.load_state_dict(state, strict=False)
@@ -123,10 +184,15 @@ def load_state_dict(model, path, what="checkpoint"):
     if missing or unexpected:
         raise ValueError(
             f"{what} {path} does not fit a {type(model).__name__} with this configuration: "
-            f"{len(missing)} missing keys (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})."
+            f"{len(missing)} of the model's tensors missing {_names(missing)}, "
+            f"{len(unexpected)} unexpected {_names(unexpected)}."
         )
     return model
+
+
+def _names(keys, shown=8):
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"({', '.join(keys[:shown])}{more})" if keys else ""
 
 
 def load_trained_model(output_folder, key="valid_pesq"):
@@ -155,7 +221,7 @@ def load_trained_model(output_folder, key="valid_pesq"):
     return model.eval(), checkpoint
 
 
-def load_teacher(source, teacher=None, key="valid_pesq", savedir=None):
+def load_teacher(source, teacher=None, key="valid_pesq", savedir=None, allow_other_architecture=False):
     """Loads a frozen teacher for distillation.
 
     Arguments
@@ -171,6 +237,10 @@ def load_teacher(source, teacher=None, key="valid_pesq", savedir=None):
         Selects the best checkpoint of a training folder.
     savedir : str or None
         Where a published model is fetched to.
+    allow_other_architecture : bool
+        Accept a teacher whose class differs from ``teacher``'s (the YAML key
+        ``teacher_any_architecture``); by default that is an error, since it
+        usually means the wrong folder (e.g. a student's run) was given.
 
     Returns
     -------
@@ -204,11 +274,16 @@ def load_teacher(source, teacher=None, key="valid_pesq", savedir=None):
     else:
         raise FileNotFoundError(f"teacher_checkpoint {source} not found. {how_to}")
     if teacher is not None and type(model) is not type(teacher):
-        logger.warning(
-            "teacher_checkpoint holds a %s, the YAML's teacher is a %s: using the checkpoint's.",
-            type(model).__name__,
-            type(teacher).__name__,
+        mismatch = (
+            f"teacher_checkpoint {source} holds a {type(model).__name__}, "
+            f"the YAML's teacher is a {type(teacher).__name__}"
         )
+        if not allow_other_architecture:
+            raise ValueError(
+                f"{mismatch}. Was a student's run given as the teacher? {how_to} To distil from "
+                "another architecture on purpose, set teacher_any_architecture: true."
+            )
+        logger.warning("%s: using the checkpoint's (teacher_any_architecture).", mismatch)
     model.eval()
     model.requires_grad_(False)
     return model
