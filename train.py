@@ -14,10 +14,15 @@ built and the YAML's ``demo_overrides`` apply; it only proves the pipeline.
 Training ends with an evaluation of the best checkpoint on the test set
 (``<output_folder>/test_results``, ``<output_folder>/test_metrics.json``).
 
+The hyper-parameters are checked before any data work; an output folder
+recorded with other hyper-parameters is refused (a larger
+``number_of_epochs`` continues training) unless ``--allow_config_change``.
+
 Authors
  * speechbrain-atkl developers 2026
 """
 
+import argparse
 import gc
 import logging
 import sys
@@ -33,6 +38,12 @@ from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.models.config import save_model_config
 from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, init_from_pretrained, is_maximised, load_teacher
+from speechbrain_atkl.training.run_checks import (
+    ConfigurationError,
+    check_configuration,
+    require_checkpoint,
+    validate_hparams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +120,17 @@ def make_datasets(hparams, preparation):
 
 
 def main(argv):
+    flags = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    flags.add_argument("--allow_config_change", action="store_true")
+    flags, argv = flags.parse_known_args(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     hparams, overrides = load_hparams(hparams_file, overrides)
+    validate_hparams(hparams)
+    check_configuration(hparams["output_folder"], hparams_file, overrides, flags.allow_config_change)
+    # Testing needs trained weights: a checkpoint of this run, or a model to start from.
+    needs_checkpoint = not hparams.get("init_from")
+    if needs_checkpoint and hparams["number_of_epochs"] == 0:
+        require_checkpoint(hparams["checkpointer"], hparams["ckpt_key"])
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
@@ -150,6 +170,8 @@ def main(argv):
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     key = hparams["ckpt_key"]
+    if needs_checkpoint:
+        require_checkpoint(brain.checkpointer, key)
     best = {"max_key": key} if is_maximised(key) else {"min_key": key}
     brain.evaluate(test_set, test_loader_kwargs=hparams["test_dataloader_opts"], **best)
     if torch.distributed.is_initialized():
@@ -164,4 +186,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except ConfigurationError as error:
+        sys.exit(f"train.py: error: {error}")

@@ -346,3 +346,53 @@ def test_validation_pesq_counts_a_silent_output_against_the_model(tmp_path):
     batch = SimpleNamespace(noisy_sig=(clean, torch.ones(2)), clean_sig=(clean, torch.ones(2)), id=["a", "b"])
     brain._collect(torch.stack([clean[0], torch.zeros(16000)]), batch, sb.Stage.VALID)
     assert len(brain.valid_scores["pesq"]) == 2 and brain.valid_scores["pesq"][1] == 1.0
+
+
+def test_bad_hyperparameters_fail_before_any_data_work(tmp_path):
+    done = _train("distil_dccrn.yaml", tmp_path, tmp_path / "no_corpus_yet", check=False, lr="abc", valid_pesq=False)
+    assert done.returncode != 0
+    assert "lr: expected a positive number, got 'abc'" in done.stderr
+    assert "ckpt_key: valid_pesq selects checkpoints by validation PESQ" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "prepared").exists()
+
+
+def test_no_checkpoint_no_test(tmp_path, corpus):
+    """--number_of_epochs 0 on a new run used to test a randomly initialised model and exit 0."""
+    from speechbrain_atkl.training.run_checks import ConfigurationError, require_checkpoint
+
+    done = _train("distil_dccrn.yaml", tmp_path, corpus, check=False, number_of_epochs=0)
+    assert done.returncode != 0 and "no trained model to test" in done.stderr
+    assert not (_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
+    with pytest.raises(ConfigurationError, match="checkpoints were deleted"):  # the check made after fit()
+        require_checkpoint(AtomicCheckpointer(tmp_path / "empty"), "valid_pesq")
+
+
+def test_changed_configuration_is_refused_and_the_record_kept(teacher_run, corpus):
+    output = _output(teacher_run, "uformer")
+    record = (output / "hyperparams.yaml").read_bytes()
+    metrics = (output / "test_metrics.json").read_bytes()
+    done = _train("uformer.yaml", teacher_run, corpus, check=False, lr=0.0005)
+    assert done.returncode != 0
+    assert "lr: 0.001 -> 0.0005" in done.stderr and "--allow_config_change" in done.stderr
+    assert (output / "hyperparams.yaml").read_bytes() == record
+    assert (output / "test_metrics.json").read_bytes() == metrics
+
+
+def test_configuration_check_allows_more_epochs_only(tmp_path, caplog):
+    from hyperpyyaml import resolve_references
+
+    from speechbrain_atkl.training.run_checks import ConfigurationError, check_configuration
+
+    yaml_file = REPO / "hparams" / "distil_dccrn.yaml"
+    saved = resolve_references(yaml_file.read_text(), {"number_of_epochs": 3, "lr": 0.002}).getvalue()
+    (tmp_path / "hyperparams.yaml").write_text("# Generated from:\n# yamllint disable\n" + saved)
+    check_configuration(tmp_path, yaml_file, "number_of_epochs: 3\nlr: 0.002\n")  # same run
+    with caplog.at_level("INFO"):
+        check_configuration(tmp_path, yaml_file, {"number_of_epochs": 5, "lr": 0.002})
+    assert "number_of_epochs 3 -> 5: training continues" in caplog.text
+    with pytest.raises(ConfigurationError, match="number_of_epochs: 3 -> 2"):
+        check_configuration(tmp_path, yaml_file, {"number_of_epochs": 2, "lr": 0.002})
+    with pytest.raises(ConfigurationError, match="batch_size: 16 -> 4"):
+        check_configuration(tmp_path, yaml_file, {"number_of_epochs": 3, "lr": 0.002, "batch_size": 4})
+    check_configuration(tmp_path, yaml_file, {"number_of_epochs": 3, "lr": 0.001}, allow_change=True)
+    assert len(list(tmp_path.glob("hyperparams.*.yaml"))) == 1
