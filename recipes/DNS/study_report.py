@@ -91,8 +91,8 @@ def _model_figures(output):
     return {"params": count_parameters(model), "gmacs": count_macs(model, seconds=1.0) / 1e9}
 
 
-def snr_breakdown(output, split, metric="si_snr_i"):
-    """Mean ``metric`` of a run's enhanced test items per input SNR.
+def snr_breakdown(output, split, metric="si_snr_i", system="enhanced"):
+    """Mean ``metric`` of a run's enhanced (or ``system``) test items per input SNR.
 
     Arguments
     ---------
@@ -102,6 +102,8 @@ def snr_breakdown(output, split, metric="si_snr_i"):
         The study split (its ``test_items`` give each file id's SNR).
     metric : str
         A column of ``per_utterance.csv``.
+    system : str
+        ``enhanced`` or ``noisy`` (the unprocessed input's scores).
 
     Returns
     -------
@@ -116,7 +118,7 @@ def snr_breakdown(output, split, metric="si_snr_i"):
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             match = re.search(r"fileid_(\d+)$", row["id"])
-            if row["system"] == "enhanced" and match and row.get(metric) not in (None, ""):
+            if row["system"] == system and match and row.get(metric) not in (None, ""):
                 values.setdefault(snr_of[int(match.group(1))], []).append(float(row[metric]))
     return {snr: float(np.mean(scores)) for snr, scores in sorted(values.items())}
 

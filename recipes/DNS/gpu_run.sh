@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The release on one GPU: teacher (Uformer-light), Distil-DCCRN with AT-KL and Distil-DCCRN alone,
+# trained, evaluated and published within about 10 minutes of device time.
+#
+#   bash recipes/DNS/gpu_run.sh pack   # HERE, once: wheels + corpus copy into .device_carry/ (git-ignored)
+#   bash recipes/DNS/gpu_run.sh        # ON THE GPU MACHINE (device tool: carry [".device_carry"])
+#   GPU_RUN_DEVICE=cpu GPU_RUN_BUDGET=micro bash recipes/DNS/gpu_run.sh   # the CPU test, seconds
+#
+# Steps: install missing packages from .device_carry/whl (the GPU machine has torch but no
+# SpeechBrain and no internet); time one training step of each model (recipes/DNS/gpu_calibrate.py:
+# audio-s/s and peak memory) and size the steps so the three trainings take GPU_RUN_TRAIN_SECONDS;
+# run recipes/DNS/release.py (bf16 AMP, 12 DataLoader workers, held-out evaluation, publishing).
+# Everything that matters lands in ${OUT:-results/gpu_run} as at most 8 files (the device tool
+# brings back 8): release_results.{md,json}, spectrograms.png, calibration.json, gpu_run.log,
+# <published folder>.tar.gz (one per model), runs.tar.gz (logs, per-utterance scores, nvidia-smi
+# samples; no checkpoints). The work folder (GPU_RUN_WORK) keeps the runs, so a second call on the
+# same machine resumes instead of starting again.
+#
+# Environment: GPU_RUN_DEVICE (cuda), GPU_RUN_BUDGET (gpu | micro), GPU_RUN_PRECISION (bf16 on
+# cuda, fp32 on cpu), GPU_RUN_TRAIN_SECONDS (300), GPU_RUN_STEPS (skip the sizing: steps of every
+# model), GPU_RUN_DATA (corpus; default .device_carry/corpus, else ../shared/data),
+# GPU_RUN_WORK (results/gpu_run_work), OUT.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CARRY=$REPO/.device_carry
+
+if [ "${1:-}" = pack ]; then
+    # Wheels for the GPU machine's Python 3.12 and a lossless FLAC copy of the corpus, whose
+    # training noises are cut to PACK_NOISE_SECONDS so that the carried tree stays under 64 MiB
+    # (the held-out test noises and every speech file are kept whole: same split, same test set).
+    mkdir -p "$CARRY/whl"
+    grep -qx '/.device_carry/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.device_carry/' >>"$REPO/.git/info/exclude"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d "$CARRY/whl" speechbrain==1.1.2 hyperpyyaml==1.2.3 ruamel.yaml ruamel.yaml.clib pystoi==0.4.1 \
+        soundfile==0.14.0 cffi pycparser speechmos==0.0.1.1
+    # pesq ships no wheels: build one with a local Python 3.12.
+    PY312=${PY312:-$(command -v python3.12 || true)}
+    [ -n "$PY312" ] || { echo "gpu_run.sh pack: needs python3.12 to build the pesq wheel (set PY312)" >&2; exit 1; }
+    "$PY312" -m pip wheel -q --no-deps pesq==0.0.4 -w "$CARRY/whl"
+    (cd "$REPO/recipes/DNS" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-60}" <<'EOF'
+import shutil, sys
+from pathlib import Path
+import soundfile
+from study_data import corpus_root, split_corpus
+source, target, noise_seconds = corpus_root(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+split = split_corpus(source)
+keep_whole = {Path(p).name for p in split["test_noise"]}
+for path in sorted(source.glob("*/*.wav")):
+    data, rate = soundfile.read(path, dtype="int16")
+    if path.parent.name == "noise" and path.name not in keep_whole:
+        data = data[: int(noise_seconds * rate)]
+    out = target / path.parent.name / (path.stem + ".flac")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(out, data, rate, subtype="PCM_16")
+shutil.copy(source / "SOURCES.md", target / "SOURCES.md")
+copy = split_corpus(target)
+same = all([Path(p).stem for p in split[k]] == [Path(p).stem for p in copy[k]] for k in ("train_clean", "test_clean", "train_noise", "test_noise"))
+assert same, "the packed corpus splits differently from the original"
+EOF
+    )
+    du -sh "$CARRY"
+    echo "Now: device run, command 'bash recipes/DNS/gpu_run.sh', carry ['.device_carry'], timeout_s 600"
+    exit 0
+fi
+
+DEVICE=${GPU_RUN_DEVICE:-cuda}
+BUDGET=${GPU_RUN_BUDGET:-gpu}
+OUT_DIR=${OUT:-$REPO/results/gpu_run}
+WORK=${GPU_RUN_WORK:-$REPO/results/gpu_run_work}
+DATA=${GPU_RUN_DATA:-$([ -d "$CARRY/corpus" ] && echo "$CARRY/corpus" || echo "$REPO/../shared/data")}
+mkdir -p "$OUT_DIR" "$WORK"
+exec > >(tee -a "$OUT_DIR/gpu_run.log") 2>&1
+echo "gpu_run.sh: device $DEVICE, budget $BUDGET, data $DATA, work $WORK, out $OUT_DIR ($(date -u))"
+
+if ! python3 -c "import speechbrain, hyperpyyaml, pesq, pystoi, soundfile, speechmos" 2>/dev/null; then
+    [ -d "$CARRY/whl" ] || { echo "missing Python packages and no $CARRY/whl: run 'bash recipes/DNS/gpu_run.sh pack' first" >&2; exit 1; }
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gpu_run_site "$CARRY"/whl/*.whl
+    export PYTHONPATH=/tmp/gpu_run_site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$REPO:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+cd "$REPO"
+
+if [ "$BUDGET" = micro ]; then
+    PRECISION=${GPU_RUN_PRECISION:-fp32}
+    SIZE=(--batch-size 2 --segment-seconds 0.5 --valid-count 2 --test-count 5 --test-seconds 1
+          --metrics pesq_wb,stoi,si_snr,si_snr_i --ckpt-minutes 0 --num-workers 0 --eval-num-workers 0 --threads 1)
+    CALIBRATE=(--batch-size 2 --segment-seconds 0.5 --repeats 1 --train-seconds 1)
+    STEPS=${GPU_RUN_STEPS:-2}
+else
+    PRECISION=${GPU_RUN_PRECISION:-$([ "$DEVICE" = cpu ] && echo fp32 || echo bf16)}
+    SIZE=(--batch-size 32 --segment-seconds 4 --valid-count 40 --test-count 40 --test-seconds 8
+          --ckpt-minutes 2 --num-workers 12 --eval-num-workers 12)
+    CALIBRATE=(--batch-size 32 --segment-seconds 4 --repeats 5 --train-seconds "${GPU_RUN_TRAIN_SECONDS:-300}")
+    STEPS=${GPU_RUN_STEPS:-}
+fi
+if [ "$DEVICE" != cpu ] && command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv -l 2 >"$WORK/nvidia_smi.csv" &
+    SMI=$!
+    trap 'kill $SMI 2>/dev/null || true' EXIT
+fi
+
+python3 recipes/DNS/gpu_calibrate.py --device "$DEVICE" --precision "$PRECISION" "${CALIBRATE[@]}" \
+    --output "$OUT_DIR/calibration.json"
+STEPS=${STEPS:-$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$OUT_DIR/calibration.json")}
+VALID_EVERY=$(( STEPS >= 4 ? STEPS / 4 : 1 ))   # 4 validations (and checkpoints) per model
+python3 recipes/DNS/release.py --data-dir "$DATA" --work-dir "$WORK" --publish-dir "$WORK/pretrained" \
+    --teacher-steps "$STEPS" --student-steps "$STEPS" --valid-every "$VALID_EVERY" \
+    --device "$DEVICE" --precision "$PRECISION" "${SIZE[@]}"
+
+cp "$WORK"/release_results.md "$WORK"/release_results.json "$WORK"/spectrograms.png "$OUT_DIR"/
+for folder in "$WORK"/pretrained/*/; do   # one archive each: the device tool returns files of at most 16 MiB
+    tar -czf "$OUT_DIR/$(basename "$folder").tar.gz" -C "$WORK/pretrained" "$(basename "$folder")"
+done
+(cd "$WORK" && tar -czf "$OUT_DIR/runs.tar.gz" --exclude='save' --exclude='*.wav' runs/*/*/ logs timings.json \
+    data_check.json release.json $(ls nvidia_smi.csv 2>/dev/null))
+if [ -f "$WORK/nvidia_smi.csv" ]; then
+    echo "peak GPU memory used (nvidia-smi): $(tail -n +2 "$WORK/nvidia_smi.csv" | cut -d, -f2 | sort -n | tail -1)"
+fi
+echo "gpu_run.sh: done ($(date -u)); outputs in $OUT_DIR: $(ls "$OUT_DIR" | tr '\n' ' ')"

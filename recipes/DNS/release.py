@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""The release run: train, evaluate and publish the shipped models on real speech.
+
+One resumable command::
+
+    python recipes/DNS/release.py [--data-dir ../shared/data] [--work-dir results/release]
+        [--teacher-steps N] [--student-steps N] [--batch-size 8] [--segment-seconds 3]
+        [--valid-every 200] [--device cpu|cuda] [--precision fp32|bf16|fp16]
+        [--num-workers 0] [--threads T] [--seed 1986] [--publish-dir pretrained] [--dry-run]
+
+It uses the distillation study's data and plumbing (``study_data.py``,
+``study_plan.py``, ``study_report.py``): the speaker- and noise-disjoint
+split of the corpus and its fixed test set mixed at -5 to 15 dB, and
+``train.py`` with the recipe's YAML files. In order it trains
+
+1. the teacher, Uformer-light (``hparams/uformer.yaml``), ``--teacher-steps``;
+2. the student, Distil-DCCRN, with AT-KL from that teacher
+   (``hparams/distil_dccrn_atkl.yaml``), ``--student-steps``;
+3. the student alone (``hparams/distil_dccrn.yaml``), the same steps.
+
+Validation (and an end-of-epoch checkpoint) comes every ``--valid-every``
+steps: an "epoch" is ``valid_every x batch_size`` dynamically mixed items.
+Every run also checkpoints within epochs (``--ckpt-minutes``), so a killed
+release resumes where it stopped: a run with ``test_metrics.json`` is
+skipped, an unfinished one resumes from its last checkpoint. Each run ends
+with the recipe's evaluation of its best checkpoint on the held-out test
+set. Then the command writes ``release_results.md`` and
+``release_results.json`` (every metric overall and by input SNR, the noisy
+input too), ``spectrograms.png`` (a held-out 0 dB item: noisy, clean, the
+distilled student) and publishes the teacher and the distilled student
+(:mod:`speechbrain_atkl.publish`) into ``<publish-dir>/uformer-light-shared16k``
+and ``<publish-dir>/distil-dccrn-shared16k``, their model cards extended
+with the training data, steps, audio-hours, results and licences.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from study import execute
+from study_data import StudyError, build_study_data, check_prepared, corpus_root
+from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
+from study_report import plot_spectrograms, snr_breakdown
+
+RECORD = "release.json"
+#: Published folder of each shipped system.
+PUBLISHED = {TEACHER: "uformer-light-shared16k", STUDENT_ATKL: "distil-dccrn-shared16k"}
+CAVEAT = "not a DNS-scale model; for demonstration and fine-tuning"
+ALL_METRICS = ("pesq_wb", "stoi", "estoi", "si_snr", "si_snr_i", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
+BY_SNR_METRICS = ("si_snr_i", "pesq_wb", "stoi")
+SYSTEM_OF = {system.name: system for system in SYSTEMS}
+
+
+# ---------------------------------------------------------------------- the plan
+def budgets(args):
+    """``{system name: study_plan.Budget}`` of the teacher and the two students."""
+    extra = (
+        ("test_metrics", "[" + ", ".join(args.metrics) + "]"),
+        ("ckpt_interval_minutes", str(args.ckpt_minutes)),
+    )
+    common = dict(
+        epoch_size=args.valid_every * args.batch_size,
+        batch_size=args.batch_size,
+        segment_seconds=args.segment_seconds,
+        valid_count=args.valid_count,
+        test_count=args.test_count,
+        test_seconds=args.test_seconds,
+        num_workers=args.num_workers,
+        eval_num_workers=args.eval_num_workers,
+        extra=extra,
+    )
+    epochs = {TEACHER: math.ceil(args.teacher_steps / args.valid_every)}
+    epochs[STUDENT_ATKL] = epochs[STUDENT_ALONE] = math.ceil(args.student_steps / args.valid_every)
+    return {name: Budget(number_of_epochs=count, **common) for name, count in epochs.items()}
+
+
+def plan(args):
+    """The three runs in training order with their budgets and ``train.py`` commands."""
+    runs = [Run(SYSTEM_OF[name], args.seed) for name in (TEACHER, STUDENT_ATKL, STUDENT_ALONE)]
+    budget_of = budgets(args)
+    work = args.work_dir.resolve()
+    entries = []
+    for run in runs:
+        budget = budget_of[run.system.name]
+        command = train_command(run, budget, work / "data", work / "runs", args.seed, args.device)
+        if args.precision != "fp32":
+            command.append(f"--precision={args.precision}")
+        steps = budget.number_of_epochs * budget.steps_per_epoch()
+        entries.append(
+            {
+                "run": run,
+                "budget": budget,
+                "command": command,
+                "steps": steps,
+                "audio_hours": steps * budget.batch_size * budget.segment_seconds / 3600,
+            }
+        )
+    return entries
+
+
+def describe_plan(entries, device):
+    """The plan's lines: steps, audio-hours and (on CPU) estimated time of each model."""
+    lines = []
+    for entry in entries:
+        run, budget = entry["run"], entry["budget"]
+        line = (
+            f"- {run.system.label}: {entry['steps']} steps of {budget.batch_size} x "
+            f"{budget.segment_seconds:g} s ({entry['audio_hours']:.2f} audio-hours), validation every "
+            f"{budget.steps_per_epoch()} steps"
+        )
+        if device == "cpu":
+            low, high = (seconds / 60 for seconds in estimate_seconds([run], budget))
+            line += f"; about {low:.0f}-{high:.0f} min on an idle 2-core CPU"
+        lines.append(line)
+    return lines
+
+
+def _record(work_dir, args):
+    """Refuses to resume a release made with other training settings."""
+    record = {
+        "data_dir": str(corpus_root(args.data_dir)),
+        **{key: getattr(args, key) for key in ("teacher_steps", "student_steps", "batch_size", "segment_seconds")},
+        **{key: getattr(args, key) for key in ("valid_every", "valid_count", "test_count", "test_seconds", "seed")},
+    }
+    path = work_dir / RECORD
+    if path.is_file() and json.loads(path.read_text()) != record:
+        raise StudyError(f"{path} records another release {json.loads(path.read_text())}; use another --work-dir.")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+
+
+# ---------------------------------------------------------------------- results
+def collect(entries, results_root, split, timings):
+    """Overall and by-SNR metrics of each finished run and of the noisy input."""
+    systems, noisy = [], None
+    for entry in entries:
+        run = entry["run"]
+        output = run.output(results_root)
+        record = json.loads((output / "test_metrics.json").read_text())
+        if noisy is None:
+            noisy = {
+                "label": "noisy input",
+                "metrics": record.get("noisy", {}),
+                "by_snr": {m: snr_breakdown(output, split, m, "noisy") for m in BY_SNR_METRICS},
+            }
+        wall = timings.get(run.key, {}).get("wall_s")
+        audio_seconds = entry["audio_hours"] * 3600
+        systems.append(
+            {
+                "name": run.system.name,
+                "label": run.system.label,
+                "output": str(output),
+                "steps": entry["steps"],
+                "audio_hours": round(entry["audio_hours"], 3),
+                "wall_s": wall,
+                "audio_s_per_s": round(audio_seconds / wall, 2) if wall else None,
+                "metrics": record.get("enhanced", {}),
+                "by_snr": {m: snr_breakdown(output, split, m) for m in BY_SNR_METRICS},
+            }
+        )
+    return {"noisy": noisy, "systems": systems, "test_items": len(split["test_items"])}
+
+
+def _number(value, digits):
+    value = value.get("mean") if isinstance(value, dict) else value
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def results_markdown(results, split, device, precision):
+    """``release_results.md``: overall table, by-SNR tables, what each model saw."""
+    rows = [results["noisy"], *results["systems"]]
+    metrics = [m for m in ALL_METRICS if any(m in row["metrics"] for row in rows)]
+    lines = [
+        "# Release results",
+        "",
+        f"Test set: {results['test_items']} mixtures of {len(split['test_speakers'])} held-out speakers and "
+        f"{len(split['test_noise'])} held-out noise recordings (none seen in training or validation), "
+        "scored by the recipe's evaluation of each run's best checkpoint. "
+        f"Trained on {device} ({precision}).",
+        "",
+        "| system | steps | audio-hours | " + " | ".join(metrics) + " |",
+        "|---|---:|---:|" + "---:|" * len(metrics),
+    ]
+    for row in rows:
+        cells = [row["label"], str(row.get("steps", "-")), _number(row.get("audio_hours"), 2)]
+        cells += [_number(row["metrics"].get(m), 2 if "si_snr" in m else 3) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    for metric in BY_SNR_METRICS:
+        snrs = sorted({snr for row in rows for snr in row["by_snr"].get(metric, {})})
+        if not snrs:
+            continue
+        lines += ["", f"{metric} by input SNR:", "", "| system | " + " | ".join(f"{s} dB" for s in snrs) + " |"]
+        lines.append("|---|" + "---:|" * len(snrs))
+        for row in rows:
+            values = row["by_snr"].get(metric, {})
+            lines.append(f"| {row['label']} | " + " | ".join(_number(values.get(s), 2) for s in snrs) + " |")
+    lines += ["", "Wall time of each run (training, validation and test scoring):", ""]
+    for row in results["systems"]:
+        speed = f", {row['audio_s_per_s']} audio-s trained per s" if row["audio_s_per_s"] else ""
+        wall = "finished earlier" if row["wall_s"] is None else f"{row['wall_s'] / 60:.1f} min"
+        lines.append(f"- {row['label']}: {wall}{speed}")
+    return "\n".join(lines) + "\n"
+
+
+def licence_summary(sources_md):
+    """Licences of the corpus files, counted per folder from ``SOURCES.md``'s per-file tables.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> md = Path(tempfile.mkdtemp()) / "SOURCES.md"
+    >>> _ = md.write_text("## Files: clean/\\n\\n| file | origin | licence |\\n|---|---|---|\\n"
+    ...                   "| a.wav | x | CC BY 4.0 |\\n| b.wav | y | CC BY 4.0 |\\n\\nObligations: attribute.\\n")
+    >>> licence_summary(md)
+    ['- clean/: CC BY 4.0 (2 files)', '', 'Obligations: attribute.']
+    """
+    text = Path(sources_md).read_text(encoding="utf-8")
+    lines = []
+    for folder, body in _sections(text):
+        header, *rows = [line for line in body.splitlines() if line.startswith("|") and not line.startswith("|---")]
+        column = [cell.strip() for cell in header.strip("|").split("|")].index("licence")
+        counts = {}
+        for row in rows:
+            licence = row.strip("|").split("|")[column].strip()
+            counts[licence] = counts.get(licence, 0) + 1
+        parts = [f"{name} ({count} file{'s' * (count > 1)})" for name, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+        lines.append(f"- {folder}: " + "; ".join(parts))
+    lines += ["", *(line for line in text.splitlines() if line.startswith("Obligations:"))]
+    return lines
+
+
+def _sections(text):
+    """``(folder, body)`` of each ``## Files: folder`` section of ``SOURCES.md``."""
+    parts = re.split(r"^## Files: (\S+)\s*$", text, flags=re.MULTILINE)
+    return [(parts[i], parts[i + 1].split("\n## ")[0]) for i in range(1, len(parts) - 1, 2)]
+
+
+def card_section(system, results, split, data_dir, args):
+    """The release section appended to a published model card."""
+    noisy = results["noisy"]
+    lines = [
+        "",
+        "## This release",
+        "",
+        f"**{CAVEAT[0].upper() + CAVEAT[1:]}.** Trained by `recipes/DNS/release.py` of speechbrain-atkl.",
+        "",
+        f"- Training: {system['steps']} steps of batch {args.batch_size} x {args.segment_seconds:g} s dynamically "
+        f"mixed segments ({system['audio_hours']:.2f} audio-hours), on {args.device} ({args.precision}).",
+        "- Data: a small openly licensed corpus of real 16 kHz recordings (read speech, mostly LibriSpeech; "
+        "nature, city, transport, machine, music and babble noise; measured room responses), split by speaker and "
+        f"by noise recording: {len(split['train_speakers'])} training / {len(split['test_speakers'])} test speakers, "
+        f"{len(split['train_noise'])} / {len(split['test_noise'])} noises; SNR -5 to 20 dB in training.",
+        f"- Test: {results['test_items']} held-out mixtures at -5 to 15 dB (speakers and noises never seen in training).",
+        "",
+        "| input SNR | " + " | ".join(f"{s} dB" for s in sorted(system["by_snr"].get("si_snr_i", {}))) + " |",
+        "|---|" + "---:|" * len(system["by_snr"].get("si_snr_i", {})),
+    ]
+    for metric, label in (("si_snr_i", "SI-SNR-i (dB)"), ("pesq_wb", "PESQ-WB, noisy -> enhanced")):
+        values = system["by_snr"].get(metric, {})
+        if metric == "si_snr_i":
+            cells = [_number(values[s], 2) for s in sorted(values)]
+        else:
+            before = noisy["by_snr"].get(metric, {})
+            cells = [f"{_number(before.get(s), 2)} -> {_number(values[s], 2)}" for s in sorted(values)]
+        if values:
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    sources = Path(data_dir) / "SOURCES.md"
+    if sources.is_file():
+        lines += ["", "### Licences of the training audio", "", *licence_summary(sources)]
+        lines += ["", "Every file's origin and licence: the corpus's `SOURCES.md`."]
+    return "\n".join(lines) + "\n"
+
+
+def publish_models(results, split, work_dir, args, example):
+    """Publishes the teacher and the distilled student; a folder newer than its run is kept."""
+    from speechbrain_atkl.publish import publish
+
+    published = []
+    for system in results["systems"]:
+        if system["name"] not in PUBLISHED:
+            continue
+        folder = args.publish_dir.resolve() / PUBLISHED[system["name"]]
+        metrics_file = Path(system["output"]) / "test_metrics.json"
+        card = folder / "README.md"
+        if not (card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in card.read_text()):
+            publish(
+                system["output"], folder, example=example, datasets=["speechbrain-atkl-shared16k"], overwrite=True
+            )
+            with open(card, "a", encoding="utf-8") as handle:
+                handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
+        published.append(folder)
+    return published
+
+
+# ---------------------------------------------------------------------- main
+def build_parser():
+    parser = argparse.ArgumentParser(description="Train, evaluate and publish the release models.")
+    add = parser.add_argument
+    add("--data-dir", type=Path, default=REPO.parent / "shared" / "data", help="corpus (default: %(default)s)")
+    add("--work-dir", type=Path, default=Path("results/release"), help="release folder (default: %(default)s)")
+    add("--teacher-steps", type=int, default=400, help="teacher optimiser steps (default: %(default)s)")
+    add("--student-steps", type=int, default=400, help="steps of each student (default: %(default)s)")
+    add("--batch-size", type=int, default=8)
+    add("--segment-seconds", type=float, default=3.0)
+    add("--valid-every", type=int, default=100, help="steps between validations/checkpoints (default: %(default)s)")
+    add("--valid-count", type=int, default=40, help="validation mixtures (default: %(default)s)")
+    add("--test-count", type=int, default=40, help="test mixtures, a multiple of 5 (default: %(default)s)")
+    add("--test-seconds", type=float, default=8.0, help="longest test mixture (default: %(default)s)")
+    add("--metrics", type=lambda text: text.split(","), default=list(ALL_METRICS), help="test metrics, comma-separated")
+    add("--ckpt-minutes", type=int, default=10, help="intra-epoch checkpoint interval (default: %(default)s)")
+    add("--device", choices=("cpu", "cuda"), default="cpu")
+    add("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    add("--num-workers", type=int, default=0, help="DataLoader workers per run (default: %(default)s)")
+    add("--eval-num-workers", type=int, default=2, help="test-scoring processes per run (default: %(default)s)")
+    add("--threads", type=int, help="torch threads per run (OMP_NUM_THREADS)")
+    add("--seed", type=int, default=1986)
+    add("--publish-dir", type=Path, default=Path("pretrained"), help="published folders (default: %(default)s)")
+    add("--dry-run", action="store_true", help="print the plan and commands, run nothing")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if min(args.teacher_steps, args.student_steps, args.valid_every, args.batch_size) < 1:
+        raise StudyError("--teacher-steps, --student-steps, --valid-every and --batch-size must be at least 1.")
+    work_dir = args.work_dir.resolve()
+    results_root = work_dir / "runs"
+    entries = plan(args)
+    print("Release plan:\n" + "\n".join(describe_plan(entries, args.device)), flush=True)
+    if args.dry_run:
+        for index, entry in enumerate(entries, 1):
+            state = " (finished: skipped)" if entry["run"].finished(results_root) else ""
+            print(f"# [{index}/{len(entries)}] {entry['run'].key}{state}\n{shlex.join(entry['command'])}")
+        return 0
+
+    _record(work_dir, args)
+    split = build_study_data(args.data_dir, work_dir / "data", args.test_count, args.test_seconds)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.threads:
+        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        torch.set_num_threads(args.threads)
+    timings_path = work_dir / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    for index, entry in enumerate(entries, 1):
+        run = entry["run"]
+        if run.finished(results_root):
+            print(f"[{index}/{len(entries)}] {run.key}: finished earlier, skipped", flush=True)
+            continue
+        resumed = " (resuming from its checkpoint)" if (run.output(results_root) / "save").is_dir() else ""
+        print(f"[{index}/{len(entries)}] {run.key}: training {run.system.label}{resumed}", flush=True)
+        timings[run.key] = execute(run, entry["command"], results_root, work_dir / "logs", env)
+        timings_path.write_text(json.dumps(timings, indent=2))
+    (work_dir / "data_check.json").write_text(json.dumps(check_prepared(results_root / "prepared", split), indent=2))
+
+    results = collect(entries, results_root, split, timings)
+    results["training"] = {k: v for k, v in vars(args).items() if k not in ("dry_run",)}
+    (work_dir / "release_results.json").write_text(json.dumps(results, indent=2, default=str))
+    table = results_markdown(results, split, args.device, args.precision)
+    (work_dir / "release_results.md").write_text(table, encoding="utf-8")
+    item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
+    student = next(s for s in results["systems"] if s["name"] == STUDENT_ATKL)
+    plot_spectrograms(item, [("enhanced by Distil-DCCRN + AT-KL", Path(student["output"]))], work_dir / "spectrograms.png")
+    published = publish_models(results, split, work_dir, args, example=item["noisy"])
+    print("\n" + table)
+    print("Written: " + ", ".join(str(p) for p in [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except StudyError as error:
+        sys.exit(f"release.py: error: {error}")
