@@ -111,9 +111,10 @@ def make_datasets(hparams, preparation):
             epoch_size=hparams["epoch_size"],
             seed=hparams["data_seed"],
             sample_rate=hparams["sample_rate"],
+            max_bad_files=hparams["max_bad_files"],
         )
     else:
-        train = paired_dataset(manifests["train"], hparams["sample_rate"])
+        train = paired_dataset(manifests["train"], hparams["sample_rate"], hparams["max_bad_files"])
     valid = paired_dataset(manifests["valid"], hparams["sample_rate"])
     test = paired_dataset(manifests["test"], hparams["sample_rate"])
     return train, valid, test

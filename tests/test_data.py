@@ -658,3 +658,60 @@ def test_demo_corpus_defaults_prepare_and_train_batch(tmp_path):
     batch = PaddedBatch([data[i] for i in range(4)])
     assert batch.noisy_sig.data.shape == (4, 32000)
     assert len(paired_dataset(record["manifests"]["test"])) == 12
+
+
+def _nan_wav(path, seconds=1.0):
+    data = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * 16000))
+    data[100] = np.nan
+    sf.write(str(path), data, 16000, subtype="FLOAT")
+    return path
+
+
+def test_prepare_skips_non_finite_audio_and_notices_corpus_changes(tmp_path, caplog, monkeypatch):
+    from speechbrain_atkl.data import checks
+
+    corpus, prepared = tmp_path / "corpus", tmp_path / "prepared"
+    create_demo_corpus(corpus, seed=0, n_clean=6, clean_seconds=(1.0, 1.2), n_noise=3, noise_seconds=1.0,
+                       n_rir=1, n_test=2, test_seconds=1.0)
+    bad = _nan_wav(corpus / "datasets" / "clean" / "bad_nan.wav")
+    options = dict(data_folder=corpus, save_folder=prepared, valid_count=2, valid_seconds=0.5)
+    record = prepare_dns(**options)
+    manifests = {name: json.loads(Path(path).read_text()) for name, path in record["manifests"].items()}
+    assert all(entry["wav"] != str(bad) for entry in manifests["train_clean"].values())
+    report = json.loads((prepared / "preparation_report.json").read_text())
+    assert [item["reason"] for item in report["skipped"] if item["file"] == str(bad)] == [
+        f"{bad}: holds NaN or infinite samples (first at sample 100)"
+    ]
+
+    scanned = []
+    monkeypatch.setattr(checks, "scan_samples", lambda path: scanned.append(path))
+    bad.unlink()  # the user deletes the bad file: the prepared manifests must notice
+    with caplog.at_level(logging.INFO):
+        record = prepare_dns(**options)
+    assert "the corpus changed" in caplog.text and scanned == []  # unchanged files are not read again
+    train_clean = json.loads(Path(record["manifests"]["train_clean"]).read_text())
+    assert all(Path(entry["wav"]).is_file() for entry in train_clean.values())
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        prepare_dns(**options)
+    assert "already prepared" in caplog.text
+
+
+def test_a_training_file_gone_bad_is_skipped_up_to_a_limit(tmp_path, caplog):
+    clean = {f"c{i}": {"wav": str(write(tmp_path / f"c{i}.wav", 1.0, seed=i)), "duration": 1.0} for i in range(3)}
+    noise = {"n": {"wav": str(write(tmp_path / "n.wav", 1.0, seed=5)), "duration": 1.0}}
+    sf.write(str(tmp_path / "c1.wav"), np.full(16000, np.nan), 16000, subtype="FLOAT")  # goes bad after preparation
+    data = DynamicMixingDataset(clean, noise, segment_seconds=0.5, epoch_size=6, seed=1, max_bad_files=1)
+    with caplog.at_level(logging.WARNING):
+        items = [data[i] for i in range(len(data))]
+    assert all(torch.isfinite(item["noisy_sig"]).all() for item in items)
+    assert data.bad_files.count == 1 and "c1.wav" in caplog.text and "max_bad_files=1" in caplog.text
+    (tmp_path / "c2.wav").unlink()
+    with pytest.raises(RuntimeError, match="more than max_bad_files=1"):
+        [data[i] for i in range(len(data))]
+
+    pairs = {f"u{i}": {"noisy_wav": clean[f"c{i}"]["wav"], "clean_wav": clean[f"c{i}"]["wav"]} for i in range(2)}
+    paired = paired_dataset(pairs, max_bad_files=1)
+    assert [paired[i]["id"] for i in range(2)] == ["u0", "u0"]  # u1 (NaN) replaced by the next pair
+    with pytest.raises(RuntimeError, match="more than max_bad_files=0"):
+        paired_dataset(pairs)[1]

@@ -6,6 +6,11 @@ response. Item ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``, so a
 run is reproducible for a seed and can resume mid-training, whatever the
 number of DataLoader workers.
 
+Files that go bad after preparation (deleted, truncated, NaN samples) are
+skipped with a warning, another file taking their place, until more than
+``max_bad_files`` distinct files have failed in one process; then training
+stops with an error that says so (:class:`~speechbrain_atkl.data.checks.BadFiles`).
+
 Authors
  * speechbrain-atkl developers 2026
 """
@@ -18,7 +23,8 @@ import torchaudio
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.data_pipeline import provides, takes
 
-from speechbrain_atkl.data.audio import audio_info, load_audio
+from speechbrain_atkl.data.audio import AudioError, audio_info, load_audio
+from speechbrain_atkl.data.checks import BadFiles
 from speechbrain_atkl.data.manifest import read_manifest
 
 REVERBERANT_TARGETS = ("dry", "early", "reverberant")
@@ -121,7 +127,8 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
        is uniform in ``level_range_db`` (dBFS); if a peak would then exceed
        ``peak_limit``, the gain is lowered to avoid clipping.
 
-    A segment that is digital silence is redrawn (up to 10 times).
+    A segment that is digital silence, or a file that fails to load (counted
+    against ``max_bad_files``), is redrawn (up to 10 times in a row).
 
     Arguments
     ---------
@@ -153,6 +160,9 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         Sample rate of the items (sources are resampled on load).
     peak_limit : float
         Largest absolute sample value allowed after the level gain.
+    max_bad_files : int
+        Distinct files that may fail to load (and are skipped) before an
+        error; per process.
 
     Example
     -------
@@ -186,8 +196,10 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         seed=1234,
         sample_rate=16000,
         peak_limit=0.99,
+        max_bad_files=0,
     ):
         super().__init__()
+        self.bad_files = BadFiles(max_bad_files)
         self.clean = _sources(clean_manifest, sample_rate, "clean")
         self.noise = _sources(noise_manifest, sample_rate, "noise")
         self.rirs = _sources(rir_manifest, sample_rate, "RIR") if rir_manifest is not None else []
@@ -271,7 +283,11 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         rir_id, target, speech = None, clean, clean
         if self.rirs and rng.random() < self.reverb_prob:
             rir_id, rir_path, _ = self.rirs[rng.integers(len(self.rirs))]
-            target, speech = self._reverberate(clean, load_audio(rir_path, self.sample_rate))
+            rir = self._load(rir_path)
+            if rir is None:  # a bad RIR: this item stays dry
+                rir_id = None
+            else:
+                target, speech = self._reverberate(clean, rir)
 
         noise_id, noise = self._draw_noise(length, rng)
         snr_db = float(rng.uniform(*self.snr_range))
@@ -310,11 +326,13 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
             utt_id, path, frames = self.clean[position]
             length = self.segment or frames
             start = int(rng.integers(0, frames - length + 1)) if frames > length else 0
-            wav = _fit_length(load_audio(path, self.sample_rate, start, length), length)
-            if wav.pow(2).mean() > SILENCE_POWER:
-                return utt_id, wav
+            wav = self._load(path, start, length)
+            if wav is not None:
+                wav = _fit_length(wav, length)
+                if wav.pow(2).mean() > SILENCE_POWER:
+                    return utt_id, wav
             position = rng.integers(len(self.clean))
-        raise ValueError(f"{path}: {MAX_DRAWS} clean segments drawn in a row were silent.")
+        raise ValueError(f"{path}: {MAX_DRAWS} clean segments drawn in a row were silent or unreadable.")
 
     def _draw_noise(self, length, rng):
         """Reads (or loops) a noise segment of ``length`` samples."""
@@ -322,14 +340,26 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
             utt_id, path, frames = self.noise[rng.integers(len(self.noise))]
             if frames > length:
                 start = int(rng.integers(0, frames - length + 1))
-                wav = _fit_length(load_audio(path, self.sample_rate, start, length), length)
+                wav = self._load(path, start, length)
+                wav = None if wav is None else _fit_length(wav, length)
             else:
-                wav = load_audio(path, self.sample_rate)
-                wav = torch.roll(wav, -int(rng.integers(wav.shape[-1])))
-                wav = wav.repeat(math.ceil(length / wav.shape[-1]))[:length]
-            if wav.pow(2).mean() > SILENCE_POWER:
+                wav = self._load(path)
+                if wav is not None:
+                    wav = torch.roll(wav, -int(rng.integers(wav.shape[-1])))
+                    wav = wav.repeat(math.ceil(length / wav.shape[-1]))[:length]
+            if wav is not None and wav.pow(2).mean() > SILENCE_POWER:
                 return utt_id, wav
-        raise ValueError(f"{path}: {MAX_DRAWS} noise segments drawn in a row were silent.")
+        raise ValueError(f"{path}: {MAX_DRAWS} noise segments drawn in a row were silent or unreadable.")
+
+    def _load(self, path, start=0, frames=None):
+        """``load_audio`` at the dataset's rate; None for a bad file (counted, skipped)."""
+        if path in self.bad_files.paths:
+            return None
+        try:
+            return load_audio(path, self.sample_rate, start, frames)
+        except AudioError as error:
+            self.bad_files.record(path, error)
+            return None
 
     def _reverberate(self, clean, rir):
         """Returns ``(target, reverberant speech)`` for a RIR, both (time,)."""
@@ -346,11 +376,31 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         return early, reverberant
 
 
-def paired_dataset(manifest, sample_rate=16000):
+class _SkippingDataset(DynamicItemDataset):
+    """A DynamicItemDataset whose items that fail to load are replaced by the next ones."""
+
+    def __init__(self, data, bad_files):
+        super().__init__(data)
+        self.bad_files = bad_files
+
+    def __getitem__(self, index):
+        for offset in range(len(self)):
+            position = (index + offset) % len(self)
+            try:
+                return super().__getitem__(position)
+            except AudioError as error:
+                for item in self.pipeline.dynamic_items:
+                    item.reset()  # SpeechBrain resets its generators only after a success
+                self.bad_files.record(self.data_ids[position], error)
+        raise RuntimeError("Every item of the dataset failed to load.")
+
+
+def paired_dataset(manifest, sample_rate=16000, max_bad_files=0):
     """A SpeechBrain dataset over pre-mixed noisy/clean file pairs.
 
     Both files of a pair are loaded (resampled to ``sample_rate``, mixed to
-    mono) and trimmed to the shorter of the two.
+    mono) and trimmed to the shorter of the two. A pair that fails to load is
+    replaced by the next one, with a warning, up to ``max_bad_files`` pairs.
 
     Arguments
     ---------
@@ -358,6 +408,10 @@ def paired_dataset(manifest, sample_rate=16000):
         Paired manifest ``{id: {"noisy_wav": path, "clean_wav": path, ...}}``.
     sample_rate : int
         Sample rate of the returned signals.
+    max_bad_files : int
+        Distinct pairs that may fail to load (and are skipped) before an
+        error; per process. 0 (the default, for validation and test sets)
+        makes the first one an error.
 
     Returns
     -------
@@ -377,10 +431,7 @@ def paired_dataset(manifest, sample_rate=16000):
     >>> data[0]["id"], data[0]["noisy_sig"].shape, data[0]["clean_sig"].shape
     ('u1', torch.Size([1600]), torch.Size([1600]))
     """
-    if isinstance(manifest, dict):
-        dataset = DynamicItemDataset(manifest)
-    else:
-        dataset = DynamicItemDataset.from_json(str(manifest))
+    dataset = _SkippingDataset(read_manifest(manifest), BadFiles(max_bad_files))
 
     @takes("noisy_wav", "clean_wav")
     @provides("noisy_sig", "clean_sig")

@@ -33,8 +33,14 @@ Files in ``save_folder``:
   and ``test_mixtures/`` (``noisy/`` and ``clean/``),
   ``preparation_report.json`` and ``preparation_report.txt`` (skipped files,
   unpaired files, files resampled or mixed to mono at load time) and
-  ``preparation.json`` (options, detected layout, manifest paths), written
-  last: preparation is skipped when it exists with the same options.
+  ``preparation.json`` (options, detected layout, manifest paths, and a
+  fingerprint of the corpus: every audio file's path, size and modification
+  time), written last: preparation is skipped when it exists with the same
+  options and the same corpus files, and done again (saying why) otherwise;
+* ``sample_checks.json``: every file's samples are read once to find NaN or
+  infinite values (which a header does not show); the verdicts are cached by
+  path, size and modification time, so preparing again re-reads only the
+  files that changed. Unusable files are skipped and listed in the report.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -42,7 +48,9 @@ Authors
 
 import collections
 import concurrent.futures
+import hashlib
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -50,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, AudioError, audio_info, save_audio
+from speechbrain_atkl.data.checks import SampleChecks
 from speechbrain_atkl.data.manifest import read_manifest, write_json
 from speechbrain_atkl.data.mixing import DynamicMixingDataset
 
@@ -59,6 +68,7 @@ LAYOUTS = ("dns2020", "dns_fullband", "pairs")
 TEST_SUBSETS = ("no_reverb", "with_reverb")
 RIR_FOLDERS = ("impulse_responses", "rir", "rirs")
 PREPARATION_FILE = "preparation.json"
+SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
 FILEID = re.compile(r"fileid_(\d+)$")
@@ -71,8 +81,9 @@ REPORT_EXAMPLES = 50
 class _Report:
     """Collects what preparation skipped, could not pair or must convert."""
 
-    def __init__(self, sample_rate):
+    def __init__(self, sample_rate, checks):
         self.sample_rate = sample_rate
+        self.checks = checks
         self.skipped = []
         self.unpaired = []
         self.notes = []
@@ -85,9 +96,9 @@ class _Report:
         self.skipped.append({"file": str(path), "reason": reason})
 
     def inspect(self, paths):
-        """AudioInfo of each file (headers read in parallel); None if unusable."""
+        """AudioInfo of each file (read in parallel); None if unusable."""
         with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
-            headers = list(pool.map(_read_header, paths))
+            headers = list(pool.map(self._read, paths))
         return [self._check(path, header) for path, header in zip(paths, headers)]
 
     def _check(self, path, info):
@@ -129,12 +140,55 @@ class _Report:
         }
 
 
-def _read_header(path):
-    """The file's AudioInfo, or the AudioError raised reading it."""
-    try:
-        return audio_info(path)
-    except AudioError as error:
-        return error
+    def _read(self, path):
+        """The file's AudioInfo, or an AudioError if it is unreadable or holds non-finite samples."""
+        try:
+            info = audio_info(path)
+        except AudioError as error:
+            return error
+        problem = self.checks.problem(path) if info.frames else None
+        return AudioError(f"{path}: {problem}") if problem else info
+
+
+def corpus_fingerprint(data_folder, exclude=None):
+    """A digest of every audio file's relative path, size and mtime under ``data_folder``.
+
+    Arguments
+    ---------
+    data_folder : str or pathlib.Path
+        Corpus root.
+    exclude : str or pathlib.Path, optional
+        A folder inside it to leave out (e.g. the preparation's own output).
+
+    Returns
+    -------
+    dict
+        ``{"files": count, "digest": hex}``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "a.wav").write_bytes(b"x")
+    1
+    >>> before = corpus_fingerprint(folder)
+    >>> (folder / "b.flac").write_bytes(b"y")
+    1
+    >>> before["files"], corpus_fingerprint(folder)["files"], before == corpus_fingerprint(folder)
+    (1, 2, False)
+    """
+    exclude = None if exclude is None else os.path.abspath(exclude)
+    lines = []
+    for root, folders, files in os.walk(data_folder):
+        if exclude is not None:
+            folders[:] = [f for f in folders if os.path.join(root, f) != exclude]
+        for name in files:
+            if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                stat = os.stat(os.path.join(root, name))
+                relative = os.path.relpath(os.path.join(root, name), data_folder)
+                lines.append(f"{os.fsencode(relative).hex()} {stat.st_size} {stat.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    return {"files": len(lines), "digest": digest}
 
 
 def _hours(manifest):
@@ -589,6 +643,7 @@ def prepare_dns(
     """Writes the manifests (and fixed validation set) of a corpus.
 
     Idempotent: when ``save_folder/preparation.json`` holds the same options
+    and the same corpus fingerprint (audio files, sizes, modification times)
     and its manifests exist, nothing is redone. Safe to call through
     ``speechbrain.utils.distributed.run_on_main`` (every file is written
     atomically and ``preparation.json`` last).
@@ -668,16 +723,25 @@ def prepare_dns(
         "sample_rate": int(sample_rate),
     }
     record_path = save_folder / PREPARATION_FILE
+    _require_dir(data_folder, "a corpus folder")
+    sources = corpus_fingerprint(data_folder, exclude=save_folder)
     if record_path.is_file():
         record = read_manifest(record_path)
-        if record.get("options") == options and all(
-            Path(path).is_file() for path in record["manifests"].values()
-        ):
+        missing = [path for path in record["manifests"].values() if not Path(path).is_file()]
+        if record.get("options") != options:
+            logger.info("%s: preparation options changed, preparing again.", save_folder)
+        elif record.get("sources") != sources:
+            old = (record.get("sources") or {}).get("files", "?")
+            logger.info(
+                "%s: the corpus changed (%s audio files before, %d now, or some were modified), "
+                "preparing again.", data_folder, old, sources["files"],
+            )
+        elif missing:
+            logger.info("%s: manifest %s is missing, preparing again.", save_folder, missing[0])
+        else:
             logger.info("%s: data already prepared with these options, skipping.", save_folder)
             return record
-        logger.info("%s: preparation options changed, preparing again.", save_folder)
 
-    _require_dir(data_folder, "a corpus folder")
     detected = detect_layout(data_folder) if layout == "auto" else layout
     save_folder.mkdir(parents=True, exist_ok=True)
     record_path.unlink(missing_ok=True)
@@ -686,11 +750,13 @@ def prepare_dns(
     for name in MIXED_SETS:
         shutil.rmtree(save_folder / f"{name}_mixtures", ignore_errors=True)
 
-    report = _Report(sample_rate)
+    report = _Report(sample_rate, SampleChecks(save_folder / SAMPLE_CHECKS_FILE))
     if detected == "pairs":
         manifests = _prepare_pairs(data_folder, options, report)
     else:
         manifests = _prepare_dynamic(data_folder, detected, options, report, save_folder)
+    report.checks.save()
+    logger.info("%s: samples of %d new or changed files checked.", data_folder, report.checks.scanned)
 
     paths = {}
     for name, manifest in manifests.items():
@@ -704,6 +770,7 @@ def prepare_dns(
         "layout": detected,
         "training": "paired" if detected == "pairs" else "dynamic_mixing",
         "manifests": paths,
+        "sources": sources,
     }
     write_json(record_path, record)
     logger.info(

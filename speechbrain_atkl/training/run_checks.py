@@ -178,7 +178,10 @@ def check_configuration(output_folder, hparams_file, overrides, allow_change=Fal
     if EXTENSIBLE in old and _number(epochs[0]) and _number(epochs[1]) and epochs[1] > epochs[0]:
         # Compare everything else as if the epochs were unchanged (the epoch counter refers to them).
         new = _resolved(text, {**(overrides or {}), EXTENSIBLE: epochs[0]})
-    changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
+    added = sorted(set(new) - set(old))
+    if added:  # keys the YAML gained since the run was recorded: the run never had them
+        logger.info("%s: keys not in the run's record, not compared: %s", output_folder, added)
+    changed = sorted(key for key in old if old.get(key) != new.get(key))
     if not changed:
         if epochs[0] != epochs[1]:
             logger.info("%s: number_of_epochs %s -> %s: training continues.", output_folder, *epochs)
