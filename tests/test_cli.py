@@ -109,3 +109,11 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "speechbrain_atkl.inference.cli", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "--chunk-seconds" in result.stdout and "--model" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_chunk_seconds_fail_at_once(value, tmp_path, capsys):
+    from speechbrain_atkl.inference.cli import main
+
+    assert main([str(tmp_path / "missing.wav"), str(tmp_path / "out"), "--model", str(tmp_path), f"--chunk-seconds={value}"]) == 2
+    assert "--chunk-seconds must be a finite number > 0" in capsys.readouterr().err

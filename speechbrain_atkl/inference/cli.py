@@ -21,6 +21,7 @@ Authors
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -159,8 +160,12 @@ def build_parser():
 def main(argv=None):
     """Runs the enhancer; returns the exit status (0 only if no file failed)."""
     args = build_parser().parse_args(argv)
-    if args.chunk_seconds <= 0 or args.context_seconds < 0:
-        print("error: --chunk-seconds must be > 0 and --context-seconds >= 0.", file=sys.stderr)
+    if not (0 < args.chunk_seconds < math.inf and 0 <= args.context_seconds < math.inf):
+        print(
+            "error: --chunk-seconds must be a finite number > 0 and --context-seconds a finite "
+            f"number >= 0; got {args.chunk_seconds} and {args.context_seconds}.",
+            file=sys.stderr,
+        )
         return 2
     if not args.input.exists():
         print(f"error: {args.input}: no such file or folder.", file=sys.stderr)
