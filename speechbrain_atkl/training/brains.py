@@ -7,6 +7,9 @@ maps ``(batch, time)`` to ``(batch, time)``.
 Hyper-parameters read from the YAML (``self.hparams``):
 
 * ``loss``: the supervised loss (``SISNRLoss``), also used for validation;
+* ``spectral_loss`` and ``spectral_weight`` (optional, :class:`EnhancementBrain`
+  only): adds ``spectral_weight * spectral_loss(estimate, clean, lengths)``
+  (e.g. ``CompressedSpectralLoss``); absent, None or weight 0/None: no term;
 * ``lr_scheduler`` (optional): SpeechBrain's ``ReduceLROnPlateau`` or
   ``NewBobScheduler`` (called on the validation loss each epoch), or a
   ``!name:torch.optim.lr_scheduler.X`` partial (built on the optimizer);
@@ -65,10 +68,13 @@ class EnhancementBrain(sb.Brain):
         return self.modules.model(noisy.to(self.device))
 
     def compute_objectives(self, predictions, batch, stage):
-        """The SI-SNR loss; validation and test also collect metrics."""
+        """The SI-SNR loss (plus the optional spectral term); validation and test also collect metrics."""
         clean, lengths = batch.clean_sig
         clean, lengths = clean.to(self.device), lengths.to(self.device)
         loss = self.hparams.loss(predictions, clean, lengths)
+        spectral_weight = getattr(self.hparams, "spectral_weight", None)
+        if getattr(self.hparams, "spectral_loss", None) is not None and spectral_weight:
+            loss = loss + spectral_weight * self.hparams.spectral_loss(predictions, clean, lengths)
         if stage != sb.Stage.TRAIN:
             self._collect(predictions, batch, stage)
         return loss
