@@ -1,15 +1,31 @@
 #!/usr/bin/env python3
-"""Benchmark: CPU time of one training step (4 s x batch 8 by default).
+"""Benchmark: training throughput (audio-seconds trained per wall-second) on the CPU.
 
-Times ``Brain.fit_batch`` (forward, loss, backward, Adam step) of the recipe's
-own Brains for the student alone, each teacher preset alone, and a
-distillation step (student with features + frozen teacher forward + AT-KL +
-balanced SI-SNR) with each teacher preset. Prints a Markdown table.
+Times ``Brain.fit_batch`` (forward, loss, backward, gradient clipping, Adam
+step) of the recipe's own Brains on one fixed batch of noise, for each model
+alone (DCCRN-E, Distil-DCCRN, Uformer-light) and for the distillation step
+(Distil-DCCRN with features, the frozen teacher's forward, balanced SI-SNR and
+AT-KL), each in every asked variant: ``fp32``, ``bf16`` (SpeechBrain's
+``precision: bf16``, CPU autocast) and ``compiled`` (``compile: true``,
+``torch.compile`` of the trained model, fp32). Every (step, variant) runs once
+per round, rounds interleave all of them, and the table gives per step the
+median wall time with its range over the rounds, the median process CPU time,
+audio-seconds per wall-second, and the ratio to the student's fp32 step.
+The conditions (threads, batch, segment, torch version, CPU load average
+before and after) are printed with it::
 
-    python benchmarks/training_step.py [--threads 2] [--batch 8] [--seconds 4] [--repeats 3]
+    nice -n 10 python benchmarks/training_step.py --threads 2 --batch 4 --seconds 2 --rounds 5
+
+The paper-size teacher (``--teacher Uformer``) needs ~1.9 GB per 4-s item in a
+training step; the default batch fits a 24 GB machine with either teacher.
+
+Authors
+ * speechbrain-atkl developers 2026
 """
 
 import argparse
+import os
+import platform
 import statistics
 import time
 from types import SimpleNamespace
@@ -22,15 +38,38 @@ from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.uformer import Uformer
 from speechbrain_atkl.training import DistillationBrain, EnhancementBrain
 
+STEPS = ("DCCRN-E", "Distil-DCCRN", "Uformer-light", "distillation")
+#: Variant name -> SpeechBrain run options.
+VARIANTS = {
+    "fp32": {"precision": "fp32"},
+    "bf16": {"precision": "bf16"},
+    "compiled": {"precision": "fp32", "compile": True},
+}
 
-def make_brain(model, teacher=None):
-    """A Brain as train.py builds it, without data or checkpointer."""
+
+def build_model(name):
+    """A preset by name: DCCRN presets and Uformer presets."""
+    if name.startswith("Uformer"):
+        return Uformer.from_preset(name)
+    return DCCRN.from_preset(name)
+
+
+def make_brain(step, variant, teacher="Uformer-light", student="Distil-DCCRN"):
+    """The recipe's Brain for ``step`` (a preset or ``"distillation"``) in ``variant``, fit-started.
+
+    Example
+    -------
+    >>> brain = make_brain("Distil-DCCRN", "bf16")
+    >>> brain.precision, type(brain).__name__
+    ('bf16', 'EnhancementBrain')
+    """
     hparams = {"loss": SISNRLoss(), "max_grad_norm": 5.0}
     brain_class = EnhancementBrain
-    if teacher is not None:
+    model = build_model(student if step == "distillation" else step)
+    if step == "distillation":
         brain_class = DistillationBrain
         hparams.update(
-            teacher=teacher,
+            teacher=build_model(teacher),
             balanced_loss=BalancedSISNRLoss(0.5),
             atkl_loss=ATKLLoss(),
             feature_weight=1.0,
@@ -39,7 +78,7 @@ def make_brain(model, teacher=None):
         modules={"model": model},
         opt_class=lambda params: torch.optim.Adam(params, lr=1e-3),
         hparams=hparams,
-        run_opts={"device": "cpu"},
+        run_opts={"device": "cpu", **VARIANTS[variant]},
     )
     brain.on_fit_start()
     brain.on_stage_start(sb.Stage.TRAIN, epoch=1)
@@ -47,50 +86,110 @@ def make_brain(model, teacher=None):
     return brain
 
 
-def time_steps(brain, batch, repeats):
-    """Median seconds of ``repeats`` steps after one warm-up step."""
+def noise_batch(batch_size, seconds, seed=0):
+    """A training batch of noise: ``noisy_sig`` and ``clean_sig`` ``(batch, time)`` at 16 kHz."""
+    generator = torch.Generator().manual_seed(seed)
+    length = int(seconds * 16000)
+    lengths = torch.ones(batch_size)
+    return SimpleNamespace(
+        id=[str(i) for i in range(batch_size)],
+        noisy_sig=(torch.randn(batch_size, length, generator=generator) * 0.1, lengths),
+        clean_sig=(torch.randn(batch_size, length, generator=generator) * 0.1, lengths),
+    )
+
+
+def timed_step(brain, batch):
+    """``(wall seconds, process CPU seconds)`` of one ``fit_batch``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     brain.fit_batch(batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        brain.fit_batch(batch)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_rounds(brains, batch, rounds, warmup=2):
+    """Interleaved timings: ``{key: [(wall, cpu), ...]}``, one entry per round."""
+    for brain in brains.values():
+        for _ in range(warmup):  # first steps: allocations, Adam state, compilation
+            brain.fit_batch(batch)
+    times = {key: [] for key in brains}
+    for _ in range(rounds):
+        for key, brain in brains.items():
+            times[key].append(timed_step(brain, batch))
+    return times
+
+
+def summarise(times, audio_seconds, reference):
+    """Markdown rows: median wall (range), median CPU, audio-s per wall-s, ratio to ``reference``."""
+    medians = {key: statistics.median(w for w, _ in values) for key, values in times.items()}
+    rows = []
+    for (step, variant), values in times.items():
+        walls = [w for w, _ in values]
+        cpu = statistics.median(c for _, c in values)
+        wall = medians[(step, variant)]
+        rows.append(
+            f"| {step} | {variant} | {wall:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {cpu:.2f} "
+            f"| {audio_seconds / wall:.1f} | {wall / medians[reference]:.2f} |"
+        )
+    return rows
+
+
+def round_ratios(times, reference_times):
+    """``(min, median, max)`` over rounds of the wall-time ratio of two interleaved steps.
+
+    Example
+    -------
+    >>> round_ratios([(2.0, 0), (3.0, 0), (4.0, 0)], [(1.0, 0), (2.0, 0), (2.0, 0)])
+    (1.5, 2.0, 2.0)
+    """
+    ratios = [a / b for (a, _), (b, _) in zip(times, reference_times)]
+    return min(ratios), statistics.median(ratios), max(ratios)
+
+
+def conditions(args):
+    """One line: what was measured, where, and how busy the machine was."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"batch {args.batch} x {args.seconds:g} s, {args.threads} torch threads, "
+        f"{args.rounds} interleaved rounds after {args.warmup} warm-up steps; torch {torch.__version__}, "
+        f"speechbrain {sb.__version__}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average (1, 5, 15 min) {load}"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=2.0, help="segment length")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per brain first")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["fp32", "bf16"])
+    parser.add_argument("--teacher", default="Uformer-light", help="teacher preset of the distillation step")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    length = int(args.seconds * 16000)
-    lengths = torch.ones(args.batch)
-    batch = SimpleNamespace(
-        id=[str(i) for i in range(args.batch)],
-        noisy_sig=(torch.randn(args.batch, length) * 0.1, lengths),
-        clean_sig=(torch.randn(args.batch, length) * 0.1, lengths),
-    )
-    presets = ("Uformer-light", "Uformer")
-    runs = {"student alone (Distil-DCCRN)": make_brain(DCCRN.from_preset("Distil-DCCRN"))}
-    for name in presets:
-        runs[f"teacher alone ({name})"] = make_brain(Uformer.from_preset(name))
-    for name in presets:
-        runs[f"distillation step ({name} teacher)"] = make_brain(
-            DCCRN.from_preset("Distil-DCCRN"), teacher=Uformer.from_preset(name)
-        )
-
-    print(f"CPU training step, batch {args.batch} x {args.seconds:g} s, {args.threads} threads, "
-          f"median of {args.repeats}\n")
-    print("| step | seconds | x student alone |\n|---|---:|---:|")
-    student_time = None
-    for name, brain in runs.items():
-        seconds = time_steps(brain, batch, args.repeats)
-        student_time = student_time or seconds
-        print(f"| {name} | {seconds:.2f} | {seconds / student_time:.2f} |", flush=True)
+    batch = noise_batch(args.batch, args.seconds)
+    brains = {
+        (step, variant): make_brain(step, variant, args.teacher)
+        for step in args.steps
+        for variant in args.variants
+    }
+    print(f"Before: {conditions(args)}", flush=True)
+    times = run_rounds(brains, batch, args.rounds, args.warmup)
+    reference = next(iter(times))
+    if ("Distil-DCCRN", "fp32") in times:
+        reference = ("Distil-DCCRN", "fp32")
+    print(f"After: {conditions(args)}\n")
+    if "distillation" in args.steps:
+        print(f"distillation = Distil-DCCRN student + {args.teacher} teacher + balanced SI-SNR + AT-KL\n")
+    print(f"| step | variant | wall s, median (range) | CPU s | audio-s per wall-s | x {' '.join(reference)} |")
+    print("|---|---|---:|---:|---:|---:|")
+    print("\n".join(summarise(times, args.batch * args.seconds, reference)))
+    for variant in args.variants:
+        if {("distillation", variant), ("Distil-DCCRN", variant)} <= times.keys():
+            low, median, high = round_ratios(times[("distillation", variant)], times[("Distil-DCCRN", variant)])
+            print(f"\ndistillation / student step, {variant}, per round: median {median:.2f} "
+                  f"(range {low:.2f}-{high:.2f})")
 
 
 if __name__ == "__main__":

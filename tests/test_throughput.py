@@ -39,3 +39,23 @@ def test_padded_transposed_conv_is_bit_identical_to_crop(channels, freq, frames,
     out = deconv(x)
     assert out.shape == (3, channels[1], freq * stride[0], frames)
     assert torch.equal(out, cropped_reference(deconv, x))
+
+
+def test_training_step_benchmark_smoke(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "training_step.py"
+    spec = importlib.util.spec_from_file_location("training_step", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    benchmark.main(
+        ["--threads", "1", "--batch", "1", "--seconds", "0.1", "--rounds", "2", "--warmup", "1",
+         "--steps", "Distil-DCCRN", "distillation", "--variants", "fp32", "bf16"]
+    )
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| Distil") or line.startswith("| distil")]
+    assert len(rows) == 4  # two steps x two variants
+    for row in rows:
+        assert float(row.split("|")[5]) > 0  # audio-seconds per wall-second
+    assert "load average" in out and "distillation / student step, bf16" in out
