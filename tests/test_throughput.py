@@ -59,3 +59,43 @@ def test_training_step_benchmark_smoke(capsys):
     for row in rows:
         assert float(row.split("|")[5]) > 0  # audio-seconds per wall-second
     assert "load average" in out and "distillation / student step, bf16" in out
+
+
+@pytest.mark.parametrize("distill", [False, True])
+def test_bf16_training_step_keeps_losses_in_float32(distill):
+    from types import SimpleNamespace
+
+    import speechbrain as sb
+
+    from speechbrain_atkl.losses import ATKLLoss, BalancedSISNRLoss, SISNRLoss
+    from speechbrain_atkl.training import DistillationBrain, EnhancementBrain
+    from helpers import small_dccrn
+
+    student = small_dccrn(seed=1).train()
+    hparams = {"loss": SISNRLoss(), "max_grad_norm": 5.0}
+    if distill:
+        hparams.update(teacher=small_dccrn(seed=2), balanced_loss=BalancedSISNRLoss(0.5),
+                       atkl_loss=ATKLLoss(), feature_weight=1.0)
+    brain = (DistillationBrain if distill else EnhancementBrain)(
+        {"model": student}, opt_class=lambda params: torch.optim.Adam(params, lr=1e-3),
+        hparams=hparams, run_opts={"device": "cpu", "precision": "bf16"},
+    )
+    brain.on_fit_start()
+    brain.on_stage_start(sb.Stage.TRAIN, epoch=1)
+    torch.manual_seed(0)
+    batch = SimpleNamespace(id=["a", "b"], noisy_sig=(torch.randn(2, 1600) * 0.1, torch.ones(2)),
+                            clean_sig=(torch.randn(2, 1600) * 0.1, torch.ones(2)))
+    with brain.training_ctx:  # as fit_batch runs them: the model in bf16, the losses not
+        outputs = brain.compute_forward(batch, sb.Stage.TRAIN)
+        first = outputs[1]["encoder"][0] if distill else outputs
+        loss = brain.compute_objectives(outputs, batch, sb.Stage.TRAIN)
+    assert first.dtype == (torch.bfloat16 if distill else torch.float32)  # iSTFT output: float32
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    # The same numbers as float32 losses on the upcast outputs, outside autocast.
+    upcast = outputs.float() if not distill else (
+        outputs[0], {k: [f.float() for f in v] for k, v in outputs[1].items()}, *outputs[2:])
+    assert torch.equal(loss, brain.compute_objectives(upcast, batch, sb.Stage.TRAIN))
+    before = [p.detach().clone() for p in student.parameters()]
+    assert torch.isfinite(brain.fit_batch(batch))
+    assert all(p.dtype == torch.float32 for p in student.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))

@@ -11,6 +11,7 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import contextlib
 import math
 
 import torch
@@ -18,6 +19,24 @@ import torch.nn.functional as F
 from torch import nn
 
 WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
+
+
+def full_precision(x):
+    """A context that keeps the transform in float32 under autocast (bf16/fp16 AMP).
+
+    Autocast would run the framing convolutions in half precision and round the
+    waveform to ~43 dB SNR; outside autocast this is a no-op context.
+
+    Example
+    -------
+    >>> stft = STFT()
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     stft(torch.randn(1, 800)).dtype
+    torch.float32
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def make_window(name, win_length):
@@ -140,8 +159,9 @@ class STFT(nn.Module):
         length = wav.shape[-1]
         padded_length = (self.num_frames(length) - 1) * self.hop_length + self.win_length
         right_pad = padded_length - self.left_pad - length
-        wav = F.pad(wav[:, None, :], (self.left_pad, right_pad))
-        spec = F.conv1d(wav, self.analysis, stride=self.hop_length)
+        wav = F.pad(wav[:, None, :].float(), (self.left_pad, right_pad))
+        with full_precision(wav):
+            spec = F.conv1d(wav, self.analysis, stride=self.hop_length)
         return spec.unflatten(1, (2, self.n_bins))
 
     def inverse(self, spec, length):
@@ -160,8 +180,10 @@ class STFT(nn.Module):
             Waveform, shape ``(batch, length)``.
         """
         frames = spec.shape[-1]
-        wav = F.conv_transpose1d(spec.flatten(1, 2), self.synthesis, stride=self.hop_length)
-        ones = torch.ones(1, 1, frames, dtype=spec.dtype, device=spec.device)
-        envelope = F.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
+        spec = spec.float()
+        with full_precision(spec):
+            wav = F.conv_transpose1d(spec.flatten(1, 2), self.synthesis, stride=self.hop_length)
+            ones = torch.ones(1, 1, frames, dtype=spec.dtype, device=spec.device)
+            envelope = F.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
         wav = wav / envelope.clamp_min(1e-8)
         return wav[:, 0, self.left_pad : self.left_pad + length]

@@ -44,6 +44,35 @@ from speechbrain_atkl.training.checkpoints import is_maximised
 logger = logging.getLogger(__name__)
 
 
+def _to_float(outputs):
+    """``outputs`` (a tensor, None, or tuples/lists/dicts of them) with tensors in float32."""
+    if torch.is_tensor(outputs):
+        return outputs.float()
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_to_float(item) for item in outputs)
+    if isinstance(outputs, dict):
+        return {key: _to_float(value) for key, value in outputs.items()}
+    return outputs
+
+
+def float32_objectives(compute_objectives):
+    """Runs ``compute_objectives`` outside autocast on float32 predictions.
+
+    SpeechBrain's ``--precision bf16|fp16`` autocasts the losses too; this keeps
+    SI-SNR, the spectral loss and AT-KL (its Gram matrices are matmuls) in full
+    precision while the model's convolutions, matmuls and LSTMs run in half
+    precision. Without autocast it changes nothing (``.float()`` of a float32
+    tensor is the tensor itself).
+    """
+
+    @functools.wraps(compute_objectives)
+    def wrapper(self, predictions, batch, stage):
+        with torch.autocast(torch.device(self.device).type, enabled=False):
+            return compute_objectives(self, _to_float(predictions), batch, stage)
+
+    return wrapper
+
+
 class EnhancementBrain(sb.Brain):
     """Trains one enhancement model (DCCRN, Distil-DCCRN or Uformer) on SI-SNR.
 
@@ -67,6 +96,7 @@ class EnhancementBrain(sb.Brain):
         noisy, _ = batch.noisy_sig
         return self.modules.model(noisy.to(self.device))
 
+    @float32_objectives
     def compute_objectives(self, predictions, batch, stage):
         """The SI-SNR loss (plus the optional spectral term); validation and test also collect metrics."""
         clean, lengths = batch.clean_sig
@@ -302,6 +332,7 @@ class DistillationBrain(EnhancementBrain):
             return student_out, None, teacher_out, None
         return student_out[0], student_out[1], teacher_out[0], teacher_out[1]
 
+    @float32_objectives
     def compute_objectives(self, predictions, batch, stage):
         """Balanced SI-SNR plus weighted AT-KL in training; plain SI-SNR otherwise."""
         if stage != sb.Stage.TRAIN:
