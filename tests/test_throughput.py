@@ -99,3 +99,15 @@ def test_bf16_training_step_keeps_losses_in_float32(distill):
     assert torch.isfinite(brain.fit_batch(batch))
     assert all(p.dtype == torch.float32 for p in student.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, student.parameters()))
+
+
+def test_complex_batch_norm_trains_under_bf16_autocast():
+    from speechbrain_atkl.models.complex_nn import ComplexBatchNorm2d
+
+    torch.manual_seed(0)
+    norm = ComplexBatchNorm2d(8)
+    x = torch.randn(2, 8, 4, 3) * 3 + 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = norm(x.bfloat16())  # a bf16 convolution's output
+    assert out.dtype == torch.float32 and norm.running_mean.abs().sum() > 0
+    assert torch.allclose(out, ComplexBatchNorm2d(8)(x.bfloat16().float()), atol=1e-5)

@@ -340,8 +340,13 @@ class ComplexBatchNorm2d(nn.Module):
         self.register_buffer("running_cov", torch.tensor([1.0, 0.0, 1.0]).repeat(half, 1))
 
     def forward(self, x):
-        """Normalises ``x`` of shape ``(batch, channels, freq, frames)``."""
-        real, imag = split_complex(x)
+        """Normalises ``x`` of shape ``(batch, channels, freq, frames)``.
+
+        Statistics and whitening run in float32 (under bf16/fp16 autocast the
+        2x2 inverse square root loses precision and the running statistics are
+        float32); the output is float32.
+        """
+        real, imag = split_complex(x.float())
         if self.training:
             dims = (0, 2, 3)
             mean = torch.stack([real.mean(dims), imag.mean(dims)])
