@@ -5,12 +5,18 @@ recent torchaudio releases). Signals come back as 1-D float32 tensors at the
 requested sample rate:
 
 * any format soundfile reads (WAV, FLAC, OGG, MP3, ...);
-* any sample rate, resampled with :func:`torchaudio.functional.resample`;
+* any sample rate from :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`
+  (others are refused: a header can claim anything), resampled with
+  :func:`torchaudio.functional.resample` at a bounded cost
+  (:func:`speechbrain_atkl.data.resample.resample`);
 * several channels are mixed to mono by **averaging** them (a stereo file
-  with identical channels therefore loads unchanged).
+  with identical channels therefore loads unchanged);
+* :func:`read_blocks` reads a file of any length block by block, in bounded
+  memory, and :class:`AudioWriter` writes one progressively.
 
 Every problem with a file raises :class:`AudioError` (a ``ValueError``) whose
-message starts with the file's path.
+message starts with the file's path; a failed write raises
+:class:`AudioWriteError` (an ``OSError``) naming the file.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -25,7 +31,8 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
+
+from speechbrain_atkl.data.resample import StreamResampler, resample
 
 AUDIO_EXTENSIONS = (
     ".wav",
@@ -42,8 +49,18 @@ AUDIO_EXTENSIONS = (
 )
 
 
+#: Sampling rates accepted from a file's header (Hz).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+#: Samples per block of :func:`read_blocks` (at the file's rate).
+BLOCK_FRAMES = 1 << 18
+
+
 class AudioError(ValueError):
     """A file is missing, unreadable, empty or holds non-finite samples."""
+
+
+class AudioWriteError(OSError):
+    """Writing an audio file failed (full disk, no permission, ...)."""
 
 
 class AudioInfo(NamedTuple):
@@ -164,7 +181,7 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
             f"start={start}, frames={frames}."
         )
     with _open(path) as handle:
-        file_rate = handle.samplerate
+        file_rate = _check_rate(path, handle.samplerate)
         if handle.frames == 0:
             raise AudioError(f"{path}: the file holds no samples (zero length).")
         file_start = start * file_rate // sample_rate
@@ -181,12 +198,159 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
         raise AudioError(f"{path}: no samples from sample {start} on (at {sample_rate} Hz).")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples.")
-    wav = torch.from_numpy(data.mean(axis=1))
-    if file_rate != sample_rate:
-        wav = torchaudio.functional.resample(wav, file_rate, sample_rate)
+    wav = resample(torch.from_numpy(data.mean(axis=1)), file_rate, sample_rate)
     if frames is not None:
         wav = wav[:frames]
     return wav.contiguous()
+
+
+def _check_rate(path, rate):
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{path}: the header's sample rate {rate} Hz is outside "
+            f"[{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz; refusing to read it (corrupt header?)."
+        )
+    return rate
+
+
+def read_blocks(path, sample_rate=16000, block_frames=BLOCK_FRAMES):
+    """Reads a whole file block by block as mono float32 at ``sample_rate``.
+
+    Memory stays bounded by the block size whatever the file's length; the
+    blocks concatenated equal :func:`load_audio` ``(path, sample_rate)`` (to
+    float rounding). Errors are those of :func:`load_audio`, raised when met
+    (a NaN sample late in the file is found when its block is read).
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        Audio file.
+    sample_rate : int
+        Rate of the yielded samples.
+    block_frames : int
+        File samples read per block.
+
+    Yields
+    ------
+    torch.Tensor
+        ``(time,)`` float32 blocks (some may be empty).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> save_audio(path, 0.1 * torch.ones(2, 8000), 8000)
+    >>> [block.shape[0] for block in read_blocks(path, block_frames=3000)]
+    [5984, 6000, 4000, 16]
+    """
+    with _open(path) as handle:
+        resampler = StreamResampler(_check_rate(path, handle.samplerate), sample_rate)
+        while True:
+            try:
+                data = handle.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise AudioError(f"{path}: reading the samples failed: {error}") from error
+            if data.shape[0] == 0:
+                break
+            if not np.isfinite(data).all():
+                raise AudioError(f"{path}: the file holds NaN or infinite samples.")
+            yield resampler.push(torch.from_numpy(data.mean(axis=1)))
+    if resampler.frames == 0:
+        raise AudioError(f"{path}: the file holds no samples (zero length).")
+    yield resampler.finish()
+
+
+class AudioWriter:
+    """Writes an audio file progressively and atomically.
+
+    Samples go to a temporary file in the target's folder, renamed to
+    ``path`` when the ``with`` block ends without error and removed when it
+    raises, so ``path`` is never half-written. Parent folders are created.
+    Any write failure raises :class:`AudioWriteError` naming ``path``.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        Output file; its extension picks the format.
+    sample_rate : int
+        Sampling rate (Hz).
+    channels : int
+        Channel count.
+    subtype : str or None
+        soundfile subtype (``None``: the format's default).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.flac")
+    >>> with AudioWriter(path, 16000) as writer:
+    ...     writer.write(torch.zeros(800))
+    ...     writer.write(torch.zeros(800))
+    >>> audio_info(path).frames
+    1600
+    """
+
+    def __init__(self, path, sample_rate, channels=1, subtype=None):
+        self.path = Path(path)
+        self.format = self.path.suffix[1:].upper()
+        if self.format not in sf.available_formats():
+            raise ValueError(
+                f"{self.path}: unknown audio extension; expected one of {', '.join(AUDIO_EXTENSIONS)}."
+            )
+        self.options = dict(samplerate=sample_rate, channels=channels, subtype=subtype, format=self.format)
+        # A short name: the target's own name may already be as long as the system allows.
+        self.temporary = self.path.with_name(f".{uuid.uuid4().hex[:16]}.partial")
+        self.handle = None
+
+    def __enter__(self):
+        with self._failure("creating"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = sf.SoundFile(str(self.temporary), "w", **self.options)
+        return self
+
+    def write(self, wav):
+        """Appends ``(time,)`` or ``(channels, time)`` finite samples."""
+        if isinstance(wav, torch.Tensor):
+            wav = wav.detach().cpu().numpy()
+        wav = np.asarray(wav)
+        if not np.isfinite(wav).all():
+            raise ValueError(f"{self.path}: refusing to write NaN or infinite samples.")
+        with self._failure("writing"):
+            self.handle.write(wav.T)
+
+    def __exit__(self, kind, error, traceback):
+        try:
+            if self.handle is not None:
+                with self._failure("writing"):
+                    self.handle.close()
+            if kind is None:
+                with self._failure("renaming the finished file to"):
+                    os.replace(self.temporary, self.path)
+        finally:
+            if self.temporary.exists():
+                self.temporary.unlink()
+        return False
+
+    def _failure(self, doing):
+        return _WrapWriteErrors(f"{self.path}: {doing} the audio file failed")
+
+
+class _WrapWriteErrors:
+    """Turns libsndfile and OS errors into :class:`AudioWriteError` with a message."""
+
+    def __init__(self, message):
+        self.message = message
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, (sf.LibsndfileError, RuntimeError, OSError)) and not isinstance(
+            error, AudioWriteError
+        ):
+            hint = " (is the disk full?)" if "System error" in str(error) or getattr(error, "errno", 0) == 28 else ""
+            raise AudioWriteError(f"{self.message}{hint}: {error}") from error
+        return False
 
 
 def save_audio(path, wav, sample_rate, subtype=None):
@@ -227,22 +391,5 @@ def save_audio(path, wav, sample_rate, subtype=None):
         )
     if not np.isfinite(wav).all():
         raise ValueError(f"{path}: refusing to write NaN or infinite samples.")
-    file_format = path.suffix[1:].upper()
-    if file_format not in sf.available_formats():
-        raise ValueError(
-            f"{path}: unknown audio extension; expected one of " f"{', '.join(AUDIO_EXTENSIONS)}."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        sf.write(
-            str(temporary),
-            wav.T,
-            sample_rate,
-            subtype=subtype,
-            format=file_format,
-        )
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    with AudioWriter(path, sample_rate, 1 if wav.ndim == 1 else wav.shape[0], subtype) as writer:
+        writer.write(wav)

@@ -12,7 +12,8 @@ import importlib
 
 _LAZY = {
     "EnhanceBatch": "speechbrain_atkl.inference.enhance",
-    "enhance_in_chunks": "speechbrain_atkl.inference.enhance",
+    "enhance_in_chunks": "speechbrain_atkl.inference.chunking",
+    "enhance_stream": "speechbrain_atkl.inference.chunking",
     "write_enhanced": "speechbrain_atkl.inference.enhance",
     "StreamingEnhancer": "speechbrain_atkl.inference.streaming",
     "StreamingStep": "speechbrain_atkl.inference.streaming",

@@ -8,8 +8,9 @@ Hugging Face Hub id) and enhances batches of waveforms or whole audio files:
 >>> enhancer = EnhanceBatch.from_hparams(source="user/model", savedir="pretrained/model")  # doctest: +SKIP
 >>> enhanced = enhancer.enhance_file("noisy.flac", "enhanced.wav")  # doctest: +SKIP
 
-Long recordings are enhanced in overlapping chunks (:func:`enhance_in_chunks`)
-so that memory stays bounded whatever the file's length.
+Long recordings are read, resampled, enhanced in overlapping chunks
+(:func:`enhance_stream`) and written block by block, so that memory stays
+bounded whatever the file's length.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -23,12 +24,19 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
-from speechbrain_atkl.data.audio import load_audio, save_audio
+from speechbrain_atkl.data.audio import AudioWriter, read_blocks
+from speechbrain_atkl.inference.chunking import enhance_in_chunks, enhance_stream
+
+__all__ = ["EnhanceBatch", "NonFiniteOutputError", "enhance_in_chunks", "enhance_stream", "write_enhanced"]
 
 logger = logging.getLogger(__name__)
 
 #: Output formats written as 32-bit float, so that nothing is clipped.
 FLOAT_FORMATS = (".wav", ".w64", ".rf64", ".caf", ".aif", ".aiff")
+
+
+class NonFiniteOutputError(RuntimeError):
+    """The model produced NaN or infinite samples (e.g. from extreme input)."""
 
 
 class EnhanceBatch(Pretrained):
@@ -162,6 +170,11 @@ class EnhanceBatch(Pretrained):
         it equals enhancing that waveform alone. Samples beyond each length
         are zero in the output.
 
+        Non-finite input raises ``ValueError``; finite input so extreme that
+        the model overflows (e.g. samples of 3e38) raises
+        :class:`NonFiniteOutputError` rather than returning NaN, as
+        :meth:`enhance_file` does.
+
         Arguments
         ---------
         noisy : torch.Tensor
@@ -192,6 +205,12 @@ class EnhanceBatch(Pretrained):
             for length in samples.unique().tolist():
                 rows = (samples == length).nonzero().squeeze(1).to(self.device)
                 enhanced[rows, :length] = self.mods.enhance_model(noisy[rows, :length])
+        bad = (~torch.isfinite(enhanced)).any(1).nonzero().squeeze(1).tolist()
+        if bad:
+            raise NonFiniteOutputError(
+                f"the model produced NaN or infinite samples for batch rows {bad} "
+                f"(input peak {noisy[bad].abs().max().item():.3g})."
+            )
         return enhanced
 
     def enhance_waveform(self, wav, chunk_seconds=20.0, context_seconds=2.0, crossfade_seconds=0.05):
@@ -220,12 +239,18 @@ class EnhanceBatch(Pretrained):
         """
         if wav.dim() != 1:
             raise ValueError(f"enhance_waveform expects a (time,) waveform, got {tuple(wav.shape)}.")
+        chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
+        return enhance_in_chunks(self._enhance_one, wav.to(self.device, torch.float32), **chunking)
+
+    def _enhance_one(self, wav):
+        return self.enhance_batch(wav.to(self.device, torch.float32)[None])[0]
+
+    def _chunking(self, chunk_seconds, context_seconds, crossfade_seconds):
+        """Keyword arguments of :func:`enhance_stream` for this model."""
         model = self.mods.enhance_model
         rate = self.sample_rate
         context = math.ceil(context_seconds * rate)
-        return enhance_in_chunks(
-            lambda chunk: self.enhance_batch(chunk[None])[0],
-            wav.to(self.device, torch.float32),
+        return dict(
             chunk_samples=math.ceil(chunk_seconds * rate),
             context_samples=context,
             lookahead_samples=getattr(model, "lookahead_samples", context),
@@ -240,16 +265,20 @@ class EnhanceBatch(Pretrained):
         chunk_seconds=20.0,
         context_seconds=2.0,
         crossfade_seconds=0.05,
+        return_signal=True,
     ):
-        """Enhances an audio file.
+        """Enhances an audio file of any length in bounded memory.
 
         The file may be in any format soundfile reads and at any sampling
         rate: it is resampled to the model's rate (16 kHz for the published
         models), and several channels are mixed to mono by averaging them.
         **The output is at the model's rate**, whatever the input's rate.
-        Long files are enhanced in chunks (see :meth:`enhance_waveform`): the
-        model's memory is bounded by the chunk size, while the signal itself
-        is held in memory (64 kB per second at 16 kHz).
+        The file is read, resampled and enhanced block by block in
+        overlapping chunks (see :meth:`enhance_waveform`; the result equals
+        :meth:`enhance_waveform` of the whole signal to float rounding) and
+        the output is written as it is produced, so memory does not grow with
+        the file's length, except for the returned signal (64 kB per second at
+        16 kHz; pass ``return_signal=False`` to keep only the file).
 
         Arguments
         ---------
@@ -260,31 +289,44 @@ class EnhanceBatch(Pretrained):
             extension; WAV and other float-capable formats as 32-bit float,
             so nothing is clipped; other formats are clipped to [-1, 1] with
             a warning). The file is written under a temporary name and
-            renamed when complete, so an existing name is never half-written.
+            renamed when complete, so an existing name is never half-written
+            and nothing is left when enhancement fails.
         chunk_seconds, context_seconds, crossfade_seconds : float
             Chunking (see :meth:`enhance_waveform`).
+        return_signal : bool
+            Return the enhanced signal (else ``None``; needs ``output_filename``).
 
         Returns
         -------
-        torch.Tensor
+        torch.Tensor or None
             The enhanced signal ``(time,)`` on the CPU, at :attr:`sample_rate`.
 
         Raises
         ------
         speechbrain_atkl.data.audio.AudioError
             (a ``ValueError``) naming the file if it is missing, not audio,
-            empty, or holds NaN or infinite samples.
+            empty, at an absurd sampling rate, or holds NaN or infinite samples.
         RuntimeError
             Naming the file if the model produced non-finite samples (nothing
             is written then).
+        speechbrain_atkl.data.audio.AudioWriteError
+            (an ``OSError``) naming the output if writing it failed.
         """
-        noisy = load_audio(path, sample_rate=self.sample_rate)
-        enhanced = self.enhance_waveform(noisy, chunk_seconds, context_seconds, crossfade_seconds).cpu()
-        if not torch.isfinite(enhanced).all():
-            raise RuntimeError(f"{path}: the model produced NaN or infinite samples; nothing written.")
-        if output_filename is not None:
-            write_enhanced(output_filename, enhanced, self.sample_rate)
-        return enhanced
+        if output_filename is None and not return_signal:
+            raise ValueError("enhance_file: return_signal=False needs an output_filename.")
+        chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
+        blocks = read_blocks(path, self.sample_rate, block_frames=_block_frames(chunking["chunk_samples"]))
+        pieces = [] if return_signal else None
+        with _EnhancedOutput(output_filename, self.sample_rate) as output:
+            try:
+                for piece in enhance_stream(self._enhance_one, blocks, **chunking):
+                    piece = piece.cpu()
+                    output.write(piece)
+                    if pieces is not None:
+                        pieces.append(piece)
+            except NonFiniteOutputError as error:
+                raise RuntimeError(f"{path}: {error} Nothing written.") from None
+        return torch.cat(pieces) if pieces is not None else None
 
     def forward(self, noisy, lengths=None):
         """Same as :meth:`enhance_batch`."""
@@ -315,101 +357,43 @@ def write_enhanced(path, wav, sample_rate):
     >>> soundfile.read(path)[0].tolist()
     [1.5, -2.0, 0.25]
     """
-    path = Path(path)
-    if path.suffix.lower() in FLOAT_FORMATS:
-        save_audio(path, wav, sample_rate, subtype="FLOAT")
-        return
-    peak = wav.abs().max().item()
-    if peak > 1.0:
-        logger.warning("%s: enhanced signal peaks at %.2f; clipped to [-1, 1] for this format.", path, peak)
-    save_audio(path, wav.clamp(-1.0, 1.0), sample_rate)
+    with _EnhancedOutput(path, sample_rate) as output:
+        output.write(wav)
 
 
-def enhance_in_chunks(
-    enhance,
-    wav,
-    chunk_samples,
-    context_samples,
-    lookahead_samples,
-    crossfade_samples,
-    hop_samples=1,
-):
-    """Runs an enhancement function over a long waveform in overlapping chunks.
+class _EnhancedOutput:
+    """Writes an enhanced signal piece by piece (see :func:`write_enhanced`); ``path=None`` writes nothing."""
 
-    The output is cut into consecutive chunks of ``chunk_samples``. Chunk
-    ``k`` is computed from the input starting ``context_samples`` before it
-    (so that recurrent state and convolutions have warmed up) and ending
-    ``lookahead_samples`` after it (so that a model looking that far ahead
-    sees exactly what it would in one pass), plus ``crossfade_samples`` over
-    which it fades out while chunk ``k + 1`` fades in. Chunk starts and the
-    context are rounded up to multiples of ``hop_samples``, so that every
-    chunk's STFT frames fall on the frame grid of the whole signal.
+    def __init__(self, path, sample_rate):
+        self.path = None if path is None else Path(path)
+        self.writer, self.peak = None, 0.0
+        if self.path is not None:
+            self.float = self.path.suffix.lower() in FLOAT_FORMATS
+            self.writer = AudioWriter(self.path, sample_rate, subtype="FLOAT" if self.float else None)
 
-    Memory per call is bounded by ``chunk + context + crossfade + lookahead``
-    samples. For a model whose output sample ``n`` depends only on input
-    samples up to ``n + lookahead_samples`` and on a fading memory of the
-    past (DCCRN), the result matches one-pass processing up to the
-    difference left by truncating the past to ``context_samples``; with a
-    context reaching the start of the signal it is identical.
+    def __enter__(self):
+        if self.writer is not None:
+            self.writer.__enter__()
+        return self
 
-    Arguments
-    ---------
-    enhance : callable
-        Maps a ``(time,)`` waveform to a ``(time,)`` enhanced waveform.
-    wav : torch.Tensor
-        Waveform ``(time,)``.
-    chunk_samples : int
-        Output samples per chunk (> 0).
-    context_samples : int
-        Past input samples fed before each chunk (>= 0).
-    lookahead_samples : int
-        Future input samples fed after each chunk (>= 0).
-    crossfade_samples : int
-        Cross-fade length, at most ``chunk_samples``.
-    hop_samples : int
-        Alignment of chunk boundaries (the model's STFT hop).
+    def write(self, wav):
+        if self.writer is None:
+            return
+        if not self.float:
+            self.peak = max(self.peak, wav.abs().max().item() if wav.numel() else 0.0)
+            wav = wav.clamp(-1.0, 1.0)
+        self.writer.write(wav)
 
-    Returns
-    -------
-    torch.Tensor
-        Enhanced waveform ``(time,)``.
-
-    Example
-    -------
-    >>> wav = torch.randn(1000)
-    >>> out = enhance_in_chunks(lambda x: 2 * x, wav, 300, 50, 0, 20, hop_samples=100)
-    >>> torch.allclose(out, 2 * wav)
-    True
-    """
-    if chunk_samples <= 0 or context_samples < 0 or lookahead_samples < 0 or hop_samples <= 0:
-        raise ValueError(
-            "expected chunk_samples > 0, context_samples >= 0, lookahead_samples >= 0 and "
-            f"hop_samples > 0, got {chunk_samples}, {context_samples}, {lookahead_samples}, {hop_samples}."
-        )
-    chunk = _round_up(chunk_samples, hop_samples)
-    context = _round_up(context_samples, hop_samples)
-    if not 0 <= crossfade_samples <= chunk:
-        raise ValueError(f"crossfade_samples must be in [0, {chunk}], got {crossfade_samples}.")
-    time = wav.shape[-1]
-    if time <= chunk:
-        return enhance(wav)
-    fade_in = (torch.arange(crossfade_samples, device=wav.device) + 0.5) / crossfade_samples
-    output = torch.zeros_like(wav)
-    for start in range(0, time, chunk):
-        end = min(start + chunk + crossfade_samples, time)
-        first = max(start - context, 0)
-        last = min(end + lookahead_samples, time)
-        piece = enhance(wav[first:last])[start - first : end - first]
-        weight = torch.ones_like(piece)
-        if start > 0:
-            ramp = fade_in[: piece.shape[0]]
-            weight[: ramp.shape[0]] = ramp
-        if start + chunk < time:
-            ramp = 1.0 - fade_in[: end - start - chunk]
-            weight[chunk:] = ramp
-        output[start:end] += weight * piece
-    return output
+    def __exit__(self, kind, error, traceback):
+        if self.writer is not None:
+            self.writer.__exit__(kind, error, traceback)
+            if kind is None and self.peak > 1.0:
+                logger.warning(
+                    "%s: enhanced signal peaks at %.2f; clipped to [-1, 1] for this format.", self.path, self.peak
+                )
+        return False
 
 
-def _round_up(value, multiple):
-    return -(-value // multiple) * multiple
+def _block_frames(chunk_samples):
+    """File samples read per block: about one chunk, at most 2**20."""
+    return min(max(chunk_samples, 4096), 1 << 20)
