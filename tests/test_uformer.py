@@ -312,3 +312,28 @@ def test_2d_dilated_module_receptive_field_is_along_time():
     frames, bins = diff.amax(0) > 0, diff.amax(1) > 0  # out of reach: exactly equal
     assert frames[5] and frames[35] and not frames[4] and not frames[36]
     assert bins[:5].all() and not bins[5]  # four 3-tap blocks: 4 bins up in frequency
+
+
+def test_init_reference_and_pytorch():
+    """``init="reference"``: every encoder/decoder convolution N(0, 0.05) with zero biases."""
+    torch.manual_seed(0)
+    reference = Uformer.from_preset("Uformer-light")
+    pytorch = Uformer.from_preset("Uformer-light", init="pytorch")
+    assert PREVIOUS_TEACHER["init"] == "pytorch" and reference.config["init"] == "reference"
+
+    def convs(model):
+        branches = (model.complex_branch, model.magnitude_branch)
+        layers = [layer.net[0] for branch in branches for layer in [*branch.encoder, *branch.decoder]]
+        complex_parts = [(layer.real, layer.imag) for layer in layers if hasattr(layer, "real")]
+        return [conv for parts in complex_parts for conv in parts] + [
+            layer for layer in layers if not hasattr(layer, "real")
+        ]
+
+    ref_convs, pt_convs = convs(reference), convs(pytorch)
+    assert len(ref_convs) == 36  # 12 complex layers (real + imaginary parts) + 12 real layers
+    weights = torch.cat([conv.weight.flatten() for conv in ref_convs])
+    assert abs(weights.std().item() - 0.05) < 0.002 and abs(weights.mean().item()) < 0.002
+    assert all(conv.bias.abs().max() == 0 for conv in ref_convs)
+    assert all(conv.bias.abs().max() > 0 for conv in pt_convs)
+    with pytest.raises(ValueError, match="init"):
+        Uformer(**TINY, init="xavier")

@@ -64,6 +64,7 @@ PREVIOUS_TEACHER = (
     ("conformer_fusion", "False"),
     ("dilated_conv", "time"),
     ("dilations", "[1,2,4,8,16,32,64,128]"),
+    ("init", "pytorch"),
     ("spectral_weight", "0.0"),
 )
 SYSTEMS = (

@@ -26,6 +26,7 @@ from speechbrain_atkl.models.complex_nn import (
     ComplexConvTranspose2d,
     complex_cat,
     complex_magnitude,
+    init_complex_layers,
 )
 from speechbrain_atkl.models.uformer.attention import SkipAttention
 
@@ -81,6 +82,10 @@ class ConvLayer(nn.Module):
         Upsample (decoder) instead of downsample (encoder) the frequency axis.
     output_layer : bool
         Leave out the norm and activation (the decoder's last layer).
+    init : str
+        Initialisation of the convolution: ``"reference"`` (weights
+        N(0, 0.05), zero biases, as the DCCRN authors) or ``"pytorch"``
+        (see :func:`~speechbrain_atkl.models.complex_nn.init_complex_layers`).
 
     Example
     -------
@@ -98,16 +103,19 @@ class ConvLayer(nn.Module):
         is_complex=False,
         transposed=False,
         output_layer=False,
+        init="reference",
     ):
         super().__init__()
         kernel_size, stride = tuple(kernel_size), tuple(stride)
         if is_complex:
             conv = ComplexConvTranspose2d if transposed else ComplexConv2d
+            layers = [conv(in_channels, out_channels, kernel_size, stride, init=init)]
             norm = ComplexBatchNorm2d
         else:
             conv = CausalConvTranspose2d if transposed else CausalConv2d
+            layers = [conv(in_channels, out_channels, kernel_size, stride)]
+            init_complex_layers(layers, init)
             norm = nn.BatchNorm2d
-        layers = [conv(in_channels, out_channels, kernel_size, stride)]
         if not output_layer:
             layers += [norm(out_channels), nn.PReLU(out_channels)]
         self.net = nn.Sequential(*layers)
@@ -182,6 +190,8 @@ class Branch(nn.Module):
         Dropout probability.
     is_complex : bool
         Complex or magnitude branch.
+    init : str
+        Initialisation of the encoder and decoder convolutions (see :class:`ConvLayer`).
 
     Example
     -------
@@ -200,9 +210,10 @@ class Branch(nn.Module):
         encoder_decoder_attention,
         dropout,
         is_complex,
+        init="reference",
     ):
         super().__init__()
-        conv = dict(kernel_size=kernel_size, stride=stride, is_complex=is_complex)
+        conv = dict(kernel_size=kernel_size, stride=stride, is_complex=is_complex, init=init)
         ins = [in_channels] + channels[:-1]
         self.encoder = nn.ModuleList(ConvLayer(i, o, **conv) for i, o in zip(ins, channels))
         outs = channels[-2::-1] + [out_channels]

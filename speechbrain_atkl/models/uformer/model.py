@@ -59,6 +59,7 @@ PREVIOUS_TEACHER = dict(
     conformer_fusion=False,
     dilated_conv="time",
     dilations=[1, 2, 4, 8, 16, 32, 64, 128],
+    init="pytorch",
 )
 
 UFORMER_PRESETS = {
@@ -135,6 +136,11 @@ class Uformer(nn.Module):
         Hidden channels of the 2-D blocks of the complex branch, real and
         imaginary together (32 = 16 complex channels); the magnitude branch
         has half as many (real) channels.
+    init : str
+        Initialisation of the encoder and decoder convolutions of both
+        branches: ``"reference"`` (weights N(0, 0.05), zero biases, the DCCRN
+        authors' choice) or ``"pytorch"`` (PyTorch's default, the previous
+        teacher's).
 
     Example
     -------
@@ -169,6 +175,7 @@ class Uformer(nn.Module):
         conformer_fusion=True,
         dilated_conv="2d",
         conv_channels=32,
+        init="reference",
     ):
         super().__init__()
         channels = list(channels)
@@ -204,6 +211,7 @@ class Uformer(nn.Module):
             conformer_fusion=conformer_fusion,
             dilated_conv=dilated_conv,
             conv_channels=conv_channels,
+            init=init,
         )
         if output_combination not in OUTPUT_COMBINATIONS:
             raise ValueError(
@@ -237,6 +245,7 @@ class Uformer(nn.Module):
             stride=stride,
             encoder_decoder_attention=encoder_decoder_attention,
             dropout=dropout,
+            init=init,
         )
         self.complex_branch = Branch(2, channels, 2, is_complex=True, **common)
         self.magnitude_branch = Branch(1, magnitude_channels, 1, is_complex=False, **common)
