@@ -87,7 +87,7 @@ def test_read_blocks_equals_load_audio_and_reads_in_blocks(tmp_path, rate, chann
     sf.write(str(path), data, rate)
     reads = []
     original = sf.SoundFile.read
-    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, **kw: reads.append(frames) or original(self, frames, **kw))
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or original(self, frames, *a, **kw))
     blocks = list(read_blocks(path, block_frames=5000))
     assert reads and max(reads) == 5000  # never the whole file at once (-1)
     torch.testing.assert_close(torch.cat(blocks), load_audio(path), atol=1e-6, rtol=0)

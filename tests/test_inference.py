@@ -381,3 +381,77 @@ def test_setup_requires_a_torch_whose_load_is_weights_only_by_default():
     for package in ("torch", "torchaudio"):
         (version,) = re.findall(rf'"{package}>=([\d.]+)"', setup)
         assert tuple(int(x) for x in version.split(".")) >= (2, 6), package
+
+
+# ---------------------------------------------------------------- long files, extreme input, write failures
+
+
+def test_enhance_file_reads_and_writes_in_blocks_with_the_whole_signal_result(tmp_path, enhancer, monkeypatch):
+    from speechbrain_atkl.data.audio import load_audio
+
+    rng = np.random.default_rng(5)
+    path = write(tmp_path / "long.flac", 0.1 * rng.standard_normal((3 * 48000, 2)), 48000)
+    chunking = dict(chunk_seconds=0.3, context_seconds=0.1, crossfade_seconds=0.02)
+    whole = enhancer.enhance_waveform(load_audio(path), **chunking).cpu()  # the signal loaded at once
+    reads, writes = [], []
+    read, write_ = sf.SoundFile.read, sf.SoundFile.write
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or read(self, frames, *a, **kw))
+    monkeypatch.setattr(sf.SoundFile, "write", lambda self, data: writes.append(len(data)) or write_(self, data))
+    out = enhancer.enhance_file(path, tmp_path / "out.wav", **chunking)
+    assert -1 not in reads and max(reads) <= 0.3 * 48000 + 4096, reads  # never the whole file
+    assert len(writes) > 5 and max(writes) <= 0.3 * RATE + 100, writes  # written as it is produced
+    torch.testing.assert_close(out, whole, atol=1e-5, rtol=0)
+    written = sf.read(str(tmp_path / "out.wav"), dtype="float32")[0]
+    assert np.array_equal(written, out.numpy())
+    assert enhancer.enhance_file(path, tmp_path / "again.wav", return_signal=False, **chunking) is None
+    assert np.array_equal(sf.read(str(tmp_path / "again.wav"), dtype="float32")[0], written)
+
+
+def test_extreme_finite_input_is_an_error_in_batch_and_file_alike(tmp_path, enhancer):
+    from speechbrain_atkl.inference.enhance import NonFiniteOutputError
+
+    loud = torch.full((2, 4000), 3e38)
+    loud[1] = 0.1
+    with pytest.raises(NonFiniteOutputError, match=r"rows \[0\].*3e\+38"):
+        enhancer.enhance_batch(loud)
+    path = write(tmp_path / "loud.wav", loud[0].numpy(), subtype="FLOAT")
+    with pytest.raises(RuntimeError, match="NaN or infinite") as error:
+        enhancer.enhance_file(path, tmp_path / "out.wav")
+    assert str(path) in str(error.value) and not (tmp_path / "out.wav").exists()
+
+
+def test_failed_write_names_the_output_in_the_command_line_report(tmp_path, model, monkeypatch, capsys):
+    from speechbrain_atkl.inference.cli import main
+
+    folder = model_folder(tmp_path / "m", model)
+    wav = write(tmp_path / "in.wav", 0.1 * np.ones(1600))
+
+    def full_disk(self, data):
+        raise sf.LibsndfileError(2, "Error writing: ")
+
+    monkeypatch.setattr(sf.SoundFile, "write", full_disk)
+    out = tmp_path / "out" / "enhanced.wav"
+    assert main([str(wav), str(out), "--model", str(folder), "--no-progress"]) == 1
+    error = capsys.readouterr().err
+    assert f"{out}: writing the audio file failed (is the disk full?)" in error
+    assert list(out.parent.iterdir()) == []
+
+
+ODD_NAMES = ["with space é", "-dash", "new\nline", "hash#1", "quote'\"", "x" * 251]
+
+
+def test_any_file_name_works_for_inputs_and_outputs(tmp_path, model, capsys):
+    from speechbrain_atkl.inference.cli import main
+
+    folder = model_folder(tmp_path / "model #1 é", model)
+    tree = tmp_path / "in dir"
+    tree.mkdir()
+    for name in ODD_NAMES:
+        write(tree / f"{name}.wav", 0.1 * np.ones(800))
+    out = tmp_path / "out\ndir"
+    assert main([str(tree), str(out), "--model", str(folder), "--no-progress"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}.wav" for name in ODD_NAMES)
+    # A name starting with a dash, given alone after "--".
+    single = tmp_path / "-single.wav"
+    assert main(["--model", str(folder), "--no-progress", "--", str(tree / "-dash.wav"), str(single)]) == 0
+    assert sf.info(str(single)).frames == 800
