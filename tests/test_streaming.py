@@ -134,6 +134,28 @@ def test_empty_stream_and_bad_input():
         StreamingStep(torch.nn.Linear(2, 2))
 
 
+@pytest.mark.parametrize("bad", ["nan", "inf", "overflow"])
+def test_a_bad_chunk_is_rejected_and_leaves_the_stream_clean(bad):
+    """One NaN chunk used to poison every later output; extreme finite input overflows the same way."""
+    model = small_dccrn()
+    torch.manual_seed(1)
+    wav = 0.1 * torch.randn(2, 1500)
+    chunks = wav.split(250, dim=1)
+    clean = StreamingEnhancer(model)
+    expected = [clean.process(chunk) for chunk in chunks] + [clean.flush()]
+    poison = chunks[2].clone()
+    poison[1, 7] = {"nan": float("nan"), "inf": float("inf"), "overflow": 3e38}[bad]
+    if bad == "overflow":
+        poison[1] = 3e38
+    enhancer = StreamingEnhancer(model)
+    outputs = [enhancer.process(chunk) for chunk in chunks[:2]]
+    with pytest.raises(ValueError, match="rejected.*unchanged"):
+        enhancer.process(poison)
+    outputs += [enhancer.process(chunk) for chunk in chunks[2:]] + [enhancer.flush()]
+    for got, want in zip(outputs, expected):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+
+
 def test_state_shapes_are_documented_names():
     step = StreamingStep(small_dccrn(lookahead=6, rnn_type="complex"))
     names = step.state_names

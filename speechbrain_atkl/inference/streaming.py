@@ -310,15 +310,35 @@ class HopStreamer:
         torch.Tensor
             As many samples as ``chunk``, same shape: the enhanced stream
             delayed by :attr:`latency_samples` (zeros at first).
+
+        Raises
+        ------
+        ValueError
+            If ``chunk`` holds NaN or infinite samples, or is so extreme
+            (e.g. 3e38) that enhancing it overflows. The chunk is rejected and
+            the stream's state is left as it was before the call, so the stream
+            goes on cleanly with the next chunk (send zeros in its place to
+            keep the timing).
         """
         chunk = self._check(chunk)
+        saved = dict(self.__dict__)  # every step replaces these objects, never mutates them
         self._pending = torch.cat([self._pending, chunk], 1)
         self._samples_in += chunk.shape[1]
         full = self._pending.shape[1] // self.hop_length * self.hop_length
         for start in range(0, full, self.hop_length):
             self._run(self._pending[:, start : start + self.hop_length], valid=1.0)
         self._pending = self._pending[:, full:]
+        if not self._is_finite():
+            self.__dict__.update(saved)
+            raise ValueError(
+                f"enhancing this chunk (peak {chunk.abs().max().item():.3g}) produced NaN or infinite "
+                "values: chunk rejected, the stream state is unchanged."
+            )
         return self._emit(chunk.shape[1])
+
+    def _is_finite(self):
+        state = [self._ready, *getattr(self, "_state", ())]
+        return all(bool(torch.isfinite(torch.as_tensor(tensor)).all()) for tensor in state)
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.
@@ -354,6 +374,8 @@ class HopStreamer:
         chunk = torch.as_tensor(chunk, dtype=torch.float32)
         if chunk.dim() not in (1, 2):
             raise ValueError(f"expected a chunk of shape (time,) or (batch, time), got {tuple(chunk.shape)}.")
+        if not torch.isfinite(chunk).all():
+            raise ValueError("the chunk holds NaN or infinite samples: chunk rejected, the stream state is unchanged.")
         shape = (chunk.shape[0] if chunk.dim() == 2 else 1, chunk.dim())
         if self._shape is None:
             self._shape = shape
