@@ -26,18 +26,22 @@ def test_dry_run_plans_every_system_and_seed_on_the_same_batches(tmp_path, capsy
     assert teacher_benchmark.main(argv) == 0
     out = capsys.readouterr().out
     commands = [line for line in out.splitlines() if "train.py" in line]
-    assert len(commands) == 12 and not (tmp_path / "w").exists()  # 4 systems x 3 seeds
+    assert len(commands) == 18 and not (tmp_path / "w").exists()  # 6 systems x 3 seeds
     for command in commands:
         assert "--number_of_epochs=5 --epoch_size=240 --batch_size=4 --segment_seconds=2.0" in command
         assert "--data_seed" not in command  # every run: the YAML's data_seed, the same batches
-    names = ["uformer_before", "uformer_after", "uformer_after_sisnr", "dccrn_e"]
+    names = ["uformer_before", "uformer_after", "uformer_after_sisnr", "dccrn_e", "distil_dccrn", "distil_dccrn_atkl"]
     for name in names:
         for seed in (1986, 1987, 1988):
             assert sum(f"--experiment_name={name} --seed={seed}" in c for c in commands) == 1
     before = [c for c in commands if "uformer_before" in c]
     assert all("--output_combination=complex_mean --conformer_fusion=False --dilated_conv=time" in c for c in before)
     assert sum("--spectral_weight=0.0" in c for c in commands) == 6  # before and after_sisnr
-    assert sum("dccrn.yaml" in c for c in commands) == 3
+    assert sum(f"--spectral_weight={teacher_benchmark.SPECTRAL_WEIGHT}" in c for c in commands) == 3
+    assert all("--precision=fp32" in c for c in commands)
+    assert sum("/dccrn.yaml" in c for c in commands) == 3
+    distilled = [c for c in commands if "distil_dccrn_atkl.yaml" in c]
+    assert len(distilled) == 3 and all("uformer_after/1986" in c for c in distilled)
     with pytest.raises(teacher_benchmark.StudyError, match="Unknown system"):
         teacher_benchmark.main(argv + ["--systems", "uformer_huge"])
 
@@ -52,12 +56,12 @@ def test_micro_benchmark_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = (tmp_path / "tb" / "results_table.md").read_text()
     assert table in done.stdout
-    for label in ("noisy input", "Uformer-light before (previous teacher, SI-SNR)",
-                  "Uformer-light after (SI-SNR + spectral loss)"):
+    after = "Uformer-light after (SI-SNR + 10 x spectral loss)"
+    for label in ("noisy input", "Uformer-light before (previous teacher, SI-SNR)", after):
         assert f"| {label} |" in table
-    assert "| Uformer-light after (SI-SNR + spectral loss) | 1986 | " in table
+    assert f"| {after} | 1986 | " in table
     assert "DCCRN-E" not in table
-    for label in ("before \\(previous teacher, SI-SNR\\)", "after \\(SI-SNR \\+ spectral loss\\)"):
+    for label in ("before \\(previous teacher, SI-SNR\\)", "after \\(SI-SNR \\+ 10 x spectral loss\\)"):
         assert re.search(rf"\| Uformer-light {label} \| 1 \| -?\d+\.\d\d \| \d\.\d{{3}} \| -?\d+\.\d\d \|", table)
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=200, env=env)
     assert again.returncode == 0 and again.stdout.count("finished earlier, skipped") == 2

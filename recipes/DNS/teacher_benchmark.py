@@ -5,7 +5,8 @@
 
     python recipes/DNS/teacher_benchmark.py DATA_DIR [--work-dir results/teacher_benchmark]
         [--seeds 3] [--systems uformer_before,uformer_after,...] [--steps 300]
-        [--batch-size 4] [--segment-seconds 2.0] [--threads N] [--device cpu] [--dry-run]
+        [--batch-size 4] [--segment-seconds 2.0] [--threads N] [--device cpu]
+        [--precision fp32] [--dry-run]
 
 ``DATA_DIR`` is the shared corpus (``../shared/data`` or ``../shared/data/corpus``).
 It reuses the distillation study's machinery (``study_data.py``, ``study_plan.py``,
@@ -20,12 +21,16 @@ PESQ-WB, SI-SNR and SI-SNRi. Systems (:data:`SYSTEMS`):
 * ``uformer_before``: ``uformer.yaml`` with the previous teacher's overrides
   (:data:`PREVIOUS_TEACHER`: complex-mean output, no conformer fusion,
   time-only dilated units 1 ... 128, SI-SNR loss only);
-* ``uformer_after``: ``uformer.yaml`` as it is (magnitude output, conformer
-  fusion, 2-D dilated blocks, SI-SNR + compressed spectral loss);
+* ``uformer_after``: ``uformer.yaml``'s new structure (magnitude output, conformer
+  fusion, 2-D dilated blocks, reference init), SI-SNR + :data:`SPECTRAL_WEIGHT` x the
+  compressed spectral loss;
 * ``uformer_after_sisnr``: the same with ``spectral_weight 0`` (the structure's
   effect alone);
 * ``dccrn_e``: ``dccrn.yaml`` (DCCRN-E);
-* ``uformer_after_spectral10`` (only with ``--systems``): spectral weight 10.
+* ``distil_dccrn`` and ``distil_dccrn_atkl``: the study's key comparison on the
+  same data and budget, the student alone and distilled with AT-KL (the
+  YAML's defaults) from ``uformer_after``'s first-seed run; below the table,
+  their difference paired by seed.
 
 A run whose ``test_metrics.json`` exists is skipped (an interrupted run
 resumes from its checkpoint). The table (mean ± sample std over seeds, then
@@ -67,24 +72,34 @@ PREVIOUS_TEACHER = (
     ("init", "pytorch"),
     ("spectral_weight", "0.0"),
 )
+#: The spectral weight of the new teacher's loss (``spectral_weight`` in ``uformer.yaml``).
+SPECTRAL_WEIGHT = "10.0"
 SYSTEMS = (
     System("uformer_before", "Uformer-light before (previous teacher, SI-SNR)", "uformer.yaml", PREVIOUS_TEACHER),
-    System("uformer_after", "Uformer-light after (SI-SNR + spectral loss)", "uformer.yaml"),
+    System(
+        "uformer_after",
+        f"Uformer-light after (SI-SNR + {float(SPECTRAL_WEIGHT):g} x spectral loss)",
+        "uformer.yaml",
+        (("spectral_weight", SPECTRAL_WEIGHT),),
+    ),
     System("uformer_after_sisnr", "Uformer-light after, SI-SNR only", "uformer.yaml", (("spectral_weight", "0.0"),)),
     System("dccrn_e", "DCCRN-E", "dccrn.yaml"),
+    # The study's key comparison on the same data and budget, distilled from the new teacher.
+    System("distil_dccrn", "Distil-DCCRN alone", "distil_dccrn.yaml"),
     System(
-        "uformer_after_spectral10",
-        "Uformer-light after, spectral weight 10",
-        "uformer.yaml",
-        (("spectral_weight", "10.0"),),
+        "distil_dccrn_atkl",
+        "Distil-DCCRN + AT-KL from the new teacher",
+        "distil_dccrn_atkl.yaml",
+        teacher="uformer_after",
+        paired_with="distil_dccrn",
     ),
 )
-DEFAULT_SYSTEMS = ("uformer_before", "uformer_after", "uformer_after_sisnr", "dccrn_e")
+DEFAULT_SYSTEMS = tuple(system.name for system in SYSTEMS)
 COLUMNS = (("si_snr_i", "SI-SNRi (dB)", 2), ("pesq_wb", "PESQ-WB", 3), ("si_snr", "SI-SNR (dB)", 2))
 
 
 def make_budget(steps, batch_size, segment_seconds, valid_count=20, test_count=20, test_seconds=6.0,
-                epochs=5, eval_num_workers=2):
+                epochs=5, eval_num_workers=2, precision="fp32"):
     """A study :class:`~study_plan.Budget` of at least ``steps`` optimiser steps in up to ``epochs`` epochs.
 
     Example
@@ -108,7 +123,7 @@ def make_budget(steps, batch_size, segment_seconds, valid_count=20, test_count=2
         test_count,
         test_seconds,
         eval_num_workers=eval_num_workers,
-        extra=(("test_metrics", TEST_METRICS),),
+        extra=(("test_metrics", TEST_METRICS), ("precision", precision)),
     )
 
 
@@ -160,7 +175,27 @@ def results_table(runs, results_root, budget):
         for seed, metrics in entry["seeds"].items():
             cells = [_cell([metrics.get(k)], d) for k, _, d in COLUMNS]
             lines.append(f"| {entry['label']} | {seed} | " + " | ".join(cells) + " |")
+    lines += _paired_lines(runs, results)
     return "\n".join(lines) + "\n", results
+
+
+def _paired_lines(runs, results):
+    """``system minus paired_with``, seed by seed, for every system that names a partner."""
+    lines = []
+    systems = {run.system.name: run.system for run in runs}
+    for name, entry in results["systems"].items():
+        partner = systems[name].paired_with
+        if partner not in results["systems"]:
+            continue
+        mine, theirs = entry["seeds"], results["systems"][partner]["seeds"]
+        seeds = sorted(set(mine) & set(theirs))
+        lines += ["", f"{entry['label']} minus {results['systems'][partner]['label']}, paired by seed:"]
+        for key, title, digits in COLUMNS:
+            diffs = [mine[s][key] - theirs[s][key] for s in seeds if key in mine[s] and key in theirs[s]]
+            if diffs:
+                spread = f" ± {statistics.stdev(diffs):.{digits}f}" if len(diffs) > 1 else ""
+                lines.append(f"- {title}: {statistics.mean(diffs):+.{digits}f}{spread} ({len(diffs)} seeds)")
+    return lines
 
 
 def build_parser():
@@ -180,6 +215,8 @@ def build_parser():
     parser.add_argument("--threads", type=int, help="torch threads per run (OMP_NUM_THREADS)")
     parser.add_argument("--eval-workers", type=int, default=2, help="scoring processes per run (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="training precision of every run, pinned so that all runs match (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and commands, run nothing")
     return parser
 
@@ -201,7 +238,7 @@ def main(argv=None):
     if args.seeds < 1:
         raise StudyError(f"--seeds must be at least 1, got {args.seeds}.")
     budget = make_budget(args.steps, args.batch_size, args.segment_seconds, args.valid_count, args.test_count,
-                         args.test_seconds, eval_num_workers=args.eval_workers)
+                         args.test_seconds, eval_num_workers=args.eval_workers, precision=args.precision)
     seeds = [FIRST_SEED + i for i in range(args.seeds)]
     runs = [Run(system, seed) for system in select(args.systems) for seed in seeds]
     work_dir = args.work_dir.resolve()
