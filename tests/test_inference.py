@@ -455,3 +455,11 @@ def test_any_file_name_works_for_inputs_and_outputs(tmp_path, model, capsys):
     single = tmp_path / "-single.wav"
     assert main(["--model", str(folder), "--no-progress", "--", str(tree / "-dash.wav"), str(single)]) == 0
     assert sf.info(str(single)).frames == 800
+
+
+@pytest.mark.parametrize("chunking", [dict(chunk_seconds=math.nan), dict(chunk_seconds=math.inf), dict(context_seconds=math.inf), dict(crossfade_seconds=-1.0)])
+def test_non_finite_chunking_is_a_clear_error(tmp_path, enhancer, chunking):
+    path = write(tmp_path / "in.wav", 0.1 * np.ones(800))
+    with pytest.raises(ValueError, match="expected finite chunk_seconds"):
+        enhancer.enhance_file(path, tmp_path / "out.wav", **chunking)
+    assert not (tmp_path / "out.wav").exists()

@@ -247,6 +247,12 @@ class EnhanceBatch(Pretrained):
 
     def _chunking(self, chunk_seconds, context_seconds, crossfade_seconds):
         """Keyword arguments of :func:`enhance_stream` for this model."""
+        values = (chunk_seconds, context_seconds, crossfade_seconds)
+        if not (0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf and 0 <= crossfade_seconds):
+            raise ValueError(
+                "expected finite chunk_seconds > 0, context_seconds >= 0 and crossfade_seconds >= 0, "
+                f"got {values}."
+            )
         model = self.mods.enhance_model
         rate = self.sample_rate
         context = math.ceil(context_seconds * rate)
