@@ -121,7 +121,9 @@ def main(argv=None):
     result = calibrate(
         args.device, args.precision, args.batch_size, args.segment_seconds, args.repeats, args.train_seconds
     )
-    args.output.write_text(json.dumps(result, indent=2))
+    partial = args.output.with_suffix(".partial")
+    partial.write_text(json.dumps(result, indent=2))
+    partial.replace(args.output)  # whole or absent: gpu_run.sh reuses it on resume
     for model in result["models"].values():
         memory = "" if model["peak_memory_gib"] is None else f", peak {model['peak_memory_gib']} GiB"
         print(f"{model['label']}: {model['step_s'] * 1000:.0f} ms/step, {model['audio_s_per_s']} audio-s/s{memory}")

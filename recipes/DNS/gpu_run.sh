@@ -26,7 +26,7 @@ CARRY=$REPO/.device_carry
 
 if [ "${1:-}" = pack ]; then
     # Wheels for the GPU machine's Python 3.12 and a lossless FLAC copy of the corpus, whose
-    # training noises are cut to PACK_NOISE_SECONDS so that the carried tree stays under 64 MiB
+    # training noises are cut to PACK_NOISE_SECONDS (20) so that the carried tree stays under 64 MiB
     # (the held-out test noises and every speech file are kept whole: same split, same test set).
     mkdir -p "$CARRY/whl"
     grep -qx '/.device_carry/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.device_carry/' >>"$REPO/.git/info/exclude"
@@ -35,10 +35,22 @@ if [ "${1:-}" = pack ]; then
         -d "$CARRY/whl" speechbrain==1.1.2 hyperpyyaml==1.2.3 ruamel.yaml ruamel.yaml.clib pystoi==0.4.1 \
         soundfile==0.14.0 cffi pycparser speechmos==0.0.1.1
     # pesq ships no wheels: build one with a local Python 3.12.
-    PY312=${PY312:-$(command -v python3.12 || true)}
-    [ -n "$PY312" ] || { echo "gpu_run.sh pack: needs python3.12 to build the pesq wheel (set PY312)" >&2; exit 1; }
+    PY312=${PY312:-python3.12}
+    "$PY312" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null ||
+        { echo "gpu_run.sh pack: needs Python 3.12 to build the pesq wheel (set PY312=/path/to/python3.12)" >&2; exit 1; }
     "$PY312" -m pip wheel -q --no-deps pesq==0.0.4 -w "$CARRY/whl"
-    (cd "$REPO/recipes/DNS" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-60}" <<'EOF'
+    # speechmos: keep DNSMOS, drop its AECMOS and PLCMOS models (6 MB the recipe never uses).
+    python3 - "$CARRY"/whl/speechmos-*.whl <<'SLIM'
+import sys, zipfile
+from pathlib import Path
+wheel = Path(sys.argv[1]); slim = wheel.with_suffix(".slim")
+with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(slim, "w", zipfile.ZIP_DEFLATED) as target:
+    for item in source.infolist():
+        if not item.filename.startswith(("speechmos/aecmos_models/", "speechmos/plcmos_models/")):
+            target.writestr(item, source.read(item))
+slim.replace(wheel)
+SLIM
+    (cd "$REPO/recipes/DNS" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-20}" <<'EOF'
 import shutil, sys
 from pathlib import Path
 import soundfile
@@ -59,7 +71,10 @@ same = all([Path(p).stem for p in split[k]] == [Path(p).stem for p in copy[k]] f
 assert same, "the packed corpus splits differently from the original"
 EOF
     )
-    du -sh "$CARRY"
+    TRIP=$(( ($(cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 cat 2>/dev/null | wc -c) \
+              + $(du -sb "$CARRY" | cut -f1)) / 1048576 ))
+    echo "carried: $(du -sh "$CARRY" | cut -f1) in .device_carry; the whole trip about $TRIP MiB (limit 64)"
+    [ "$TRIP" -lt 64 ] || { echo "over the device tool's 64 MiB: lower PACK_NOISE_SECONDS" >&2; exit 1; }
     echo "Now: device run, command 'bash recipes/DNS/gpu_run.sh', carry ['.device_carry'], timeout_s 600"
     exit 0
 fi
@@ -100,9 +115,11 @@ if [ "$DEVICE" != cpu ] && command -v nvidia-smi >/dev/null; then
     trap 'kill $SMI 2>/dev/null || true' EXIT
 fi
 
-python3 recipes/DNS/gpu_calibrate.py --device "$DEVICE" --precision "$PRECISION" "${CALIBRATE[@]}" \
-    --output "$OUT_DIR/calibration.json"
-STEPS=${STEPS:-$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$OUT_DIR/calibration.json")}
+# Sized once per work folder: a resumed call must train the same steps (release.json checks it).
+[ -f "$WORK/calibration.json" ] || python3 recipes/DNS/gpu_calibrate.py --device "$DEVICE" \
+    --precision "$PRECISION" "${CALIBRATE[@]}" --output "$WORK/calibration.json"
+cp "$WORK/calibration.json" "$OUT_DIR/"
+STEPS=${STEPS:-$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$WORK/calibration.json")}
 VALID_EVERY=$(( STEPS >= 4 ? STEPS / 4 : 1 ))   # 4 validations (and checkpoints) per model
 python3 recipes/DNS/release.py --data-dir "$DATA" --work-dir "$WORK" --publish-dir "$WORK/pretrained" \
     --teacher-steps "$STEPS" --student-steps "$STEPS" --valid-every "$VALID_EVERY" \
