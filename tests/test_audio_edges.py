@@ -106,10 +106,11 @@ def test_nan_late_in_a_long_file_is_found_by_block_reading(tmp_path):
 def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
     """A full disk surfaces in libsndfile as a bare "System error."."""
 
-    def full_disk(self, data):
+    def full_disk(*args, **kwargs):
         raise sf.LibsndfileError(2, "Error writing: ")  # what libsndfile says on ENOSPC
 
     monkeypatch.setattr(sf.SoundFile, "write", full_disk)
+    monkeypatch.setattr(sf, "write", full_disk)
     path = tmp_path / "out" / "enhanced.wav"
     with pytest.raises(AudioWriteError, match="writing the audio file failed.*disk full.*System error") as error:
         save_audio(path, torch.zeros(1600), 16000)

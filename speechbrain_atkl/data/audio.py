@@ -300,29 +300,41 @@ class AudioWriter:
         self.options = dict(samplerate=sample_rate, channels=channels, subtype=subtype, format=self.format)
         # A short name: the target's own name may already be as long as the system allows.
         self.temporary = self.path.with_name(f".{uuid.uuid4().hex[:16]}.partial")
-        self.handle = None
+        self.handle, self.written = None, False
 
     def __enter__(self):
         with self._failure("creating"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = sf.SoundFile(str(self.temporary), "w", **self.options)
         return self
 
-    def write(self, wav):
-        """Appends ``(time,)`` or ``(channels, time)`` finite samples."""
+    def write(self, wav, whole=False):
+        """Appends ``(time,)`` or ``(channels, time)`` finite samples.
+
+        ``whole=True`` writes the complete signal in one ``soundfile.write``
+        call (it must then be the only write).
+        """
         if isinstance(wav, torch.Tensor):
             wav = wav.detach().cpu().numpy()
         wav = np.asarray(wav)
         if not np.isfinite(wav).all():
             raise ValueError(f"{self.path}: refusing to write NaN or infinite samples.")
         with self._failure("writing"):
+            if whole:
+                options = {k: v for k, v in self.options.items() if k != "channels"}
+                sf.write(str(self.temporary), wav.T, **options)
+                self.written = True
+                return
+            if self.handle is None:
+                self.handle = sf.SoundFile(str(self.temporary), "w", **self.options)
             self.handle.write(wav.T)
 
     def __exit__(self, kind, error, traceback):
         try:
-            if self.handle is not None:
-                with self._failure("writing"):
+            with self._failure("writing"):
+                if self.handle is not None:
                     self.handle.close()
+                elif kind is None and not self.written:  # nothing written: an empty file
+                    sf.SoundFile(str(self.temporary), "w", **self.options).close()
             if kind is None:
                 with self._failure("renaming the finished file to"):
                     os.replace(self.temporary, self.path)
@@ -392,4 +404,4 @@ def save_audio(path, wav, sample_rate, subtype=None):
     if not np.isfinite(wav).all():
         raise ValueError(f"{path}: refusing to write NaN or infinite samples.")
     with AudioWriter(path, sample_rate, 1 if wav.ndim == 1 else wav.shape[0], subtype) as writer:
-        writer.write(wav)
+        writer.write(wav, whole=True)
