@@ -464,3 +464,67 @@ def test_any_file_name_scores_and_reports(tmp_path, capsys):
                                progress=False)
     write_report(results, tmp_path / "bytes")
     assert b"caf\xe9," in (tmp_path / "bytes" / "per_utterance.csv").read_bytes()
+
+
+@needs_corpus
+def test_scorer_gives_the_plain_metric_calls_bits_on_real_speech():
+    """Shared reading/resampling changes no bit: rows equal pesq/pystoi called directly."""
+    import pesq
+    import pystoi
+
+    from speechbrain_atkl.evaluation.scoring import UtteranceScorer
+
+    clean = soundfile.read(sorted(CORPUS_CLEAN.glob("*.wav"))[0])[0][: 2 * SR]
+    noise = soundfile.read(sorted(CORPUS_NOISE.glob("*.wav"))[0])[0][: 2 * SR]
+    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2))
+    noisy, enhanced = clean + noise, clean + 0.2 * noise
+    metrics = ["pesq_wb", "stoi", "estoi", "si_snr", "si_snr_i"]
+    np.random.seed(0)  # eSTOI adds eps-scaled random numbers: same draws in both runs
+    rows = UtteranceScorer(metrics)({"id": "u", "enhanced": enhanced, "clean": clean,
+                                     "noisy": noisy})
+    np.random.seed(0)
+    for row, wav in zip(rows, (noisy, enhanced)):
+        assert row["failed"] == {}
+        assert row["pesq_wb"] == pesq.pesq(SR, clean, wav, "wb")
+        assert row["stoi"] == pystoi.stoi(clean, wav, SR)
+        assert row["estoi"] == pystoi.stoi(clean, wav, SR, extended=True)
+        assert row["si_snr"] == si_snr(wav, clean)
+        assert row["si_snr_i"] == si_snr_improvement(wav, clean, noisy)
+    assert rows[0]["pesq_wb"] < rows[1]["pesq_wb"]
+
+
+def test_each_signal_is_resampled_and_dnsmos_scored_once(monkeypatch):
+    from speechbrain_atkl.evaluation import scoring
+
+    calls = []
+
+    def counting_resample(wav):
+        calls.append(("resample", len(wav)))
+        return metrics_module.stoi_resample(wav)
+
+    def fake_dnsmos(wav):
+        calls.append(("dnsmos", len(wav)))
+        return {"sig": 1.5, "bak": 2.5, "ovrl": 3.5, "p808": float(len(wav))}
+
+    monkeypatch.setattr(scoring, "stoi_resample", counting_resample)
+    scorer = scoring.UtteranceScorer(["stoi", "estoi", "dnsmos_ovrl", "dnsmos_p808"])
+    scorer.dnsmos = fake_dnsmos
+    lengths = {"clean": SR, "noisy": SR, "enhanced": SR}
+    item = {name: SPEECHLIKE[:n] + 0.01 * i for i, (name, n) in enumerate(lengths.items())}
+    for _ in range(2):  # a second item gets fresh computations, not the first one's
+        rows = scorer({"id": "u", **item})
+        assert [row["dnsmos_ovrl"] for row in rows] == [3.5, 3.5]
+    assert sorted(calls) == sorted(2 * [("resample", SR)] * 3 + 2 * [("dnsmos", SR)] * 2)
+
+
+def test_worker_environment_is_single_threaded_and_restored(monkeypatch):
+    from speechbrain_atkl.evaluation.scoring import WORKER_THREADS_ENV, _worker_environment
+
+    names = sorted(WORKER_THREADS_ENV)
+    monkeypatch.setenv(names[0], "7")
+    for name in names[1:]:
+        monkeypatch.delenv(name, raising=False)
+    with _worker_environment():
+        assert all(os.environ[name] == "1" for name in names)
+    assert os.environ[names[0]] == "7"
+    assert not any(name in os.environ for name in names[1:])

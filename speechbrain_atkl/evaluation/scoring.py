@@ -15,6 +15,12 @@ and its row says why in ``failed``. With worker processes, utterances lost to
 a dead worker (e.g. killed for memory) are listed in ``ScoringResults.lost``;
 the others are kept.
 
+Each signal is read once per utterance, and what several metrics derive from it
+(its DNSMOS scores, its 10 kHz version for STOI and eSTOI) is computed once.
+Worker processes run one BLAS/OpenMP thread each (:data:`WORKER_THREADS_ENV`):
+``num_workers`` processes on as many cores, not each one spinning threads of
+its own on all of them.
+
 Usage at test time, e.g. from a Brain's ``on_stage_end``::
 
     results = score_utterances(items, num_workers=4)
@@ -24,12 +30,15 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import contextlib
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from speechbrain_atkl.data.audio import AudioError, load_audio
@@ -45,6 +54,7 @@ from speechbrain_atkl.evaluation.metrics import (
     si_snr,
     si_snr_improvement,
     stoi,
+    stoi_resample,
 )
 
 SYSTEMS = ("noisy", "enhanced")
@@ -60,6 +70,10 @@ LOST_REASON = (
     "not scored: a scoring worker process died (killed, e.g. for lack of memory) "
     "before this utterance was done; score it again with fewer --num-workers"
 )
+#: Environment of the worker processes: one thread per math library, set before
+#: they import numpy/torch (read once at import), so that ``num_workers``
+#: processes use ``num_workers`` cores.
+WORKER_THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @dataclass
@@ -135,7 +149,7 @@ def _load(source, name):
     """A waveform from a file path (read and resampled) or an array."""
     if isinstance(source, (str, Path)):
         try:
-            return load_audio(source).double().numpy()
+            return load_audio(source).numpy().astype(np.float64)
         except (AudioError, RuntimeError, OSError) as err:
             raise UnscorableError(f"cannot read {name} file {source}: {err}") from err
     return as_waveform(source, name)
@@ -170,7 +184,7 @@ class UtteranceScorer:
         self.metrics = list(metrics)
         needs_dnsmos = any(m in DNSMOS_METRICS for m in self.metrics)
         self.dnsmos = DNSMOS(num_threads=dnsmos_threads) if needs_dnsmos else None
-        self._dnsmos_cache = (None, None)
+        self._memo = {}
 
     def __call__(self, item):
         """Returns one row per system, or raises UnscorableError with the reason.
@@ -191,6 +205,7 @@ class UtteranceScorer:
         UnscorableError
             When the reference data (clean or noisy) cannot be scored.
         """
+        self._memo = {}
         clean = check_signal(_load(item["clean"], "clean"), "clean")
         rows, noisy = [], None
         if item.get("noisy") is not None:
@@ -205,15 +220,25 @@ class UtteranceScorer:
         rows.append(self._score_enhanced(item, clean, noisy))
         return rows
 
+    def _derived(self, function, wav):
+        """``function(wav)``, computed once per signal of the current item."""
+        key = (function, id(wav))
+        if key not in self._memo:  # the entry holds wav, so its id stays unique
+            self._memo[key] = (wav, function(wav))
+        return self._memo[key][1]
+
+    def _stoi_resample(self, wav):
+        return self._derived(stoi_resample, wav)
+
     def _score(self, metric, wav, clean, noisy):
-        """One metric of one signal (DNSMOS scores are cached per signal)."""
+        """One metric of one signal (DNSMOS and STOI resampling once per signal)."""
+        if metric in ("stoi", "estoi"):
+            return REFERENCE_METRICS[metric](wav, clean, resample=self._stoi_resample)
         if metric in REFERENCE_METRICS:
             return REFERENCE_METRICS[metric](wav, clean)
         if metric == "si_snr_i":
             return si_snr_improvement(wav, clean, noisy)
-        if self._dnsmos_cache[0] is not wav:
-            self._dnsmos_cache = (wav, self.dnsmos(wav))
-        return self._dnsmos_cache[1][DNSMOS_METRICS[metric]]
+        return self._derived(self.dnsmos, wav)[DNSMOS_METRICS[metric]]
 
     def _score_enhanced(self, item, clean, noisy):
         """The enhanced row; a failed output gets the worst score of each metric."""
@@ -266,6 +291,21 @@ def _score_in_worker(item):
     return _score_or_reason(_worker_scorer, item)
 
 
+@contextlib.contextmanager
+def _worker_environment():
+    """Sets :data:`WORKER_THREADS_ENV` for the processes started inside, then restores it."""
+    saved = {name: os.environ.get(name) for name in WORKER_THREADS_ENV}
+    os.environ.update(WORKER_THREADS_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _prepare_items(items):
     """Checks the item dicts; converts arrays/tensors to numpy for pickling."""
     prepared, seen = [], set()
@@ -304,7 +344,8 @@ def score_utterances(
         Worker processes; 0 or 1 scores in this process. Workers are spawned
         (not forked), so this is safe after torch/CUDA has been used; as with
         any spawned pool, a script calling this must guard its top-level code
-        with ``if __name__ == "__main__":``.
+        with ``if __name__ == "__main__":``. Each worker runs one BLAS/OpenMP
+        thread (:data:`WORKER_THREADS_ENV`).
     dnsmos_threads : int, optional
         Threads per DNSMOS ONNX session; default: ONNX Runtime's choice in
         process, 1 per worker.
@@ -346,7 +387,7 @@ def score_utterances(
             bar.update()
     else:
         outcomes = [None] * len(items)
-        with ProcessPoolExecutor(
+        with _worker_environment(), ProcessPoolExecutor(
             max_workers=num_workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
