@@ -116,7 +116,7 @@ def enhance_all(enhancer, pairs, overwrite=False, progress=None, **chunking):
             skipped.append(source)
             continue
         try:
-            enhancer.enhance_file(source, target, **chunking)
+            enhancer.enhance_file(source, target, return_signal=False, **chunking)
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the others
             reason = str(error) if isinstance(error, (ValueError, RuntimeError, OSError)) else repr(error)
             failed.append((source, reason))
