@@ -57,5 +57,27 @@ def test_command_line_on_run_folders(tmp_path, capsys):
     argv = ["--teacher", str(teacher), "--student", str(student), "--seconds", "0.5", "--temperatures", "2"]
     assert loss_scales.main(argv + ["--audio", *map(str, files)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].endswith("| AT | KL (T=2) |") and len(lines) == 2 + 24 + 2
+    assert lines[0].endswith("| AT | KL (T=2) | teacher max share | teacher eff. bins |") and len(lines) == 2 + 24 + 2
     assert lines[-1].startswith("| mean | channel |")
+
+
+def test_untrained_presets_noise_mixing_and_time_map_checks(tmp_path, capsys):
+    clean, noise = tmp_path / "clean.wav", tmp_path / "noise.wav"
+    save_audio(clean, 0.1 * torch.randn(8000), 16000)
+    save_audio(noise, 0.1 * torch.randn(8000), 16000)
+    mixed = loss_scales.load_mixtures([str(clean)] * 2, 0.5, [str(noise)], snr=0.0)
+    alone = loss_scales.load_batch([str(clean)] * 2, 0.5)
+    assert torch.allclose((mixed - alone).pow(2).mean(), alone.pow(2).mean(), rtol=1e-3)
+    assert loss_scales.load_model("Distil-DCCRN").training  # untrained presets normalise with batch statistics
+    with pytest.raises(ValueError, match="preset"):
+        loss_scales.load_model("DCCRN-X")
+    student, teacher = small_dccrn(seed=0), small_dccrn(seed=1, channels=[8, 16, 16, 16, 32, 32])
+    checks = loss_scales.time_map_checks(student, teacher, torch.randn(2, 4000), layers=["encoder.1", "decoder.2"])
+    assert set(checks) == {"sorted", "gram", "profile", "index"}
+    for time_map, row in checks.items():
+        assert set(row) == {"permuted", "half", "other_input", "student"}
+        if time_map != "index":
+            assert max(row["permuted"].values()) < 1e-5
+    assert min(checks["index"]["permuted"].values()) > 1e-3
+    table = loss_scales.format_checks(checks)
+    assert table.count("\n") == 5 and table.splitlines()[2].startswith("| sorted | 0.000 / 0.000 |")

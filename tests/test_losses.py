@@ -122,6 +122,68 @@ def test_atkl_layers_lengths_and_errors():
         assert torch.isfinite(ATKLLoss(align=align, complex_features="channels", p=1)(student, teacher))
 
 
+def _permute_complex_channels(features, seed=0):
+    """The same features with their complex channels (real and imaginary halves alike) permuted."""
+    generator = torch.Generator().manual_seed(seed)
+    permuted = {}
+    for group, maps in features.items():
+        permuted[group] = []
+        for x in maps:
+            order = torch.randperm(x.shape[1] // 2, generator=generator)
+            permuted[group].append(x[:, torch.cat([order, order + x.shape[1] // 2])])
+    return permuted
+
+
+@pytest.mark.parametrize("energy", ["power", "log"])
+def test_atkl_time_dimension_ignores_channel_order(energy):
+    torch.manual_seed(0)
+    teacher = {k: [t.exp() for t in v] for k, v in _features([16, 32, 64, 128, 256, 256], 26).items()}
+    permuted = _permute_complex_channels(teacher)
+    default = ATKLLoss(energy=energy).terms(permuted, teacher)
+    assert ATKLLoss().time_map == "sorted"
+    assert max(float(default[name]) for name in ("at_time", "kl_time", "total")) < 1e-5
+    for time_map in ("gram", "profile"):
+        terms = ATKLLoss(dims=["time"], energy=energy, time_map=time_map).terms(permuted, teacher)
+        assert max(float(terms["at_time"]), float(terms["kl_time"])) < 1e-5
+    index = ATKLLoss(dims=["time"], energy=energy, time_map="index").terms(permuted, teacher)
+    assert float(index["at_time"]) > 0.05 and float(index["kl_time"]) > 0.05
+    # the channel-dimension map never depended on channel order
+    channel = ATKLLoss(dims=["channel"], energy=energy).terms(permuted, teacher)
+    assert float(channel["total"]) < 1e-5
+    with pytest.raises(ValueError, match="time_map"):
+        ATKLLoss(time_map="channel_sort")
+
+
+def test_atkl_time_maps_accept_channel_count_mismatch():
+    student = _features([16, 32, 64, 96, 128, 128], 41, requires_grad=True)
+    teacher = _features([16, 32, 64, 128, 256, 256], 26)
+    for time_map in ("sorted", "gram", "profile", "index"):
+        value = ATKLLoss(dims=["time"], time_map=time_map)(student, teacher)
+        value.backward()
+        assert torch.isfinite(value) and value > 0
+        assert all(torch.isfinite(t.grad).all() for t in student["encoder"])
+
+
+def test_atkl_log_energy_spreads_the_teacher_softmax():
+    from speechbrain_atkl.losses.attention_maps import kl_logits, softmax_concentration
+
+    torch.manual_seed(0)
+    energies = torch.randn(4, 5000).mul(2.0).exp()  # heavy-tailed, like |X|^2 maps
+    power_share, power_bins = softmax_concentration(kl_logits(energies, energy="power"))
+    log_share, log_bins = softmax_concentration(kl_logits(energies, energy="log"))
+    assert (log_share < power_share / 5).all() and (log_bins > 5 * power_bins).all()
+    # scale-free, and finite on silence
+    assert torch.allclose(kl_logits(energies * 1e3, energy="log"), kl_logits(energies, energy="log"), atol=1e-3)
+    assert torch.isfinite(kl_logits(torch.zeros(2, 10), energy="log")).all()
+    with pytest.raises(ValueError, match="energy"):
+        ATKLLoss(energy="db")
+    student = _features([16, 32, 64, 96, 128, 128], 41)
+    teacher = _features([16, 32, 64, 128, 256, 256], 26)
+    power = ATKLLoss(energy="power", at_weight=0.0)(student, teacher)
+    log = ATKLLoss(energy="log", at_weight=0.0)(student, teacher)
+    assert torch.isfinite(log) and not torch.allclose(power, log)
+
+
 def test_atkl_on_real_model_pair():
     """Student DCCRN (hop 100) against a differently shaped DCCRN-like teacher (hop 160)."""
     student = DCCRN.from_preset("Distil-DCCRN")

@@ -11,16 +11,23 @@ absolute value of each real and imaginary channel) and collapse one axis:
 
 * channel-dimension attention ``mean_c A``, a map over ``(freq, frames)``;
   the teacher's frame axis is resampled to the student's;
-* time-dimension attention ``mean_t A``, a map over ``(channels, freq)``;
-  the teacher's channel axis is resampled to the student's.
+* time-dimension attention ``mean_t A``, a map over ``(channels, freq)``.
+  Channels of two networks do not correspond, so by default the map is
+  compared in a form that does not depend on channel order (``time_map``:
+  channel energies sorted per frequency, a frequency Gram matrix, or the
+  frequency profile; see :mod:`~speechbrain_atkl.losses.attention_maps`);
+  ``time_map="index"`` resamples the teacher's channel axis onto the
+  student's, channel index against channel index.
 
 Each pair of maps is compared by
 
 * attention transfer (AT): the L2 distance between the L2-normalised,
   flattened maps (Zagoruyko & Komodakis, 2017);
 * KL: ``KL(teacher || student)`` between softmax distributions of the
-  flattened (optionally standardised) maps at temperature ``tau``, times
-  ``tau ** 2``.
+  flattened maps at temperature ``tau``, times ``tau ** 2``; the maps are
+  optionally taken to log-energy (``energy="log"``) and standardised first.
+  Raw energies are heavy-tailed: at ``tau = 1`` their softmax puts most of
+  its mass on a few bins; log-energies spread it over the map.
 
 The loss is ``sum over layer pairs and over dims of
 (at_weight * AT + kl_weight * KL)``, averaged over the layer pairs.
@@ -33,47 +40,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechbrain_atkl.losses.attention_maps import (
+    ALIGN_MODES,
+    ENERGY_MODES,
+    TIME_MAPS,
+    frame_mask,
+    kl_logits,
+    resample_axes,
+    time_map_pair,
+)
 from speechbrain_atkl.models.complex_nn import complex_magnitude
 
 DIMS = ("time", "channel")
-ALIGN_MODES = ("interpolate", "pool")
 COMPLEX_MODES = ("magnitude", "channels")
 DEFAULT_LAYERS = [f"encoder.{i}" for i in range(6)] + [f"decoder.{i}" for i in range(6)]
-
-
-def resample_axes(x, size, mode="interpolate"):
-    """Resamples the last two axes of ``x`` ``(batch, a, b)`` to ``size``.
-
-    Arguments
-    ---------
-    x : torch.Tensor
-        ``(batch, a, b)``.
-    size : tuple
-        Target ``(a', b')``.
-    mode : str
-        ``"interpolate"`` (bilinear) or ``"pool"`` (adaptive average pooling;
-        for upsampling it repeats values).
-
-    Example
-    -------
-    >>> resample_axes(torch.ones(2, 4, 97), (4, 161)).shape
-    torch.Size([2, 4, 161])
-    """
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if mode == "interpolate":
-        return F.interpolate(x[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-    if mode == "pool":
-        return F.adaptive_avg_pool2d(x[:, None], size)[:, 0]
-    raise ValueError(f"align must be one of {ALIGN_MODES}, got {mode!r}.")
-
-
-def frame_mask(lengths, frames, device):
-    """``(batch, frames)`` float mask of the frames inside each relative length."""
-    if lengths is None:
-        return None
-    valid = torch.ceil(lengths.to(device) * frames).clamp(1, frames)
-    return (torch.arange(frames, device=device)[None, :] < valid[:, None]).float()
 
 
 class ATKLLoss(nn.Module):
@@ -94,6 +74,17 @@ class ATKLLoss(nn.Module):
     standardize : bool
         Standardise each flattened map (zero mean, unit variance) before the
         softmax, so that the KL term does not depend on feature scale.
+    energy : str
+        What the KL's softmax sees: ``"power"``, the maps themselves, or
+        ``"log"``, their log-energy (floored at ``log_floor`` times the map's
+        mean); the AT term always compares the maps themselves.
+    log_floor : float
+        Floor of the log-energy, relative to each map's mean.
+    time_map : str
+        Form of the time-dimension map: ``"sorted"``, ``"gram"``,
+        ``"profile"`` (independent of channel order) or ``"index"`` (channel
+        index against channel index); see
+        :func:`~speechbrain_atkl.losses.attention_maps.time_map_pair`.
     align : str
         How the mismatched axis is resampled: ``"interpolate"`` or ``"pool"``.
     complex_features : str
@@ -114,6 +105,9 @@ class ATKLLoss(nn.Module):
     (torch.Size([]), True)
     >>> loss(student, student, layers=["encoder.0"]).abs().item() < 1e-6
     True
+    >>> permuted = {"encoder": [student["encoder"][0][:, torch.randperm(16)]], "decoder": []}
+    >>> ATKLLoss(complex_features="channels")(permuted, student, layers=["encoder.0"]).abs().item() < 1e-5
+    True
     """
 
     def __init__(
@@ -124,6 +118,9 @@ class ATKLLoss(nn.Module):
         p=2.0,
         temperature=1.0,
         standardize=True,
+        energy="log",
+        log_floor=1e-3,
+        time_map="sorted",
         align="interpolate",
         complex_features="magnitude",
         layers=None,
@@ -132,6 +129,12 @@ class ATKLLoss(nn.Module):
         dims = list(dims)
         if not dims or any(d not in DIMS for d in dims):
             raise ValueError(f"dims must be a non-empty subset of {DIMS}, got {dims}.")
+        if energy not in ENERGY_MODES:
+            raise ValueError(f"energy must be one of {ENERGY_MODES}, got {energy!r}.")
+        if log_floor <= 0:
+            raise ValueError(f"log_floor must be positive, got {log_floor}.")
+        if time_map not in TIME_MAPS:
+            raise ValueError(f"time_map must be one of {TIME_MAPS}, got {time_map!r}.")
         if align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}.")
         if complex_features not in COMPLEX_MODES:
@@ -144,6 +147,9 @@ class ATKLLoss(nn.Module):
         self.p = p
         self.temperature = temperature
         self.standardize = standardize
+        self.energy = energy
+        self.log_floor = log_floor
+        self.time_map = time_map
         self.align = align
         self.complex_features = complex_features
         self.layers = self._parse_layers(layers if layers is not None else DEFAULT_LAYERS)
@@ -216,22 +222,51 @@ class ATKLLoss(nn.Module):
                 maps["time"] = (energy * weights).sum(-1) / weights.sum(-1)
         return maps, mask
 
-    def _pair_terms(self, student, teacher, lengths):
+    def flat_maps(self, student, teacher, lengths=None):
+        """The flattened maps each term compares, for one layer pair.
+
+        Arguments
+        ---------
+        student, teacher : torch.Tensor
+            Feature maps ``(batch, channels, freq, frames)``.
+        lengths : torch.Tensor or None
+            Relative lengths ``(batch,)``.
+
+        Returns
+        -------
+        dict
+            ``{dim: (student, teacher, valid)}``: ``(batch, bins)`` maps of
+            equal shape (channel dimension: the teacher's frames resampled;
+            time dimension: the ``time_map`` form) and the ``(batch, bins)``
+            mask of the bins inside the lengths, or None.
+        """
         student_maps, mask = self._attention(student, lengths)
         teacher_maps, _ = self._attention(teacher, lengths)
-        terms = {}
+        flat = {}
         for dim in self.dims:
-            s_map = student_maps[dim]
-            t_map = resample_axes(teacher_maps[dim], s_map.shape[-2:], self.align)
             valid = None
-            if dim == "channel" and mask is not None:
-                valid = mask[:, None, :].expand_as(s_map).flatten(1)
-            s_flat, t_flat = s_map.flatten(1), t_map.flatten(1)
+            if dim == "time":
+                s_map, t_map = time_map_pair(student_maps[dim], teacher_maps[dim], self.time_map, self.align)
+            else:
+                s_map = student_maps[dim]
+                t_map = resample_axes(teacher_maps[dim], s_map.shape[-2:], self.align)
+                if mask is not None:
+                    valid = mask[:, None, :].expand_as(s_map).flatten(1)
+            flat[dim] = (s_map.flatten(1), t_map.flatten(1), valid)
+        return flat
+
+    def _pair_terms(self, student, teacher, lengths):
+        terms = {}
+        for dim, (s_flat, t_flat, valid) in self.flat_maps(student, teacher, lengths).items():
             if self.at_weight:
                 terms[f"at_{dim}"] = self._at_distance(s_flat, t_flat, valid)
             if self.kl_weight:
                 terms[f"kl_{dim}"] = self._kl(s_flat, t_flat, valid)
         return terms
+
+    def logits(self, flat, valid=None):
+        """The logits of the KL's softmax (before the temperature) of flattened maps ``(batch, bins)``."""
+        return kl_logits(flat, self.standardize, self.energy, self.log_floor, valid)
 
     @staticmethod
     def _at_distance(student, teacher, valid):
@@ -241,8 +276,7 @@ class ATKLLoss(nn.Module):
         return diff.norm(dim=1).mean()
 
     def _kl(self, student, teacher, valid):
-        if self.standardize:
-            student, teacher = _standardize(student, valid), _standardize(teacher, valid)
+        student, teacher = self.logits(student, valid), self.logits(teacher, valid)
         student, teacher = student / self.temperature, teacher / self.temperature
         if valid is not None:
             # A finite fill keeps gradients free of inf - inf; exp(-1e4) is exactly 0.
@@ -252,17 +286,6 @@ class ATKLLoss(nn.Module):
         log_t = F.log_softmax(teacher, dim=1)
         kl = (log_t.exp() * (log_t - log_s)).sum(1).mean()
         return kl * self.temperature**2
-
-
-def _standardize(x, valid=None, eps=1e-5):
-    if valid is None:
-        mean = x.mean(1, keepdim=True)
-        std = x.std(1, keepdim=True)
-    else:
-        count = valid.sum(1, keepdim=True).clamp_min(2.0)
-        mean = (x * valid).sum(1, keepdim=True) / count
-        std = (((x - mean) * valid).pow(2).sum(1, keepdim=True) / (count - 1)).sqrt()
-    return (x - mean) / (std + eps)
 
 
 def _lookup(features, name, side):

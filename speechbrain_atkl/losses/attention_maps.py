@@ -1,0 +1,183 @@
+"""Attention maps of AT-KL: resampling, permutation-invariant time maps, KL logits.
+
+Helpers of :class:`speechbrain_atkl.losses.ATKLLoss`, usable on their own to
+inspect what the loss compares.
+
+Time-dimension attention ``mean_t |X|^p`` is a map over ``(channels, freq)``.
+Channel ``i`` of one network has nothing to do with channel ``i`` of another,
+so :func:`time_map_pair` offers forms that do not depend on channel order:
+
+* ``"sorted"``: the channel energies of each frequency bin sorted (largest
+  first); the teacher's sorted axis is resampled to the student's channel
+  count, so the two quantile profiles of channel energy are compared;
+* ``"gram"``: the ``(freq, freq)`` Gram matrix ``A^T A / channels``, which
+  frequencies are active in the same channels; independent of channel order
+  and of the channel count;
+* ``"profile"``: the channel-mean frequency profile ``(1, freq)`` (which is
+  also the frame mean of the channel-dimension map);
+* ``"index"``: channel index against channel index, the teacher's channel
+  axis resampled (depends on channel order; kept for the ablation).
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import torch
+import torch.nn.functional as F
+
+ALIGN_MODES = ("interpolate", "pool")
+TIME_MAPS = ("sorted", "gram", "profile", "index")
+ENERGY_MODES = ("power", "log")
+
+
+def resample_axes(x, size, mode="interpolate"):
+    """Resamples the last two axes of ``x`` ``(batch, a, b)`` to ``size``.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``(batch, a, b)``.
+    size : tuple
+        Target ``(a', b')``.
+    mode : str
+        ``"interpolate"`` (bilinear) or ``"pool"`` (adaptive average pooling;
+        for upsampling it repeats values).
+
+    Example
+    -------
+    >>> resample_axes(torch.ones(2, 4, 97), (4, 161)).shape
+    torch.Size([2, 4, 161])
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == "interpolate":
+        return F.interpolate(x[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    if mode == "pool":
+        return F.adaptive_avg_pool2d(x[:, None], size)[:, 0]
+    raise ValueError(f"align must be one of {ALIGN_MODES}, got {mode!r}.")
+
+
+def frame_mask(lengths, frames, device):
+    """``(batch, frames)`` float mask of the frames inside each relative length."""
+    if lengths is None:
+        return None
+    valid = torch.ceil(lengths.to(device) * frames).clamp(1, frames)
+    return (torch.arange(frames, device=device)[None, :] < valid[:, None]).float()
+
+
+def _time_form(energy_map, mode):
+    if mode == "sorted":
+        return energy_map.sort(dim=1, descending=True).values
+    if mode == "gram":
+        return torch.einsum("bcf,bcg->bfg", energy_map, energy_map) / energy_map.shape[1]
+    if mode == "profile":
+        return energy_map.mean(1, keepdim=True)
+    if mode == "index":
+        return energy_map
+    raise ValueError(f"time_map must be one of {TIME_MAPS}, got {mode!r}.")
+
+
+def time_map_pair(student, teacher, mode="sorted", align="interpolate"):
+    """Student and teacher time-dimension maps in a comparable form.
+
+    Arguments
+    ---------
+    student, teacher : torch.Tensor
+        ``mean_t |X|^p`` maps ``(batch, channels, freq)``; channel and
+        frequency counts may differ.
+    mode : str
+        One of :data:`TIME_MAPS` (see the module docstring).
+    align : str
+        How the teacher's map is resampled to the student's shape.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(student, teacher)`` of the same shape: ``(batch, channels, freq)``
+        (sorted, index), ``(batch, freq, freq)`` (gram) or ``(batch, 1, freq)``
+        (profile).
+
+    Example
+    -------
+    >>> teacher = torch.rand(2, 8, 16)
+    >>> student = teacher[:, torch.randperm(8)]
+    >>> s, t = time_map_pair(student, teacher, "sorted")
+    >>> s.shape, torch.allclose(s, t)
+    (torch.Size([2, 8, 16]), True)
+    >>> s, t = time_map_pair(student[:, :4], teacher, "gram")
+    >>> s.shape
+    torch.Size([2, 16, 16])
+    """
+    student, teacher = _time_form(student, mode), _time_form(teacher, mode)
+    return student, resample_axes(teacher, student.shape[-2:], align)
+
+
+def kl_logits(x, standardize=True, energy="power", log_floor=1e-3, valid=None, eps=1e-5):
+    """The logits the KL term takes the softmax of, from flattened maps.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Flattened attention maps ``(batch, bins)``, non-negative.
+    standardize : bool
+        Zero mean, unit variance per row (over the valid bins).
+    energy : str
+        ``"power"``: the map as is; ``"log"``: ``log(x + log_floor * mean(x))``,
+        log-energy with a floor relative to the row's mean (so the result does
+        not depend on feature scale and silent bins stay finite).
+    log_floor : float
+        The floor of ``"log"``, relative to the row's mean (1e-3: 30 dB
+        below the mean of a p = 2 map, which holds power).
+    valid : torch.Tensor or None
+        ``(batch, bins)`` mask of the bins to use (1) or ignore (0).
+    eps : float
+        Added to the standard deviation.
+
+    Example
+    -------
+    >>> x = torch.tensor([[1.0, 10.0, 100.0, 1000.0]])
+    >>> kl_logits(x, energy="log").softmax(1).max().item() < kl_logits(x).softmax(1).max().item()
+    True
+    """
+    if energy not in ENERGY_MODES:
+        raise ValueError(f"energy must be one of {ENERGY_MODES}, got {energy!r}.")
+    if energy == "log":
+        mean = x.mean(1, keepdim=True) if valid is None else (x * valid).sum(1, keepdim=True) / valid.sum(
+            1, keepdim=True
+        ).clamp_min(1.0)
+        x = torch.log(x + log_floor * mean + 1e-20)
+    if not standardize:
+        return x
+    if valid is None:
+        mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True)
+    else:
+        count = valid.sum(1, keepdim=True).clamp_min(2.0)
+        mean = (x * valid).sum(1, keepdim=True) / count
+        std = (((x - mean) * valid).pow(2).sum(1, keepdim=True) / (count - 1)).sqrt()
+    return (x - mean) / (std + eps)
+
+
+def softmax_concentration(logits):
+    """How peaked each row's softmax is: largest bin's share and effective bin count.
+
+    Arguments
+    ---------
+    logits : torch.Tensor
+        ``(batch, bins)``.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(max_share, effective_bins)``, each ``(batch,)``: the largest
+        probability and ``exp(entropy)`` (``bins`` for a uniform softmax, 1
+        for a one-hot one).
+
+    Example
+    -------
+    >>> share, bins = softmax_concentration(torch.zeros(1, 10))
+    >>> round(share.item(), 3), round(bins.item(), 3)
+    (0.1, 10.0)
+    """
+    log_p = F.log_softmax(logits, dim=1)
+    entropy = -(log_p.exp() * log_p).sum(1)
+    return log_p.exp().amax(1), entropy.exp()
