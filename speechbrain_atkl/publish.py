@@ -74,6 +74,16 @@ MAX_EXAMPLE_SECONDS = 30.0
 #: Marker file that every model folder written by :func:`publish` holds; only a
 #: folder holding it may be replaced by ``--overwrite``.
 MARKER = ".speechbrain_atkl_model"
+#: Everything :func:`publish` writes into a model folder.
+PUBLISHED_FILES = (
+    MARKER,
+    "README.md",
+    "config.json",
+    "enhance_model.ckpt",
+    "example.wav",
+    "example_enhanced.wav",
+    "hyperparams.yaml",
+)
 
 
 class PublishError(RuntimeError):
@@ -508,8 +518,8 @@ def check_output(train_dir, output_dir, overwrite=False):
     The output may not be the training folder, one of its parent folders or
     a folder inside it (compared after resolving links, ``.`` and ``..``), nor
     an existing file; an existing non-empty folder is replaced only with
-    ``overwrite`` and only if it holds :data:`MARKER`, i.e. :func:`publish`
-    wrote it.
+    ``overwrite``, only if it holds :data:`MARKER` (:func:`publish` wrote it)
+    and nothing but :data:`PUBLISHED_FILES`.
 
     Raises
     ------
@@ -548,6 +558,12 @@ def check_output(train_dir, output_dir, overwrite=False):
             raise PublishError(
                 f"{output_dir} is not a model folder written by publish (it has no {MARKER}); "
                 "--overwrite only replaces those. Choose another --output or remove it yourself."
+            )
+        others = sorted(p.name for p in output_dir.iterdir() if p.name not in PUBLISHED_FILES)
+        if others:
+            raise PublishError(
+                f"{output_dir} holds files publish did not write ({', '.join(others[:5])}); "
+                "--overwrite would delete them. Move them away or choose another --output."
             )
 
 

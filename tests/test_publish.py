@@ -185,9 +185,12 @@ def test_existing_output_needs_overwrite(run, tmp_path):
     with pytest.raises(PublishError, match="--overwrite"):
         publish(root / "train", out)
     assert (out / "keep.txt").read_text() == "mine"
-    (out / ".speechbrain_atkl_model").touch()  # an older publish of this model
+    (out / ".speechbrain_atkl_model").touch()  # an older publish of this model, with a file of ours
+    with pytest.raises(PublishError, match="keep.txt"):
+        publish(root / "train", out, overwrite=True)
+    (out / "keep.txt").rename(out / "README.md")
     publish(root / "train", out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "enhance_model.ckpt").is_file()
+    assert (out / "enhance_model.ckpt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
@@ -252,6 +255,10 @@ def test_overwrite_replaces_only_a_published_model_folder(run, tmp_path, capsys)
     publish(root / "train", out)
     publish(root / "train", out, overwrite=True)  # a published model is replaced
     assert (out / "enhance_model.ckpt").is_file()
+    (out / "later run").mkdir()  # something else was put inside it since: never deleted
+    assert main([str(root / "train"), "--output", str(out), "--overwrite"]) == 1
+    assert "holds files publish did not write (later run)" in capsys.readouterr().err
+    assert (out / "later run").is_dir()
 
 
 def test_output_naming_a_file_is_a_clear_error(run, tmp_path, capsys):
