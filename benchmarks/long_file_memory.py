@@ -33,14 +33,14 @@ import torch
 from speechbrain_atkl.inference.enhance import EnhanceBatch
 from speechbrain_atkl.models.dccrn import DCCRN
 torch.set_num_threads(1)
-source, target, model_name = sys.argv[1:4]
+source, target, model_name, chunk_seconds = sys.argv[1:5]
 model = DCCRN(channels=[8] * 6, rnn_units=16) if model_name == "tiny" else DCCRN.from_preset(model_name)
 enhancer = EnhanceBatch(modules={"enhance_model": model.eval()}, hparams={"sample_rate": 16000},
                         run_opts={"device": "cpu"})
 enhancer.enhance_batch(torch.zeros(1, 16000))  # warm up
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
-enhancer.enhance_file(source, target, return_signal=False)
+enhancer.enhance_file(source, target, chunk_seconds=float(chunk_seconds), return_signal=False)
 print(json.dumps({"before_mb": before, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "seconds": time.perf_counter() - start}))
 """
@@ -62,11 +62,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60])
     parser.add_argument("--model", default="Distil-DCCRN", help="DCCRN preset name or 'tiny'")
+    parser.add_argument("--chunk-seconds", type=float, default=20.0, help="enhance_file's chunk_seconds")
     parser.add_argument(
         "--formats", nargs="+", default=["16000x1", "48000x2"], help="RATExCHANNELS of the input files"
     )
     args = parser.parse_args(argv)
-    print(f"model {args.model}, 1 torch thread; peak RSS of a fresh process per file")
+    print(f"model {args.model}, chunks of {args.chunk_seconds:g} s, 1 torch thread; peak RSS of a fresh process per file")
     print("| input | minutes | RSS before (MB) | peak RSS (MB) | seconds |")
     print("|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
@@ -76,7 +77,7 @@ def main(argv=None):
                 source = Path(folder) / f"noisy_{spec}_{minutes}.wav"
                 write_noise(source, minutes, rate, channels)
                 result = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(source), str(Path(folder) / "out.wav"), args.model],
+                    [sys.executable, "-c", CHILD, str(source), str(Path(folder) / "out.wav"), args.model, str(args.chunk_seconds)],
                     capture_output=True,
                     text=True,
                     check=True,
