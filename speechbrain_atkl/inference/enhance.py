@@ -213,7 +213,7 @@ class EnhanceBatch(Pretrained):
             )
         return enhanced
 
-    def enhance_waveform(self, wav, chunk_seconds=20.0, context_seconds=2.0, crossfade_seconds=0.05):
+    def enhance_waveform(self, wav, chunk_seconds=10.0, context_seconds=2.0, crossfade_seconds=0.05):
         """Enhances one waveform of any length in overlapping chunks.
 
         See :func:`enhance_in_chunks` for the method and its accuracy. A
@@ -268,7 +268,7 @@ class EnhanceBatch(Pretrained):
         self,
         path,
         output_filename=None,
-        chunk_seconds=20.0,
+        chunk_seconds=10.0,
         context_seconds=2.0,
         crossfade_seconds=0.05,
         return_signal=True,
