@@ -323,4 +323,3 @@ def prepare_pairs(data_folder, options, report):
                 f"No {split} folder: {len(held)} training pairs held out (by file, seeded)."
             )
     return pools
-

@@ -109,7 +109,6 @@ def corpus_fingerprint(data_folder, exclude=None):
     return {"files": len(lines), "digest": digest}
 
 
-
 def read_preparation(save_folder):
     """Reads what :func:`prepare_dns` recorded in ``save_folder``.
 

@@ -98,7 +98,6 @@ class ScanReport:
         return AudioError(f"{path}: {problem}") if problem else info
 
 
-
 def _hours(manifest):
     return round(sum(entry["duration"] for entry in manifest.values()) / 3600, 4)
 
@@ -209,4 +208,3 @@ def pair_entries(pairs, report):
             **extra,
         }
     return entries
-
