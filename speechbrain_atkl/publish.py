@@ -37,32 +37,29 @@ import json
 import math
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
-import yaml
 
 from speechbrain_atkl import __version__
 from speechbrain_atkl.models.config import model_spec
-
-#: ``test_metrics.json`` keys -> (model card name, model-index type).
-METRIC_NAMES = {
-    "pesq_wb": ("PESQ (wide-band, P.862.2)", "pesq"),
-    "pesq_nb": ("PESQ (narrow-band, P.862)", "pesq"),
-    "stoi": ("STOI", "stoi"),
-    "estoi": ("eSTOI", "estoi"),
-    "si_snr": ("SI-SNR (dB)", "si-snr"),
-    "si_snr_i": ("SI-SNR improvement (dB)", "si-snr-improvement"),
-    "dnsmos_sig": ("DNSMOS P.835 SIG", "dnsmos-sig"),
-    "dnsmos_bak": ("DNSMOS P.835 BAK", "dnsmos-bak"),
-    "dnsmos_ovrl": ("DNSMOS P.835 OVRL", "dnsmos-ovrl"),
-    "dnsmos_p808": ("DNSMOS P.808", "dnsmos-p808"),
-}
+from speechbrain_atkl.publishing import PublishError
+from speechbrain_atkl.publishing.card import (  # noqa: F401 - METRIC_NAMES: re-exported
+    METRIC_NAMES,
+    model_card,
+    read_test_metrics,
+    yaml_lines,
+)
+from speechbrain_atkl.publishing.folder import (  # noqa: F401 - PUBLISHED_FILES: re-exported
+    MARKER,
+    PUBLISHED_FILES,
+    check_output,
+    replace_folder,
+)
+from speechbrain_atkl.publishing.hub import push_to_hub
 
 #: Largest difference allowed between the published and the trained model's
 #: output, relative to the output's peak.
@@ -70,24 +67,6 @@ VERIFY_TOLERANCE = 1e-4
 
 #: Longest example kept in the model folder (seconds).
 MAX_EXAMPLE_SECONDS = 30.0
-
-#: Marker file that every model folder written by :func:`publish` holds; only a
-#: folder holding it may be replaced by ``--overwrite``.
-MARKER = ".speechbrain_atkl_model"
-#: Everything :func:`publish` writes into a model folder.
-PUBLISHED_FILES = (
-    MARKER,
-    "README.md",
-    "config.json",
-    "enhance_model.ckpt",
-    "example.wav",
-    "example_enhanced.wav",
-    "hyperparams.yaml",
-)
-
-
-class PublishError(RuntimeError):
-    """The training folder cannot be published, or the push failed."""
 
 
 def load_best_model(train_dir, key="valid_pesq"):
@@ -140,7 +119,7 @@ def inference_hyperparams(spec, sample_rate, origin=""):
         rnn_units: 16
     ...
     """
-    config = "\n".join("    " + line for line in _yaml_lines(spec["config"]).splitlines())
+    config = "\n".join("    " + line for line in yaml_lines(spec["config"]).splitlines())
     header = "# Inference hyper-parameters for speechbrain_atkl.EnhanceBatch"
     if origin:  # escaped: a line break in a folder name must not end the comment
         header += f"\n# Published from {json.dumps(origin, ensure_ascii=False)[1:-1]}"
@@ -153,215 +132,6 @@ def inference_hyperparams(spec, sample_rate, origin=""):
         "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
         "    loadables:\n        enhance_model: !ref <enhance_model>\n"
     )
-
-
-def _yaml_lines(mapping):
-    """``key: value`` YAML lines, lists written inline (``channels: [16, 32]``).
-
-    Example
-    -------
-    >>> print(_yaml_lines({"channels": [8, 16], "rnn_type": "real", "window": None}))
-    channels: [8, 16]
-    rnn_type: real
-    window: null
-    """
-    return "".join(
-        yaml.safe_dump({key: value}, default_flow_style=None if isinstance(value, (list, dict)) else False)
-        for key, value in mapping.items()
-    ).rstrip("\n")
-
-
-def read_test_metrics(path):
-    """Reads ``test_metrics.json``; returns ``None`` when the file is absent.
-
-    Returns
-    -------
-    dict or None
-        ``{"test_set": str, "num_utterances": int, "enhanced": {metric: float},
-        "noisy": {metric: float}}`` with only numeric metrics kept (a
-        ``{"mean": ...}`` entry counts as its mean).
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise PublishError(f"{path}: not readable JSON: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("enhanced"), dict):
-        raise PublishError(f"{path}: expected an object with an 'enhanced' metrics object.")
-    metrics = {
-        "test_set": str(data.get("test_set", "test set")),
-        "num_utterances": data.get("num_utterances"),
-    }
-    for system in ("enhanced", "noisy"):
-        values = {name: _metric_value(value) for name, value in (data.get(system) or {}).items()}
-        metrics[system] = {name: value for name, value in values.items() if value is not None}
-    return metrics
-
-
-def _metric_value(value):
-    """A finite float from a number or a ``{"mean": number}`` entry, else None."""
-    if isinstance(value, dict):
-        value = value.get("mean")
-    return float(value) if _is_number(value) else None
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def model_card(
-    name,
-    spec,
-    checkpoint_meta,
-    metrics=None,
-    license="apache-2.0",
-    datasets=(),
-    distilled=False,
-    num_parameters=None,
-    lookahead_ms=None,
-    source=None,
-):
-    """The ``README.md`` model card: YAML front matter and a short description.
-
-    Arguments
-    ---------
-    name : str
-        Model name (the Hub repository name).
-    spec : dict
-        Model description (``class_path``, ``config``).
-    checkpoint_meta : dict
-        Meta values of the published checkpoint.
-    metrics : dict or None
-        Output of :func:`read_test_metrics`.
-    license : str
-        Licence identifier for the front matter.
-    datasets : sequence of str
-        Training data names for the front matter.
-    distilled : bool
-        Whether the model was trained by distillation from a teacher.
-    num_parameters : int or None
-        Parameter count.
-    lookahead_ms : float or None
-        Algorithmic look-ahead of the model.
-    source : str or None
-        The ``source`` to show in the usage snippet (Hub id or folder).
-
-    Returns
-    -------
-    str
-        Markdown text.
-    """
-    model_class = spec["class_path"].rpartition(".")[2]
-    tags = ["speechbrain", "speechbrain-atkl", "speech-enhancement", "denoising", "audio-to-audio", "pytorch"]
-    tags.append(model_class.lower())
-    if distilled:
-        tags += ["knowledge-distillation", "at-kl", "distil-dccrn"]
-    front = {
-        "language": ["en"],
-        "license": license,
-        "library_name": "speechbrain",
-        "pipeline_tag": "audio-to-audio",
-        "tags": tags,
-    }
-    if datasets:
-        front["datasets"] = list(datasets)
-    if metrics and metrics["enhanced"]:
-        front["metrics"] = sorted({_metric_name(k)[1] for k in metrics["enhanced"]})
-        front["model-index"] = [
-            {
-                "name": name,
-                "results": [
-                    {
-                        "task": {"type": "audio-to-audio", "name": "Speech Enhancement"},
-                        "dataset": {"name": metrics["test_set"], "type": metrics["test_set"]},
-                        "metrics": [
-                            {"name": _metric_name(k)[0], "type": _metric_name(k)[1], "value": round(v, 4)}
-                            for k, v in metrics["enhanced"].items()
-                        ],
-                    }
-                ],
-            }
-        ]
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip("\n"), "---", "", f"# {name}", ""]
-    how = ", trained by AT-KL knowledge distillation from a teacher model" if distilled else ""
-    lines.append(
-        f"A speech enhancement model ({model_class}{how}) for **16 kHz** mono speech, made with "
-        "speechbrain-atkl, a SpeechBrain plug-in."
-    )
-    facts = []
-    if num_parameters is not None:
-        facts.append(f"{num_parameters / 1e6:.2f} M parameters")
-    if lookahead_ms is not None:
-        facts.append(f"causal up to {lookahead_ms:.2f} ms of look-ahead")
-    if facts:
-        lines += ["", "Model: " + ", ".join(facts) + "."]
-    lines += ["", "## Usage", "", "```bash", "pip install speechbrain-atkl", "```", "", "```python"]
-    lines += [
-        "from speechbrain_atkl import EnhanceBatch",
-        f'EnhanceBatch.from_hparams(source="{source or name}", savedir="pretrained_models/{name}")'
-        '.enhance_file("example.wav", "enhanced.wav")',
-        "```",
-        "",
-        "Any format and sampling rate soundfile reads is accepted; channels are averaged and the "
-        "input is resampled to 16 kHz. The output is at 16 kHz. Long files are processed in "
-        "overlapping chunks. A folder of files: `speechbrain-atkl-enhance IN_DIR OUT_DIR "
-        f"--model {source or name}`.",
-        "",
-        "`example.wav` is a short noisy example and `example_enhanced.wav` this model's output.",
-    ]
-    if metrics and metrics["enhanced"]:
-        count = metrics.get("num_utterances")
-        where = f"{metrics['test_set']}" + (f", {count} utterances" if count else "")
-        lines += [
-            "",
-            "## Results",
-            "",
-            f"Measured on {where}.",
-            "",
-            "| metric | noisy | enhanced |",
-            "|---|---|---|",
-        ]
-        for key, value in metrics["enhanced"].items():
-            noisy = metrics["noisy"].get(key)
-            noisy = f"{noisy:.3f}" if noisy is not None else "-"
-            lines.append(f"| {_metric_name(key)[0]} | {noisy} | {value:.3f} |")
-    meta = {k: v for k, v in checkpoint_meta.items() if _is_number(v) and not k.startswith("unixtime")}
-    if meta:
-        lines += ["", "## Checkpoint", "", "Validation values of the published checkpoint:", ""]
-        lines += [f"- `{k}`: {v:.4f}" for k, v in meta.items()]
-    lines += [
-        "",
-        "## Architecture",
-        "",
-        f"`{spec['class_path']}` with:",
-        "",
-        "```yaml",
-        _yaml_lines(spec["config"]),
-        "```",
-        "",
-        "## References",
-        "",
-        "- Y. Hu et al., *DCCRN: Deep Complex Convolution Recurrent Network for Phase-Aware Speech "
-        "Enhancement*, Interspeech 2020 (arXiv:2008.00264).",
-    ]
-    if distilled:
-        lines += [
-            "- R. Han et al., *Distil-DCCRN: A Small-footprint DCCRN Leveraging Feature-based Knowledge "
-            "Distillation in Speech Enhancement*, IEEE Signal Processing Letters 31, 2024 (arXiv:2408.04267).",
-            "- Y. Fu et al., *Uformer: A Unet Based Dilated Complex & Real Dual-Path Conformer Network for "
-            "Simultaneous Speech Enhancement and Dereverberation*, ICASSP 2022 (arXiv:2111.06015).",
-        ]
-    lines += [
-        "- M. Ravanelli et al., *SpeechBrain: A General-Purpose Speech Toolkit*, 2021 (arXiv:2106.04624).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _metric_name(key):
-    return METRIC_NAMES.get(key, (key, key.replace("_", "-")))
 
 
 def synthetic_example(seconds=3.0, sample_rate=16000, snr_db=5.0, seed=0):
@@ -505,142 +275,16 @@ def publish(
             source=source,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
-        _replace_folder(staging, output_dir)
+        replace_folder(staging, output_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return output_dir
 
 
-def check_output(train_dir, output_dir, overwrite=False):
-    """Refuses an output folder that publishing could destroy or cannot use.
-
-    The output may not be the training folder, one of its parent folders or
-    a folder inside it (compared after resolving links, ``.`` and ``..``), nor
-    an existing file; an existing non-empty folder is replaced only with
-    ``overwrite``, only if it holds :data:`MARKER` (:func:`publish` wrote it)
-    and nothing but :data:`PUBLISHED_FILES`.
-
-    Raises
-    ------
-    PublishError
-        Saying why, naming both folders.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> train = Path(tempfile.mkdtemp()) / "results" / "1986"
-    >>> check_output(train, train.parent / "model")  # a sibling: fine
-    >>> check_output(train, train.parent, overwrite=True)
-    Traceback (most recent call last):
-    ...
-    speechbrain_atkl.publish.PublishError: --output ... contains the training folder ...
-    """
-    train, output = Path(train_dir).resolve(), Path(output_dir).resolve()
-    where = None
-    if output == train:
-        where = "is the training folder"
-    elif output in train.parents:
-        where = "contains the training folder"
-    elif train in output.parents:
-        where = "is inside the training folder"
-    if where:
-        raise PublishError(
-            f"--output {output_dir} {where} {train_dir}; publishing there could destroy the run. "
-            "Choose a folder outside it."
-        )
-    if output_dir.exists() and not output_dir.is_dir():
-        raise PublishError(f"--output {output_dir} is a file, not a folder; choose a folder name.")
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise PublishError(f"{output_dir} exists and is not empty; pass --overwrite to replace it.")
-        if not (output_dir / MARKER).is_file():
-            raise PublishError(
-                f"{output_dir} is not a model folder written by publish (it has no {MARKER}); "
-                "--overwrite only replaces those. Choose another --output or remove it yourself."
-            )
-        others = sorted(p.name for p in output_dir.iterdir() if p.name not in PUBLISHED_FILES)
-        if others:
-            raise PublishError(
-                f"{output_dir} holds files publish did not write ({', '.join(others[:5])}); "
-                "--overwrite would delete them. Move them away or choose another --output."
-            )
-
-
 def _lookahead_ms(model, sample_rate):
     samples = getattr(model, "lookahead_samples", None)
     return None if samples is None else 1000.0 * samples / sample_rate
-
-
-def _replace_folder(new, target):
-    """Moves the folder ``new`` to ``target``, removing an old ``target`` only once ``new`` is in place."""
-    old = None
-    if target.exists():
-        old = target.parent / f".publish-{uuid.uuid4().hex[:12]}.old"
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old)
-
-
-def push_to_hub(folder, repo_id, token=None, private=False, timeout=10.0):
-    """Uploads a model folder to the Hugging Face Hub.
-
-    The token comes from ``token``, else ``HF_TOKEN`` or a stored
-    ``hf auth login``. Before uploading, the Hub endpoint must answer a TCP
-    connection within ``timeout`` seconds. Any failure raises
-    :class:`PublishError`; the local folder is never modified.
-
-    Arguments
-    ---------
-    folder : str or pathlib.Path
-        The model folder written by :func:`publish`.
-    repo_id : str
-        ``user/name`` of the model repository (created if missing).
-    token : str or None
-        Hub token.
-    private : bool
-        Create the repository as private.
-    timeout : float
-        Connection timeout in seconds for the reachability check.
-
-    Returns
-    -------
-    str
-        The repository URL.
-    """
-    import huggingface_hub
-    from huggingface_hub import constants
-
-    folder = Path(folder)
-    later = f"The model folder {folder} is complete; upload it later with `hf upload {repo_id} {folder}`."
-    if constants.HF_HUB_OFFLINE:
-        raise PublishError(f"cannot push to {repo_id}: HF_HUB_OFFLINE is set. {later}")
-    token = token or huggingface_hub.get_token()
-    if not token:
-        raise PublishError(
-            f"cannot push to {repo_id}: no Hugging Face token (set HF_TOKEN or run `hf auth login`). {later}"
-        )
-    endpoint = urlparse(constants.ENDPOINT)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
-    except OSError as error:
-        raise PublishError(
-            f"cannot push to {repo_id}: {constants.ENDPOINT} is not reachable within {timeout:g} s "
-            f"({error}). {later}"
-        ) from error
-    api = huggingface_hub.HfApi(token=token)
-    try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        api.upload_folder(
-            folder_path=str(folder), repo_id=repo_id, commit_message="Upload speechbrain-atkl model"
-        )
-    except Exception as error:  # noqa: BLE001 - any Hub failure becomes one clear message
-        raise PublishError(
-            f"pushing to {repo_id} failed: {type(error).__name__}: {error}. {later}"
-        ) from error
-    return str(url)
 
 
 def main(argv=None):
