@@ -11,8 +11,9 @@ noisy and enhanced systems) as a subprocess and prints
   with the load average before each run;
 * per-metric shares of the scoring CPU, from a cProfile (CPU clock) of the
   first ``--profile-items`` items scored in one process with one thread per
-  math library, as in a worker; what the command spends beyond them per item
-  is start-up, reading and inter-process traffic;
+  math library, as in a worker; what the command spends per item beyond an
+  unprofiled in-process run of those items is start-up and inter-process
+  traffic;
 * with ``--compare-with DIR`` (another checkout of the package, e.g.
   ``git worktree add /tmp/old <commit>``), the same for that code, run
   interleaved round by round, the ratio new/old of the medians, and whether
@@ -110,15 +111,20 @@ def run_cli(package_root, triples, output, num_workers):
 
 
 def profile_in_process(triples, items):
-    """CPU seconds per profiled function over the first ``items`` triples (child mode)."""
+    """CPU seconds per profiled function over the first ``items`` triples (child mode).
+
+    ``"unprofiled"`` is the CPU time of scoring them without the profiler.
+    """
     from speechbrain_atkl.evaluation.pairing import pair_folders
     from speechbrain_atkl.evaluation.scoring import score_utterances
 
     pairing = pair_folders(triples / "enhanced", triples / "clean", triples / "noisy")
+    start = time.process_time()
+    score_utterances(pairing.items[:items], num_workers=0, progress=False)
+    seconds = {"unprofiled": time.process_time() - start, "total": 0.0}
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(score_utterances, pairing.items[:items], num_workers=0, progress=False)
     stats = pstats.Stats(profiler).stats
-    seconds = {"total": 0.0}
     for (filename, _, function), (_, _, _, cumulative, _) in stats.items():
         if function == "score_utterances" and filename.endswith("evaluation/scoring.py"):
             seconds["total"] = cumulative
@@ -148,15 +154,15 @@ def read_scores(output):
 
 
 def compare_reports(new, old):
-    """Largest absolute score difference and whether summary.md is the same text."""
+    """``{metric: largest absolute difference}`` and whether summary.md is the same text."""
     new_scores, old_scores = read_scores(new), read_scores(old)
     if new_scores.keys() != old_scores.keys():
-        return float("inf"), False
-    largest = max(
-        abs(value - old_scores[key][metric])
-        for key, scores in new_scores.items()
-        for metric, value in scores.items()
-    )
+        return {"rows": float("inf")}, False
+    largest = {}
+    for key, scores in new_scores.items():
+        for metric, value in scores.items():
+            difference = abs(value - old_scores[key][metric])
+            largest[metric] = max(largest.get(metric, 0.0), difference)
     same_summary = (new / "summary.md").read_text() == (old / "summary.md").read_text()
     return largest, same_summary
 
@@ -209,17 +215,19 @@ def main():
                 ratio = statistics.median(times["new"][clock]) / statistics.median(times["old"][clock])
                 print(f"new/old {clock}: {ratio:.2f}")
             largest, same_summary = compare_reports(tmp / "new_0", tmp / "old_0")
-            print(f"scores new vs old: largest difference {largest:.3g}, "
+            differing = {k: f"{v:.2g}" for k, v in largest.items() if v} or "none"
+            print(f"scores new vs old, metrics that differ (largest difference): {differing}; "
                   f"summary.md {'identical' if same_summary else 'DIFFERENT'}")
         if args.profile_items:
             for name, root in variants.items():
                 seconds = profile(root, tmp / "triples", args.profile_items, WORKER_THREADS_ENV)
-                total = seconds.pop("total")
+                total, unprofiled = seconds.pop("total"), seconds.pop("unprofiled")
                 shares = ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in seconds.items())
-                per_item = total / args.profile_items
-                print(f"{name} in process, {per_item:.2f} CPU-s per item: {shares}; "
-                      f"the command spent {statistics.median(times[name]['cpu']) / args.count - per_item:+.2f} "
-                      f"CPU-s per item more (start-up, transfers)")
+                per_item = unprofiled / args.profile_items
+                command = statistics.median(times[name]["cpu"]) / args.count
+                print(f"{name} in process: {per_item:.2f} CPU-s per item (the command "
+                      f"{command:.2f}, {command - per_item:+.2f} for start-up and transfers); "
+                      f"profiled shares: {shares}")
 
 
 if __name__ == "__main__":
