@@ -186,7 +186,8 @@ def main():
     parser.add_argument("--profile-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile_child:
-        print(json.dumps(profile_in_process(Path(args.profile_child[0]), int(args.profile_child[1]))))
+        triples, items = args.profile_child
+        print(json.dumps(profile_in_process(Path(triples), int(items))))
         return
     from speechbrain_atkl.evaluation.scoring import WORKER_THREADS_ENV
 
@@ -212,8 +213,8 @@ def main():
                   f"CPU {spread(times[name]['cpu'])} s (median [range])")
         if "old" in variants:
             for clock in ("wall", "cpu"):
-                ratio = statistics.median(times["new"][clock]) / statistics.median(times["old"][clock])
-                print(f"new/old {clock}: {ratio:.2f}")
+                new, old = (statistics.median(times[name][clock]) for name in ("new", "old"))
+                print(f"new/old {clock}: {new / old:.2f}")
             largest, same_summary = compare_reports(tmp / "new_0", tmp / "old_0")
             differing = {k: f"{v:.2g}" for k, v in largest.items() if v} or "none"
             print(f"scores new vs old, metrics that differ (largest difference): {differing}; "

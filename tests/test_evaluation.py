@@ -528,3 +528,22 @@ def test_worker_environment_is_single_threaded_and_restored(monkeypatch):
         assert all(os.environ[name] == "1" for name in names)
     assert os.environ[names[0]] == "7"
     assert not any(name in os.environ for name in names[1:])
+
+
+@needs_corpus
+def test_scoring_benchmark_builds_triples_and_compares_reports(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scoring_bench", REPO / "benchmarks" / "scoring.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.build_triples(DATA, tmp_path / "t", count=2, seconds=1.5)
+    clean, noisy = (soundfile.read(tmp_path / "t" / k / "u0001.wav")[0] for k in ("clean", "noisy"))
+    assert clean.shape == noisy.shape == (int(1.5 * SR),)
+    assert 3 < si_snr(noisy, clean) < 7  # mixed at 5 dB (16-bit rounding aside)
+    results = score_utterances(
+        [{"id": "a", "enhanced": noisy, "clean": clean}], metrics=["si_snr"], progress=False
+    )
+    write_report(results, tmp_path / "new")
+    write_report(results, tmp_path / "old")
+    assert bench.compare_reports(tmp_path / "new", tmp_path / "old") == ({"si_snr": 0.0}, True)
