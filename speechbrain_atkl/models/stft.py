@@ -39,6 +39,17 @@ def full_precision(x):
     return contextlib.nullcontext()
 
 
+def at_least_float32(x):
+    """``x`` in float32 if it is in a half-precision (or integer) type, else unchanged (float64 stays).
+
+    Example
+    -------
+    >>> at_least_float32(torch.ones(2, dtype=torch.bfloat16)).dtype, at_least_float32(torch.ones(2).double()).dtype
+    (torch.float32, torch.float64)
+    """
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def make_window(name, win_length):
     """Returns a periodic analysis window.
 
@@ -159,7 +170,7 @@ class STFT(nn.Module):
         length = wav.shape[-1]
         padded_length = (self.num_frames(length) - 1) * self.hop_length + self.win_length
         right_pad = padded_length - self.left_pad - length
-        wav = F.pad(wav[:, None, :].float(), (self.left_pad, right_pad))
+        wav = F.pad(at_least_float32(wav[:, None, :]), (self.left_pad, right_pad))
         with full_precision(wav):
             spec = F.conv1d(wav, self.analysis, stride=self.hop_length)
         return spec.unflatten(1, (2, self.n_bins))
@@ -180,7 +191,7 @@ class STFT(nn.Module):
             Waveform, shape ``(batch, length)``.
         """
         frames = spec.shape[-1]
-        spec = spec.float()
+        spec = at_least_float32(spec)
         with full_precision(spec):
             wav = F.conv_transpose1d(spec.flatten(1, 2), self.synthesis, stride=self.hop_length)
             ones = torch.ones(1, 1, frames, dtype=spec.dtype, device=spec.device)
