@@ -65,3 +65,8 @@ def test_micro_benchmark_end_to_end(tmp_path):
         assert re.search(rf"\| Uformer-light {label} \| 1 \| -?\d+\.\d\d \| \d\.\d{{3}} \| -?\d+\.\d\d \|", table)
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=200, env=env)
     assert again.returncode == 0 and again.stdout.count("finished earlier, skipped") == 2
+    report = [*command, "--report-only"]
+    report[report.index("uformer_before,uformer_after")] = "uformer_before,uformer_after,dccrn_e"
+    only = subprocess.run(report, cwd=tmp_path, capture_output=True, text=True, timeout=200, env=env)
+    assert only.returncode == 0, only.stderr[-2000:]
+    assert "training" not in only.stdout and "| DCCRN-E |" not in only.stdout and f"| {after} | 1 |" in only.stdout

@@ -218,6 +218,8 @@ def build_parser():
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="training precision of every run, pinned so that all runs match (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and commands, run nothing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the table of the runs finished so far, train nothing")
     return parser
 
 
@@ -254,6 +256,10 @@ def main(argv=None):
 
     _check_record(work_dir, {"budget": budget.describe(), "data_dir": str(corpus_root(args.data_dir))})
     split = build_study_data(args.data_dir, data_folder, budget.test_count, budget.test_seconds)
+    if args.report_only:
+        runs, commands = [run for run in runs if run.finished(results_root)], []
+        if not runs:
+            raise StudyError(f"No finished run in {results_root} to report.")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
