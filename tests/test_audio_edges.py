@@ -116,3 +116,23 @@ def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path, monkeypatch)
         save_audio(path, torch.zeros(1600), 16000)
     assert str(path) in str(error.value) and isinstance(error.value, OSError)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_non_utf8_file_names_are_read_and_written(tmp_path):
+    """Linux allows any bytes but '/' and NUL in a name: load, inspect and save such files."""
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    from speechbrain_atkl.data.audio import audio_info, load_audio, save_audio
+
+    folder = os.fsencode(tmp_path)
+    source = os.path.join(folder, b"noisy \xff.wav")
+    sf.write(source, np.full(1600, 0.1), 16000)
+    name = os.fsdecode(source)  # how os.listdir(str) reports it: surrogate escapes
+    assert audio_info(name).frames == 1600
+    assert torch.allclose(load_audio(name), torch.full((1600,), 0.1), atol=1e-4)
+    target = os.fsdecode(os.path.join(folder, b"enhanced \xfe.wav"))
+    save_audio(target, torch.zeros(1600), 16000)
+    assert b"enhanced \xfe.wav" in os.listdir(folder)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_save_audio_is_atomic(tmp_path, monkeypatch):
     assert np.allclose(sf.read(str(target))[0], 0.25, atol=1e-4)
 
     def interrupted(path, *args, **kwargs):
-        Path(path).write_bytes(b"RIFF half-written")
+        Path(os.fsdecode(path)).write_bytes(b"RIFF half-written")  # save_audio passes bytes paths
         raise KeyboardInterrupt
 
     monkeypatch.setattr(audio_module.sf, "write", interrupted)

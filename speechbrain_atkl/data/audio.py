@@ -90,7 +90,7 @@ def _open(path):
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file.")
     try:
-        return sf.SoundFile(str(path))
+        return sf.SoundFile(os.fsencode(path))  # bytes: any name the OS allows, even non-UTF-8
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(
             f"{path}: not a readable audio file (corrupt or unsupported " f"format): {error}"
@@ -321,11 +321,11 @@ class AudioWriter:
         with self._failure("writing"):
             if whole:
                 options = {k: v for k, v in self.options.items() if k != "channels"}
-                sf.write(str(self.temporary), wav.T, **options)
+                sf.write(os.fsencode(self.temporary), wav.T, **options)
                 self.written = True
                 return
             if self.handle is None:
-                self.handle = sf.SoundFile(str(self.temporary), "w", **self.options)
+                self.handle = sf.SoundFile(os.fsencode(self.temporary), "w", **self.options)
             self.handle.write(wav.T)
 
     def __exit__(self, kind, error, traceback):
@@ -334,7 +334,7 @@ class AudioWriter:
                 if self.handle is not None:
                     self.handle.close()
                 elif kind is None and not self.written:  # nothing written: an empty file
-                    sf.SoundFile(str(self.temporary), "w", **self.options).close()
+                    sf.SoundFile(os.fsencode(self.temporary), "w", **self.options).close()
             if kind is None:
                 with self._failure("renaming the finished file to"):
                     os.replace(self.temporary, self.path)
