@@ -47,7 +47,7 @@ from pathlib import Path
 
 import torch
 
-from study import execute
+from study import check_work_record, execute
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
 from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
 from study_report import plot_spectrograms, snr_breakdown
@@ -132,11 +132,7 @@ def _record(work_dir, args):
         **{key: getattr(args, key) for key in ("teacher_steps", "student_steps", "batch_size", "segment_seconds")},
         **{key: getattr(args, key) for key in ("valid_every", "valid_count", "test_count", "test_seconds", "seed")},
     }
-    path = work_dir / RECORD
-    if path.is_file() and json.loads(path.read_text()) != record:
-        raise StudyError(f"{path} records another release {json.loads(path.read_text())}; use another --work-dir.")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
+    check_work_record(work_dir, RECORD, record, "release")
 
 
 # ---------------------------------------------------------------------- results

@@ -187,15 +187,28 @@ def build_parser():
     return parser
 
 
-def _study_record(work_dir, budget_name, data_dir):
-    """Refuses to mix budgets or corpora in one work folder."""
-    path = work_dir / STUDY_RECORD
-    record = {"budget": budget_name, "data_dir": str(corpus_root(data_dir))}
+def check_work_record(work_dir, name, record, what):
+    """Refuses to mix settings in one work folder: ``<work_dir>/<name>`` must hold ``record``.
+
+    The first run writes the record; a later run with another record is an error.
+    Used by this study, ``teacher_benchmark.py`` and ``release.py``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_work_record(folder, "r.json", {"budget": "small"}, "study")
+    >>> check_work_record(folder, "r.json", {"budget": "full"}, "study")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    study_data.StudyError: ... holds a study of {'budget': 'small'}; this one is {'budget': 'full'}. ...
+    """
+    path = work_dir / name
     if path.is_file():
         previous = json.loads(path.read_text())
         if previous != record:
             raise StudyError(
-                f"{work_dir} holds a study of {previous}; this one is {record}. Use another --work-dir."
+                f"{work_dir} holds a {what} of {previous}; this one is {record}. Use another --work-dir."
             )
     else:
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -232,7 +245,8 @@ def main(argv=None):
             print(f"# [{index}/{len(runs)}] {run.key}{state}\n{shlex.join(command)}")
         return 0
 
-    _study_record(work_dir, args.budget, args.data_dir)
+    record = {"budget": args.budget, "data_dir": str(corpus_root(args.data_dir))}
+    check_work_record(work_dir, STUDY_RECORD, record, "study")
     split = build_study_data(args.data_dir, data_folder, budget.test_count, budget.test_seconds)
     print(
         f"Data: {len(split['train_clean'])} training / {len(split['test_clean'])} test clean files "

@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # recipes/DNS is not a package
-from study import execute  # noqa: E402
+from study import check_work_record, execute  # noqa: E402
 from study_data import StudyError, build_study_data, check_prepared, corpus_root  # noqa: E402
 from study_plan import Budget, Run, System, train_command  # noqa: E402
 
@@ -223,18 +223,6 @@ def build_parser():
     return parser
 
 
-def _check_record(work_dir, record):
-    """Refuses to mix budgets or corpora in one work folder."""
-    path = work_dir / RECORD
-    if path.is_file():
-        previous = json.loads(path.read_text())
-        if previous != record:
-            raise StudyError(f"{work_dir} holds a benchmark of {previous}; this one is {record}. Use another --work-dir.")
-    else:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2))
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.seeds < 1:
@@ -254,7 +242,8 @@ def main(argv=None):
             print(f"# [{index}/{len(runs)}] {run.key}{state}\n{shlex.join(command)}")
         return 0
 
-    _check_record(work_dir, {"budget": budget.describe(), "data_dir": str(corpus_root(args.data_dir))})
+    record = {"budget": budget.describe(), "data_dir": str(corpus_root(args.data_dir))}
+    check_work_record(work_dir, RECORD, record, "benchmark")
     split = build_study_data(args.data_dir, data_folder, budget.test_count, budget.test_seconds)
     if args.report_only:
         runs, commands = [run for run in runs if run.finished(results_root)], []

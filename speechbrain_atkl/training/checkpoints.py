@@ -173,7 +173,6 @@ def load_state_dict(model, path, what="checkpoint"):
     how the file is read).
     """
     state = load_weights(path, what)
-    missing, unexpected = [], []
     try:
         result = model.load_state_dict(state, strict=False)
         missing, unexpected = result.missing_keys, result.unexpected_keys
@@ -214,11 +213,17 @@ def load_trained_model(output_folder, key="valid_pesq"):
     """
     save_folder = Path(output_folder) / "save"
     model = build_model(load_model_config(save_folder / MODEL_CONFIG))
+    checkpoint, weights = best_model_weights(save_folder, key)
+    load_state_dict(model, weights)
+    return model.eval(), checkpoint
+
+
+def best_model_weights(save_folder, key="valid_pesq"):
+    """The best checkpoint of ``save_folder`` by ``key`` and its ``model.ckpt`` path."""
     checkpoint = best_checkpoint(save_folder, key)
     if "model" not in checkpoint.paramfiles:
         raise FileNotFoundError(f"{checkpoint.path} has no model.ckpt.")
-    load_state_dict(model, checkpoint.paramfiles["model"])
-    return model.eval(), checkpoint
+    return checkpoint, checkpoint.paramfiles["model"]
 
 
 def load_teacher(source, teacher=None, key="valid_pesq", savedir=None, allow_other_architecture=False):
@@ -339,10 +344,7 @@ def init_from_pretrained(model, source, checkpointer=None, key="valid_pesq", sav
     if path.is_dir() and (path / "enhance_model.ckpt").is_file():
         weights = path / "enhance_model.ckpt"
     elif path.is_dir() and (path / "save").is_dir():
-        checkpoint = best_checkpoint(path / "save", key)
-        if "model" not in checkpoint.paramfiles:
-            raise FileNotFoundError(f"init_from {path}: {checkpoint.path} has no model.ckpt.")
-        weights = checkpoint.paramfiles["model"]
+        _, weights = best_model_weights(path / "save", key)
     elif path.is_file():
         weights = path
     elif not path.exists() and _looks_like_hub_id(source):
