@@ -6,7 +6,7 @@ One resumable command::
     python recipes/DNS/release.py [--data-dir ../shared/data] [--work-dir results/release]
         [--teacher-steps N] [--student-steps N] [--batch-size 8] [--segment-seconds 3]
         [--valid-every 200] [--device cpu|cuda] [--precision fp32|bf16|fp16]
-        [--num-workers 0] [--threads T] [--seed 1986] [--publish-dir pretrained] [--dry-run]
+        [--num-workers 0] [--threads T] [--jobs 1|2] [--seed 1986] [--publish-dir pretrained] [--dry-run]
 
 It uses the distillation study's data and plumbing (``study_data.py``,
 ``study_plan.py``, ``study_report.py``): the speaker- and noise-disjoint
@@ -16,7 +16,8 @@ split of the corpus and its fixed test set mixed at -5 to 15 dB, and
 1. the teacher, Uformer-light (``hparams/uformer.yaml``), ``--teacher-steps``;
 2. the student, Distil-DCCRN, with AT-KL from that teacher
    (``hparams/distil_dccrn_atkl.yaml``), ``--student-steps``;
-3. the student alone (``hparams/distil_dccrn.yaml``), the same steps.
+3. the student alone (``hparams/distil_dccrn.yaml``), the same steps
+   (with ``--jobs 2`` beside the teacher, ``--threads`` split between them).
 
 Validation (and an end-of-epoch checkpoint) comes every ``--valid-every``
 steps: an "epoch" is ``valid_every x batch_size`` dynamically mixed items.
@@ -43,6 +44,7 @@ import os
 import re
 import shlex
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -135,6 +137,42 @@ def _record(work_dir, args):
     check_work_record(work_dir, RECORD, record, "release")
 
 
+def waves(entries, jobs):
+    """Groups the runs into waves that train at the same time.
+
+    The student alone needs no teacher, so with ``jobs >= 2`` it trains
+    beside the teacher; the distilled student always waits for the teacher.
+
+    Example
+    -------
+    >>> waves(["teacher", "atkl", "alone"], 1)
+    [['teacher'], ['atkl'], ['alone']]
+    >>> waves(["teacher", "atkl", "alone"], 2)
+    [['teacher', 'alone'], ['atkl']]
+    """
+    teacher, distilled, alone = entries
+    if jobs >= 2:
+        return [[teacher, alone], [distilled]]
+    return [[teacher], [distilled], [alone]]
+
+
+def run_environment(threads, concurrent_runs):
+    """Environment of the ``train.py`` processes: ``threads`` shared by the concurrent runs.
+
+    Example
+    -------
+    >>> run_environment(2, 2)["OMP_NUM_THREADS"]
+    '1'
+    >>> "OMP_NUM_THREADS" in run_environment(None, 1)
+    False
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if threads or concurrent_runs > 1:
+        per_run = str(max(1, (threads or os.cpu_count() or 1) // concurrent_runs))
+        env.update(OMP_NUM_THREADS=per_run, MKL_NUM_THREADS=per_run)
+    return env
+
+
 # ---------------------------------------------------------------------- results
 def collect(entries, results_root, split, timings):
     """Overall and by-SNR metrics of each finished run and of the noisy input."""
@@ -149,7 +187,8 @@ def collect(entries, results_root, split, timings):
                 "metrics": record.get("noisy", {}),
                 "by_snr": {m: snr_breakdown(output, split, m, "noisy") for m in BY_SNR_METRICS},
             }
-        wall = timings.get(run.key, {}).get("wall_s")
+        timing = timings.get(run.key, {})
+        wall = timing.get("wall_s")
         audio_seconds = entry["audio_hours"] * 3600
         systems.append(
             {
@@ -160,6 +199,8 @@ def collect(entries, results_root, split, timings):
                 "audio_hours": round(entry["audio_hours"], 3),
                 "wall_s": wall,
                 "audio_s_per_s": round(audio_seconds / wall, 2) if wall else None,
+                "concurrent_runs": timing.get("concurrent_runs", 1),
+                "threads": timing.get("threads"),
                 "metrics": record.get("enhanced", {}),
                 "by_snr": {m: snr_breakdown(output, split, m) for m in BY_SNR_METRICS},
             }
@@ -204,7 +245,9 @@ def results_markdown(results, split, device, precision):
     for row in results["systems"]:
         speed = f", {row['audio_s_per_s']} audio-s trained per s" if row["audio_s_per_s"] else ""
         wall = "finished earlier" if row["wall_s"] is None else f"{row['wall_s'] / 60:.1f} min"
-        lines.append(f"- {row['label']}: {wall}{speed}")
+        shared = row.get("concurrent_runs") or 1
+        conditions = f" ({row['threads']} thread(s), beside {shared - 1} other run)" if shared > 1 else ""
+        lines.append(f"- {row['label']}: {wall}{speed}{conditions}")
     return "\n".join(lines) + "\n"
 
 
@@ -318,7 +361,8 @@ def build_parser():
     add("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     add("--num-workers", type=int, default=0, help="DataLoader workers per run (default: %(default)s)")
     add("--eval-num-workers", type=int, default=2, help="test-scoring processes per run (default: %(default)s)")
-    add("--threads", type=int, help="torch threads per run (OMP_NUM_THREADS)")
+    add("--threads", type=int, help="torch threads in all, shared by concurrent runs (OMP_NUM_THREADS)")
+    add("--jobs", type=int, default=1, help="2: train the student alone beside the teacher (default: %(default)s)")
     add("--seed", type=int, default=1986)
     add("--publish-dir", type=Path, default=Path("pretrained"), help="published folders (default: %(default)s)")
     add("--dry-run", action="store_true", help="print the plan and commands, run nothing")
@@ -327,8 +371,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if min(args.teacher_steps, args.student_steps, args.valid_every, args.batch_size) < 1:
-        raise StudyError("--teacher-steps, --student-steps, --valid-every and --batch-size must be at least 1.")
+    if min(args.teacher_steps, args.student_steps, args.valid_every, args.batch_size, args.jobs) < 1:
+        raise StudyError("--teacher-steps, --student-steps, --valid-every, --batch-size and --jobs must be at least 1.")
     work_dir = args.work_dir.resolve()
     results_root = work_dir / "runs"
     entries = plan(args)
@@ -341,21 +385,31 @@ def main(argv=None):
 
     _record(work_dir, args)
     split = build_study_data(args.data_dir, work_dir / "data", args.test_count, args.test_seconds)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.threads:
-        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         torch.set_num_threads(args.threads)
     timings_path = work_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    for index, entry in enumerate(entries, 1):
-        run = entry["run"]
-        if run.finished(results_root):
-            print(f"[{index}/{len(entries)}] {run.key}: finished earlier, skipped", flush=True)
+    for wave in waves(entries, args.jobs):
+        pending = [entry for entry in wave if not entry["run"].finished(results_root)]
+        for entry in wave:
+            run = entry["run"]
+            index = entries.index(entry) + 1
+            if entry not in pending:
+                print(f"[{index}/{len(entries)}] {run.key}: finished earlier, skipped", flush=True)
+                continue
+            resumed = " (resuming from its checkpoint)" if (run.output(results_root) / "save").is_dir() else ""
+            print(f"[{index}/{len(entries)}] {run.key}: training {run.system.label}{resumed}", flush=True)
+        if not pending:
             continue
-        resumed = " (resuming from its checkpoint)" if (run.output(results_root) / "save").is_dir() else ""
-        print(f"[{index}/{len(entries)}] {run.key}: training {run.system.label}{resumed}", flush=True)
-        timings[run.key] = execute(run, entry["command"], results_root, work_dir / "logs", env)
-        timings_path.write_text(json.dumps(timings, indent=2))
+        env = run_environment(args.threads, len(pending))
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            futures = {
+                entry["run"].key: pool.submit(execute, entry["run"], entry["command"], results_root, work_dir / "logs", env)
+                for entry in pending
+            }
+            for key, future in futures.items():
+                timings[key] = dict(future.result(), concurrent_runs=len(pending), threads=env.get("OMP_NUM_THREADS"))
+                timings_path.write_text(json.dumps(timings, indent=2))
     (work_dir / "data_check.json").write_text(json.dumps(check_prepared(results_root / "prepared", split), indent=2))
 
     results = collect(entries, results_root, split, timings)
