@@ -101,8 +101,9 @@ class HopStreamer:
         return self._emit(chunk.shape[1])
 
     def _is_finite(self):
-        state = [self._ready, *getattr(self, "_state", ())]
-        return all(bool(torch.isfinite(torch.as_tensor(tensor)).all()) for tensor in state)
+        # One check over all the state (a few tensor operations, not a few per tensor).
+        state = [torch.as_tensor(tensor).flatten() for tensor in (self._ready, *getattr(self, "_state", ()))]
+        return bool(torch.isfinite(torch.cat(state)).all())
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.

@@ -45,6 +45,12 @@ from torch import nn
 
 from speechbrain_atkl.inference.hop_streamer import HopStreamer
 from speechbrain_atkl.models.complex_nn import complex_cat
+from speechbrain_atkl.models.complex_streaming import (
+    fold_batch_norm,
+    lstm_layer_weights,
+    lstm_step,
+    lstm_step_weights,
+)
 from speechbrain_atkl.models.dccrn import DCCRN, apply_mask
 
 
@@ -122,12 +128,47 @@ class StreamingStep(nn.Module):
         envelope = window_sq.view(-1, self.hop_length).sum(0)
         self.register_buffer("inverse_envelope", 1.0 / envelope.clamp_min(1e-8), persistent=False)
         self.state_shapes = self._state_shapes(model, context)
+        self._kernel_parts = {}
+        # Each layer's step is one matrix product against a matrix assembled once here, batch
+        # normalisation folded in; `_norms` keeps those that do not fold (the complex one).
+        self._norms = {}
         with torch.no_grad():
             for part in ("encoder", "decoder"):
                 for i, block in enumerate(getattr(model, part)):
-                    weight, bias = block.conv.step_kernel()
-                    self.register_buffer(f"{part}{i}_weight", weight.clone(), persistent=False)
-                    self.register_buffer(f"{part}{i}_bias", bias.clone(), persistent=False)
+                    name = f"{part}{i}"
+                    matrix, bias, *geometry = block.conv.step_kernel(self.state_shapes[name][1])
+                    matrix, bias, self._norms[name] = fold_batch_norm(matrix, bias, block.norm)
+                    self._register(name, (matrix, bias, *geometry))
+            self._register_rnn(model.bottleneck)
+
+    def _register_rnn(self, bottleneck):
+        if bottleneck.rnn_type == "real":
+            lstm = bottleneck.lstm
+            layers = [lstm_layer_weights(lstm, layer) for layer in range(lstm.num_layers)]
+            projection = (bottleneck.projection.weight.T, bottleneck.projection.bias)
+        else:
+            lstm = bottleneck.lstm
+            layers = [lstm_step_weights(pair) for pair in zip(lstm.real, lstm.imag)]
+            # The real and imaginary projections as one block-diagonal matrix.
+            real, imag = lstm.projection
+            projection = (torch.block_diag(real.weight.T, imag.weight.T), torch.cat([real.bias, imag.bias]))
+        for layer, weights in enumerate(layers):
+            self._register(f"rnn{layer}", weights)
+        self._register("projection", projection)
+        self.rnn_layers = len(layers)
+
+    def _register(self, name, kernel):
+        # The tensors of a kernel become (non-persistent) buffers, to follow the module's device.
+        parts = []
+        for k, part in enumerate(kernel):
+            if isinstance(part, torch.Tensor):
+                self.register_buffer(f"{name}_{k}", part.detach().clone(), persistent=False)
+                part = f"{name}_{k}"
+            parts.append(part)
+        self._kernel_parts[name] = parts
+
+    def _kernel(self, name):
+        return tuple(getattr(self, p) if isinstance(p, str) else p for p in self._kernel_parts[name])
 
     def _state_shapes(self, model, context):
         cfg = model.config
@@ -200,20 +241,18 @@ class StreamingStep(nn.Module):
         x = spectrum[:, :, 1:]  # the DC bin is dropped
         skips = []
         for i, block in enumerate(model.encoder):
-            x = block.step(push(f"encoder{i}", x), self._kernel(f"encoder{i}"))
+            x = self._block_step(block, f"encoder{i}", push(f"encoder{i}", x))
             skips.append(x)
 
-        x, rnn_state = model.bottleneck(x, self._unpack_rnn(old["rnn_h"], old["rnn_c"]))
-        new["rnn_h"], new["rnn_c"] = self._pack_rnn(rnn_state)
+        x, new["rnn_h"], new["rnn_c"] = self._rnn_step(x, old["rnn_h"], old["rnn_c"])
 
         flags = push("valid_history", valid[:, None])  # (batch, lookahead_frames + 1)
         last = flags.shape[1] - 1
         for j, (block, skip, lag) in enumerate(zip(model.decoder, reversed(skips), self.decoder_lags)):
             skip = push(f"skip{j}", skip)[..., :1]  # the encoder frame `lag` steps back
             frame_valid = flags[:, last - lag, None, None, None]
-            x = block.step(
-                push(f"decoder{j}", complex_cat([x, skip]) * frame_valid), self._kernel(f"decoder{j}")
-            )
+            frames = push(f"decoder{j}", complex_cat([x, skip]) * frame_valid)
+            x = self._block_step(block, f"decoder{j}", frames)
 
         noisy = push("spectrum", spectrum)[..., :1]  # the frame this mask belongs to
         mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
@@ -223,33 +262,34 @@ class StreamingStep(nn.Module):
         out = overlap[:, : self.hop_length] * self.inverse_envelope
         return (out, *(new[name] for name in self.state_names))
 
-    def _kernel(self, name):
-        return getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
+    def _block_step(self, block, name, frames):
+        # An encoder or decoder block's step: its convolution, the unfolded norm, PReLU.
+        return block.activation(self._norms[name](block.conv.step(frames, self._kernel(name))))
 
-    def _unpack_rnn(self, h, c):
-        if self.model.bottleneck.rnn_type == "real":
-            return h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()
-
-        # ComplexLSTM: per layer, (h, c) of the real-weight and imaginary-weight LSTMs,
-        # each (1, 2 * batch, units / 2) with the real inputs' rows first.
-        def lstm(t, layer, part):
-            return t[:, layer, part].transpose(0, 1).flatten(0, 1)[None]
-
-        return [
-            tuple((lstm(h, layer, part), lstm(c, layer, part)) for part in range(2))
-            for layer in range(h.shape[1])
-        ]
-
-    def _pack_rnn(self, state):
-        if self.model.bottleneck.rnn_type == "real":
-            return state[0].transpose(0, 1), state[1].transpose(0, 1)
-
-        def unpack(t):  # (1, 2 * batch, units / 2) -> (batch, 2, units / 2)
-            return t[0].unflatten(0, (2, -1)).transpose(0, 1)
-
-        h = torch.stack([torch.stack([unpack(s[0]) for s in layer], 1) for layer in state], 1)
-        c = torch.stack([torch.stack([unpack(s[1]) for s in layer], 1) for layer in state], 1)
-        return h, c
+    def _rnn_step(self, x, h, c):
+        # The bottleneck for one frame (batch, channels, freq, 1); see RecurrentBottleneck.forward:
+        # both LSTM kinds read the frame flattened channel-major, real half first. (Batch sizes
+        # are written -1, so that the ONNX graph keeps them dynamic.)
+        seq = x.flatten(1)
+        new_h, new_c = [], []
+        for layer in range(self.rnn_layers):
+            weights = self._kernel(f"rnn{layer}")
+            if h.dim() == 3:  # a real LSTM: (batch, layers, units)
+                h_l, c_l = lstm_step(seq, h[:, layer, None], c[:, layer, None], weights)
+                seq = h_l[:, 0]
+            else:
+                # ComplexLSTM: the real- and imaginary-weight LSTMs (axis p) each read the
+                # real and imaginary input (axis q): rows (batch, q), states side by side on p.
+                h_l, c_l = (t[:, layer].transpose(1, 2).flatten(0, 1) for t in (h, c))
+                h_l, c_l = lstm_step(seq.unflatten(1, (2, -1)).flatten(0, 1), h_l, c_l, weights)
+                h_l, c_l = (t.unflatten(0, (-1, 2)).transpose(1, 2)[:, None] for t in (h_l, c_l))
+                # Complex product: real = Lr(xr) - Li(xi), imag = Lr(xi) + Li(xr).
+                seq = torch.cat([h_l[:, 0, 0, 0] - h_l[:, 0, 1, 1], h_l[:, 0, 0, 1] + h_l[:, 0, 1, 0]], -1)
+            new_h.append(h_l)
+            new_c.append(c_l)
+        matrix, bias = self._kernel("projection")
+        out = torch.addmm(bias, seq, matrix).view(-1, *x.shape[1:])
+        return out, torch.cat(new_h, 1), torch.cat(new_c, 1)
 
 
 class StreamingEnhancer(HopStreamer):

@@ -18,6 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechbrain_atkl.models.complex_streaming import (
+    conv_step,
+    conv_step_kernel,
+    conv_transpose_step,
+    conv_transpose_step_kernel,
+)
+
 
 def _half(channels, name):
     if channels % 2:
@@ -152,9 +159,10 @@ class ComplexConv2d(nn.Module):
         x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
-    def step_kernel(self):
-        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
-        return self.stacked_weight()
+    def step_kernel(self, freq):
+        """The kernel of :meth:`step` for ``freq`` input bins, to compute once for many steps."""
+        weight, bias = self.stacked_weight()
+        return conv_step_kernel(weight, bias, freq, self.real.stride[0], self.freq_pad)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
@@ -181,9 +189,8 @@ class ComplexConv2d(nn.Module):
         >>> torch.allclose(conv.step(x[..., 2:4]), conv(x)[..., 3:4], atol=1e-6)
         True
         """
-        weight, bias = self.step_kernel() if kernel is None else kernel
-        x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
-        return F.conv2d(x, weight, bias, self.real.stride)
+        kernel = self.step_kernel(frames.shape[2]) if kernel is None else kernel
+        return conv_step(frames, kernel)
 
 
 class ComplexConvTranspose2d(nn.Module):
@@ -258,14 +265,10 @@ class ComplexConvTranspose2d(nn.Module):
             first_frame : first_frame + x.shape[3],
         ]
 
-    def step_kernel(self):
-        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
+    def step_kernel(self, freq):
+        """The kernel of :meth:`step` for ``freq`` input bins, to compute once for many steps."""
         weight, bias = self.stacked_weight()
-        out_channels, kernel_freq = weight.shape[1:3]
-        # Output frame u is sum_k W[..., k] x[u - k]: :meth:`step` puts the frames on
-        # the channel axis, against the time-reversed taps, for a one-frame kernel.
-        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
-        return weight, bias
+        return conv_transpose_step_kernel(weight, bias, freq, self.freq_stride, self.freq_crop)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.
@@ -295,14 +298,8 @@ class ComplexConvTranspose2d(nn.Module):
         >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
         True
         """
-        weight, bias = self.step_kernel() if kernel is None else kernel
-        x = frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None]
-        out = F.conv_transpose2d(x, weight, bias, (self.freq_stride, 1))
-        return self._crop_freq(out, frames)
-
-    def _crop_freq(self, out, x):
-        # Crop the transposed convolution's frequency output back to stride * freq.
-        return out[:, :, self.freq_crop : self.freq_crop + x.shape[2] * self.freq_stride]
+        kernel = self.step_kernel(frames.shape[2]) if kernel is None else kernel
+        return conv_transpose_step(frames, kernel)
 
 
 class ComplexBatchNorm2d(nn.Module):
