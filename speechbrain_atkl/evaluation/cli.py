@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from speechbrain_atkl.allocator import tune_allocator
+from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.pairing import pair_folders
 from speechbrain_atkl.evaluation.report import format_summary, write_report
 from speechbrain_atkl.evaluation.scoring import METRICS, score_utterances
@@ -110,6 +112,12 @@ def build_parser():
         "ONNX Runtime's choice without workers)",
     )
     parser.add_argument(
+        "--noisy-cache",
+        metavar="FILE",
+        help="SQLite file of the noisy inputs' scores: reused when the same noisy and "
+        "clean files were scored before (by content and library versions), stored otherwise",
+    )
+    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="hide the progress bar",
@@ -134,6 +142,7 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()  # fewer page faults on large temporaries (speechbrain_atkl.allocator)
     if args.num_workers < 0:
         parser.error(f"--num-workers must be >= 0, got {args.num_workers}")
     if args.dnsmos_threads is not None and args.dnsmos_threads < 1:
@@ -149,6 +158,7 @@ def main(argv=None):
         parser.error(f"--output {output}: cannot create the report folder: {err}")
     try:
         pairing = pair_folders(args.enhanced, args.clean, args.noisy)
+        noisy_cache = NoisyScoreCache(args.noisy_cache) if args.noisy_cache else None
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
 
@@ -158,6 +168,7 @@ def main(argv=None):
         num_workers=args.num_workers,
         dnsmos_threads=args.dnsmos_threads,
         progress=not args.no_progress,
+        noisy_cache=noisy_cache,
     )
     n_scored = len({row["id"] for row in results.rows})
     results.skipped.extend(pairing.missing)

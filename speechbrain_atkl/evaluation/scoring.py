@@ -210,8 +210,8 @@ class UtteranceScorer:
         rows, noisy = [], None
         if item.get("noisy") is not None:
             noisy, _ = check_pair(_load(item["noisy"], "noisy"), clean, "noisy", "clean")
-            row = {"id": item["id"], "system": "noisy", "failed": {}}
-            for metric in self.metrics:
+            row = {"id": item["id"], "system": "noisy", "failed": {}, **(item.get("noisy_scores") or {})}
+            for metric in (m for m in self.metrics if m not in row):
                 try:
                     row[metric] = self._score(metric, noisy, clean, noisy)
                 except UnscorableError as err:
@@ -327,7 +327,7 @@ def _prepare_items(items):
 
 
 def score_utterances(
-    items, metrics=None, num_workers=0, dnsmos_threads=None, progress=True
+    items, metrics=None, num_workers=0, dnsmos_threads=None, progress=True, noisy_cache=None
 ):
     """Scores many utterances, noisy inputs included, skipping unscorable ones.
 
@@ -351,6 +351,10 @@ def score_utterances(
         process, 1 per worker.
     progress : bool
         Show a tqdm progress bar.
+    noisy_cache : NoisyScoreCache, optional
+        Reuses the noisy inputs' scores stored by an earlier evaluation of the
+        same noisy/clean signals and stores the new ones
+        (:mod:`~speechbrain_atkl.evaluation.noisy_cache`).
 
     Returns
     -------
@@ -378,6 +382,12 @@ def score_utterances(
     results = ScoringResults(
         metrics=metrics, systems=list(SYSTEMS) if has_noisy else ["enhanced"]
     )
+    keys = {}
+    if noisy_cache is not None:
+        for item in items:
+            if item["noisy"] is not None:
+                keys[item["id"]] = noisy_cache.key(item["noisy"], item["clean"])
+                item["noisy_scores"] = noisy_cache.get(keys[item["id"]], metrics)
     bar = tqdm(total=len(items), desc="Scoring", unit="utt", disable=not progress)
     if num_workers <= 1:
         scorer = UtteranceScorer(metrics, dnsmos_threads)
@@ -409,6 +419,9 @@ def score_utterances(
             results.lost.append((item["id"], LOST_REASON))
         elif outcome[1] is None:
             results.rows.extend(outcome[0])
+            if item["id"] in keys and not item["noisy_scores"]:
+                noisy_row = outcome[0][0]
+                noisy_cache.put(keys[item["id"]], {metric: noisy_row[metric] for metric in metrics})
         else:
             results.skipped.append((item["id"], outcome[1]))
     return results

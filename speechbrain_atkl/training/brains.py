@@ -252,6 +252,13 @@ class EnhancementBrain(sb.Brain):
         if self.checkpointer is not None and self.scheduler is not None:
             self.checkpointer.add_recoverable("lr_scheduler", self.scheduler)
 
+    def _noisy_cache(self):
+        """The ``noisy_score_cache`` file of the YAML as a cache, or None."""
+        from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
+
+        path = getattr(self.hparams, "noisy_score_cache", None)
+        return NoisyScoreCache(path) if path else None
+
     def _score_test_set(self):
         """Scores the collected test utterances, writes the report; returns mean metrics."""
         from speechbrain_atkl.evaluation import score_utterances, write_report
@@ -269,6 +276,7 @@ class EnhancementBrain(sb.Brain):
             self.test_items,
             metrics=getattr(self.hparams, "test_metrics", None),
             num_workers=getattr(self.hparams, "eval_num_workers", 0),
+            noisy_cache=self._noisy_cache(),
         )
         summary = write_report(results, output)
         if results.lost:

@@ -1,0 +1,102 @@
+"""The noisy-score cache: reused only for the same signals, same scores, shared by evaluations."""
+
+import csv
+
+import numpy as np
+import soundfile
+
+from speechbrain_atkl.evaluation import metrics as metrics_module
+from speechbrain_atkl.evaluation import scoring
+from speechbrain_atkl.evaluation.cli import main
+from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
+from speechbrain_atkl.evaluation.scoring import score_utterances
+
+SR = 16000
+
+
+def _items(seed=0, count=3):
+    rng = np.random.default_rng(seed)
+    items = []
+    for k in range(count):
+        clean = np.sin(np.arange(SR) * 0.05 * (k + 1)) * (1 + rng.random(SR))
+        noise = rng.standard_normal(SR)
+        items.append({"id": f"u{k}", "clean": clean, "noisy": clean + noise, "enhanced": clean + 0.1 * noise})
+    return items
+
+
+def _counting_si_snr(monkeypatch):
+    """Counts the SI-SNR calls of the scorer (noisy and enhanced sides together)."""
+    calls = []
+
+    def counted(wav, clean):
+        calls.append(len(wav))
+        return metrics_module.si_snr(wav, clean)
+
+    monkeypatch.setitem(scoring.REFERENCE_METRICS, "si_snr", counted)
+    return calls
+
+
+def test_second_evaluation_reuses_noisy_scores_and_gives_the_same_rows(tmp_path, monkeypatch):
+    calls = _counting_si_snr(monkeypatch)
+    cache = NoisyScoreCache(tmp_path / "scores.sqlite")
+    first = score_utterances(_items(), metrics=["si_snr", "si_snr_i"], progress=False, noisy_cache=cache)
+    assert len(calls) == 6  # noisy + enhanced of 3 items
+    other_system = [{**item, "enhanced": item["clean"] + 0.3 * (item["noisy"] - item["clean"])} for item in _items()]
+    second = score_utterances(other_system, metrics=["si_snr", "si_snr_i"], progress=False,
+                              noisy_cache=NoisyScoreCache(tmp_path / "scores.sqlite"))
+    assert len(calls) == 9  # only the enhanced side was scored again
+    noisy_rows = lambda results: [row for row in results.rows if row["system"] == "noisy"]  # noqa: E731
+    assert noisy_rows(first) == noisy_rows(second)
+    enhanced = [row["si_snr"] for row in second.rows if row["system"] == "enhanced"]
+    assert enhanced != [row["si_snr"] for row in first.rows if row["system"] == "enhanced"]
+
+
+def test_changed_noisy_or_clean_signal_or_new_metric_is_a_miss(tmp_path, monkeypatch):
+    calls = _counting_si_snr(monkeypatch)
+    cache = NoisyScoreCache(tmp_path / "scores.sqlite")
+    score_utterances(_items(count=1), metrics=["si_snr"], progress=False, noisy_cache=cache)
+    changed = _items(count=1)
+    changed[0]["noisy"] = changed[0]["noisy"] * 1.01
+    score_utterances(changed, metrics=["si_snr"], progress=False, noisy_cache=cache)
+    reference = _items(count=1)
+    reference[0]["clean"] = reference[0]["clean"] + 1e-3
+    score_utterances(reference, metrics=["si_snr"], progress=False, noisy_cache=cache)
+    assert len(calls) == 6  # every noisy side scored again
+    rows = score_utterances(_items(count=1), metrics=["si_snr", "stoi"], progress=False, noisy_cache=cache).rows
+    assert len(calls) == 8 and np.isfinite(rows[0]["stoi"])  # stoi was never cached: the noisy row is recomputed
+
+
+def test_a_cached_score_is_what_the_report_shows(tmp_path):
+    """The rows come from the cache (a planted value shows), so a hit really skips the scoring."""
+    cache = NoisyScoreCache(tmp_path / "scores.sqlite")
+    item = _items(count=1)[0]
+    cache.put(cache.key(item["noisy"], item["clean"]), {"si_snr": 123.0})
+    rows = score_utterances([item], metrics=["si_snr"], progress=False, noisy_cache=cache).rows
+    assert rows[0]["system"] == "noisy" and rows[0]["si_snr"] == 123.0
+
+
+def test_cli_noisy_cache_gives_identical_reports(tmp_path, capsys):
+    folders = {name: tmp_path / name for name in ("clean", "noisy", "enhanced")}
+    for folder in folders.values():
+        folder.mkdir()
+    for item in _items(count=2):
+        for name, folder in folders.items():
+            soundfile.write(folder / f"{item['id']}.wav", item[name] * 0.1, SR)
+    args = ["--enhanced", str(folders["enhanced"]), "--clean", str(folders["clean"]), "--noisy",
+            str(folders["noisy"]), "--metrics", "si_snr", "stoi", "--num-workers", "0", "--no-progress",
+            "--noisy-cache", str(tmp_path / "cache" / "noisy.sqlite")]
+    assert main([*args, "--output", str(tmp_path / "first")]) == 0
+    assert main([*args, "--output", str(tmp_path / "second")]) == 0
+    read = lambda name: list(csv.DictReader(open(tmp_path / name / "per_utterance.csv")))  # noqa: E731
+    assert read("first") == read("second") and len(read("first")) == 4
+    assert (tmp_path / "cache" / "noisy.sqlite").is_file()
+
+
+def test_unusable_cache_path_is_named(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    try:
+        NoisyScoreCache(tmp_path / "a_file" / "scores.sqlite")
+    except ValueError as err:
+        assert "a_file" in str(err) and "SQLite" in str(err)
+    else:
+        raise AssertionError("no error for a cache inside a file")
