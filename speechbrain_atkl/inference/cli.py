@@ -13,7 +13,9 @@ A folder is mirrored: ``noisy_dir/a/b.flac`` becomes ``enhanced_dir/a/b.wav``
 ...) is reported at the end with the reason and does not stop the others;
 the exit status is 0 only if every file was enhanced or skipped.
 
-Also runs as ``python -m speechbrain_atkl.inference.cli``.
+Also runs as ``python -m speechbrain_atkl.inference.cli``. It keeps large
+temporaries allocated between chunks (fewer page faults, see
+:mod:`speechbrain_atkl.allocator`; ``SPEECHBRAIN_ATKL_MALLOC_MIB=off`` disables it).
 
 Authors
  * speechbrain-atkl developers 2026
@@ -175,8 +177,10 @@ def main(argv=None):
         print(f"error: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {args.input}.", file=sys.stderr)
         return 1
 
+    from speechbrain_atkl.allocator import tune_allocator
     from speechbrain_atkl.inference.enhance import EnhanceBatch
 
+    tune_allocator()
     logging.getLogger("speechbrain").setLevel(logging.WARNING)
     try:
         enhancer = EnhanceBatch.from_hparams(
