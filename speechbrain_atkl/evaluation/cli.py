@@ -13,7 +13,6 @@ from pathlib import Path
 
 from speechbrain_atkl.allocator import tune_allocator
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
-from speechbrain_atkl.allocator import tune_allocator
 from speechbrain_atkl.evaluation.pairing import pair_folders
 from speechbrain_atkl.evaluation.report import format_summary, write_report
 from speechbrain_atkl.evaluation.scoring import METRICS, score_utterances
@@ -143,7 +142,6 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    tune_allocator()  # fewer page faults on large temporaries (speechbrain_atkl.allocator)
     tune_allocator()  # fewer page faults on large temporaries (speechbrain_atkl.allocator)
     if args.num_workers < 0:
         parser.error(f"--num-workers must be >= 0, got {args.num_workers}")
