@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.complex_nn import (
     ComplexConv2d,
     ComplexConvTranspose2d,
-    ComplexLSTM,
 )
 from speechbrain_atkl.models.dccrn import DCCRN, apply_mask
 from speechbrain_atkl.models.stft import STFT

@@ -109,6 +109,22 @@ def test_folded_batch_norm_and_lstm_step():
         assert torch.allclose(state[1][:, i], ref_c[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("norm", ["batch", "complex_batch"])
+def test_matrix_steps_equal_convolution_steps(norm):
+    # The fast PyTorch form (matrix products, batch norm folded) and the ONNX form (the layers'
+    # one-frame convolutions) of the same hop, on the same state, three hops in a row.
+    model = small_dccrn(rnn_type="complex", norm=norm)
+    fast, slow = StreamingStep(model), StreamingStep(model, matrix_steps=False)
+    state_fast = state_slow = fast.initial_state(2)
+    with torch.no_grad():
+        for _ in range(3):
+            audio, valid = torch.randn(2, 100), torch.ones(2)
+            out_fast, *state_fast = fast(audio, valid, *state_fast)
+            out_slow, *state_slow = slow(audio, valid, *state_slow)
+            assert (out_fast - out_slow).abs().max() < 1e-5
+            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(state_fast, state_slow))
+
+
 CONFIGS = [
     dict(rnn_type="real", lookahead=0, masking_mode="E"),
     dict(rnn_type="real", lookahead=6, masking_mode="C"),

@@ -102,8 +102,9 @@ class HopStreamer:
 
     def _is_finite(self):
         # One check over all the state (a few tensor operations, not a few per tensor).
-        state = [torch.as_tensor(tensor).flatten() for tensor in (self._ready, *getattr(self, "_state", ()))]
-        return bool(torch.isfinite(torch.cat(state)).all())
+        state = (self._ready, *getattr(self, "_state", ()))
+        flat = [(t if isinstance(t, torch.Tensor) else torch.from_numpy(t)).flatten() for t in state]
+        return bool(torch.isfinite(torch.cat(flat)).all())
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.

@@ -46,6 +46,8 @@ from torch import nn
 from speechbrain_atkl.inference.hop_streamer import HopStreamer
 from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.complex_streaming import (
+    conv_step,
+    conv_transpose_step,
     fold_batch_norm,
     lstm_layer_weights,
     lstm_step,
@@ -89,6 +91,15 @@ class StreamingStep(nn.Module):
         In eval mode (batch normalisation must use its running statistics).
         The convolution kernels are assembled once, here: build a new step
         after changing the model's weights.
+    matrix_steps : bool
+        Run each (transposed) convolution's one-frame step as one gather and
+        one matrix product, batch normalisation folded in
+        (:mod:`~speechbrain_atkl.models.complex_streaming`): the fast form in
+        PyTorch. False runs the layers' one-frame convolutions
+        (:meth:`~speechbrain_atkl.models.complex_nn.ComplexConv2d.step`): the
+        form onnxruntime runs faster, used for the ONNX graph, and the
+        reference of ``benchmarks/streaming_onnx.py``. Same outputs to float
+        rounding.
 
     Example
     -------
@@ -100,7 +111,7 @@ class StreamingStep(nn.Module):
     (torch.Size([2, 100]), True)
     """
 
-    def __init__(self, model):
+    def __init__(self, model, matrix_steps=True):
         super().__init__()
         if not isinstance(model, DCCRN):
             raise TypeError(f"streaming needs a DCCRN-family model, got {type(model).__name__}.")
@@ -129,16 +140,24 @@ class StreamingStep(nn.Module):
         self.register_buffer("inverse_envelope", 1.0 / envelope.clamp_min(1e-8), persistent=False)
         self.state_shapes = self._state_shapes(model, context)
         self._kernel_parts = {}
-        # Each layer's step is one matrix product against a matrix assembled once here, batch
-        # normalisation folded in; `_norms` keeps those that do not fold (the complex one).
-        self._norms = {}
+        # Kernels are assembled once, here. With matrix steps each layer's step is one gather
+        # and one matrix product, batch normalisation folded in (`_norms` keeps those that do
+        # not fold: the complex one); otherwise the layers' one-frame convolutions.
+        self.matrix_steps = matrix_steps
+        self._norms, self._steps = {}, {}
         with torch.no_grad():
-            for part in ("encoder", "decoder"):
+            for part, matrix_step in (("encoder", conv_step), ("decoder", conv_transpose_step)):
                 for i, block in enumerate(getattr(model, part)):
                     name = f"{part}{i}"
-                    matrix, bias, *geometry = block.conv.step_kernel(self.state_shapes[name][1])
-                    matrix, bias, self._norms[name] = fold_batch_norm(matrix, bias, block.norm)
-                    self._register(name, (matrix, bias, *geometry))
+                    if matrix_steps:
+                        matrix, bias, *geometry = block.conv.step_matrix(self.state_shapes[name][1])
+                        matrix, bias, self._norms[name] = fold_batch_norm(matrix, bias, block.norm)
+                        self._register(name, (matrix, bias, *geometry))
+                        self._steps[name] = matrix_step
+                    else:
+                        self._norms[name] = block.norm
+                        self._register(name, block.conv.step_kernel())
+                        self._steps[name] = block.conv.step
             self._register_rnn(model.bottleneck)
 
     def _register_rnn(self, bottleneck):
@@ -263,8 +282,8 @@ class StreamingStep(nn.Module):
         return (out, *(new[name] for name in self.state_names))
 
     def _block_step(self, block, name, frames):
-        # An encoder or decoder block's step: its convolution, the unfolded norm, PReLU.
-        return block.activation(self._norms[name](block.conv.step(frames, self._kernel(name))))
+        # An encoder or decoder block's step: its convolution, the norm left to apply, PReLU.
+        return block.activation(self._norms[name](self._steps[name](frames, self._kernel(name))))
 
     def _rnn_step(self, x, h, c):
         # The bottleneck for one frame (batch, channels, freq, 1); see RecurrentBottleneck.forward:

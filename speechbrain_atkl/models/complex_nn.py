@@ -1,4 +1,5 @@
-"""Complex-valued layers for spectrogram U-Nets.
+"""Complex-valued layers for spectrogram U-Nets (the complex LSTM is in
+:mod:`~speechbrain_atkl.models.complex_lstm`).
 
 Convention used throughout the package: a complex feature map with ``C``
 complex channels is stored as a real tensor of shape ``(batch, 2 * C, freq,
@@ -18,12 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.models.complex_streaming import (
-    conv_step,
-    conv_step_kernel,
-    conv_transpose_step,
-    conv_transpose_step_kernel,
-)
+from speechbrain_atkl.models.complex_streaming import conv_step_kernel, conv_transpose_step_kernel
 
 
 def _half(channels, name):
@@ -159,8 +155,13 @@ class ComplexConv2d(nn.Module):
         x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
-    def step_kernel(self, freq):
-        """The kernel of :meth:`step` for ``freq`` input bins, to compute once for many steps."""
+    def step_kernel(self):
+        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
+        return self.stacked_weight()
+
+    def step_matrix(self, freq):
+        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
+        (:func:`~speechbrain_atkl.models.complex_streaming.conv_step`)."""
         weight, bias = self.stacked_weight()
         return conv_step_kernel(weight, bias, freq, self.real.stride[0], self.freq_pad)
 
@@ -189,8 +190,9 @@ class ComplexConv2d(nn.Module):
         >>> torch.allclose(conv.step(x[..., 2:4]), conv(x)[..., 3:4], atol=1e-6)
         True
         """
-        kernel = self.step_kernel(frames.shape[2]) if kernel is None else kernel
-        return conv_step(frames, kernel)
+        weight, bias = self.step_kernel() if kernel is None else kernel
+        x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
+        return F.conv2d(x, weight, bias, self.real.stride)
 
 
 class ComplexConvTranspose2d(nn.Module):
@@ -265,8 +267,18 @@ class ComplexConvTranspose2d(nn.Module):
             first_frame : first_frame + x.shape[3],
         ]
 
-    def step_kernel(self, freq):
-        """The kernel of :meth:`step` for ``freq`` input bins, to compute once for many steps."""
+    def step_kernel(self):
+        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
+        weight, bias = self.stacked_weight()
+        out_channels, kernel_freq = weight.shape[1:3]
+        # Output frame u is sum_k W[..., k] x[u - k]: :meth:`step` puts the frames on
+        # the channel axis, against the time-reversed taps, for a one-frame kernel.
+        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
+        return weight, bias
+
+    def step_matrix(self, freq):
+        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
+        (:func:`~speechbrain_atkl.models.complex_streaming.conv_transpose_step`)."""
         weight, bias = self.stacked_weight()
         return conv_transpose_step_kernel(weight, bias, freq, self.freq_stride, self.freq_crop)
 
@@ -298,8 +310,14 @@ class ComplexConvTranspose2d(nn.Module):
         >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
         True
         """
-        kernel = self.step_kernel(frames.shape[2]) if kernel is None else kernel
-        return conv_transpose_step(frames, kernel)
+        weight, bias = self.step_kernel() if kernel is None else kernel
+        x = frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None]
+        out = F.conv_transpose2d(x, weight, bias, (self.freq_stride, 1))
+        return self._crop_freq(out, frames)
+
+    def _crop_freq(self, out, x):
+        # Crop the transposed convolution's frequency output back to stride * freq.
+        return out[:, :, self.freq_crop : self.freq_crop + x.shape[2] * self.freq_stride]
 
 
 class ComplexBatchNorm2d(nn.Module):
@@ -373,84 +391,3 @@ class ComplexBatchNorm2d(nn.Module):
         out_r = grr * nr + gri * ni + self.bias[0][view]
         out_i = gri * nr + gii * ni + self.bias[1][view]
         return torch.cat([out_r, out_i], 1)
-
-
-class ComplexLSTM(nn.Module):
-    """Stacked complex LSTM built from two real LSTMs per layer.
-
-    Layer ``l`` runs ``Lr`` and ``Li`` (real LSTMs) on the real and imaginary
-    inputs and combines them like a complex product:
-    ``real = Lr(xr) - Li(xi)``, ``imag = Lr(xi) + Li(xr)``. An optional complex
-    linear projection follows the last layer.
-
-    Arguments
-    ---------
-    input_size : int
-        Input features, real and imaginary together.
-    hidden_size : int
-        Hidden units, real and imaginary together.
-    num_layers : int
-        Number of stacked layers.
-    projection_size : int or None
-        Output features of the final complex linear layer (real and imaginary
-        together), or None for no projection.
-
-    Example
-    -------
-    >>> lstm = ComplexLSTM(input_size=64, hidden_size=32, num_layers=2, projection_size=64)
-    >>> out, state = lstm(torch.randn(3, 10, 64))
-    >>> out.shape
-    torch.Size([3, 10, 64])
-    """
-
-    def __init__(self, input_size, hidden_size, num_layers=2, projection_size=None):
-        super().__init__()
-        half_in = _half(input_size, "input_size")
-        half_hidden = _half(hidden_size, "hidden_size")
-        self.real = nn.ModuleList()
-        self.imag = nn.ModuleList()
-        for layer in range(num_layers):
-            size = half_in if layer == 0 else half_hidden
-            self.real.append(nn.LSTM(size, half_hidden, batch_first=True))
-            self.imag.append(nn.LSTM(size, half_hidden, batch_first=True))
-        self.projection = None
-        if projection_size is not None:
-            half_proj = _half(projection_size, "projection_size")
-            self.projection = nn.ModuleList(
-                [nn.Linear(half_hidden, half_proj), nn.Linear(half_hidden, half_proj)]
-            )
-
-    def forward(self, x, state=None):
-        """Runs the LSTM.
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            Input, shape ``(batch, frames, input_size)``, real half first.
-        state : list or None
-            Per layer, the ``((h, c), (h, c))`` states of the real and imaginary
-            LSTMs, as returned by a previous call (for streaming).
-
-        Returns
-        -------
-        out : torch.Tensor
-            Shape ``(batch, frames, hidden_size or projection_size)``.
-        state : list
-            The final states, to pass to the next call.
-        """
-        batch = x.shape[0]
-        new_state = []
-        for layer, (lstm_r, lstm_i) in enumerate(zip(self.real, self.imag)):
-            sr, si = (None, None) if state is None else state[layer]
-            # Run each real LSTM once on the real and imaginary inputs stacked on batch.
-            both = torch.cat(split_complex(x, dim=-1), 0)
-            out_r, sr = lstm_r(both, sr)
-            out_i, si = lstm_i(both, si)
-            r2r, i2r = out_r[:batch], out_r[batch:]
-            r2i, i2i = out_i[:batch], out_i[batch:]
-            x = torch.cat([r2r - i2i, i2r + r2i], -1)
-            new_state.append((sr, si))
-        if self.projection is not None:
-            real, imag = split_complex(x, dim=-1)
-            x = torch.cat([self.projection[0](real), self.projection[1](imag)], -1)
-        return x, new_state

@@ -18,10 +18,10 @@ from speechbrain_atkl.models.complex_nn import (
     ComplexBatchNorm2d,
     ComplexConv2d,
     ComplexConvTranspose2d,
-    ComplexLSTM,
     complex_cat,
     split_complex,
 )
+from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.stft import STFT
 
 MASKING_MODES = ("E", "C", "R")
@@ -67,7 +67,7 @@ class EncoderBlock(nn.Module):
 
         ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
         ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
-        ``self.conv.step_kernel(freq)`` or None; see :meth:`ComplexConv2d.step`.
+        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConv2d.step`.
         """
         return self.activation(self.norm(self.conv.step(frames, kernel)))
 
@@ -108,7 +108,7 @@ class DecoderBlock(nn.Module):
 
         ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
         ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
-        ``self.conv.step_kernel(freq)`` or None; see :meth:`ComplexConvTranspose2d.step`
+        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConvTranspose2d.step`
         for which output frame comes out.
         """
         return self.activation(self.norm(self.conv.step(frames, kernel)))
