@@ -7,20 +7,27 @@ prints a Markdown table with
 * the algorithmic latency (ms): the stream is the offline output delayed by it;
 * PyTorch streaming (:class:`StreamingEnhancer`, one hop per ``process`` call):
   compute time per hop (ms) and real-time factor (time per hop / hop duration);
+* the same with the reference formulation of the layer steps
+  (``matrix_steps=False``: each layer's one-frame (transposed) convolution
+  through PyTorch's convolution kernels, as the ONNX graph holds them) and the
+  ratio fast / reference, measured run by run in one process;
 * onnxruntime streaming (:class:`OnnxStreamingEnhancer`, same calls);
 * offline real-time factors of PyTorch (``model(wav)``) and onnxruntime.
 
-Times are the fastest of ``--repeats`` runs over ``--seconds`` of noise. By
-default they are CPU times of this process (``--clock cpu``), which other
-processes on a busy machine disturb far less than wall-clock times
-(``--clock wall``); with one thread both agree on an idle machine.
+Streaming figures are medians over ``--repeats`` interleaved runs of
+``--seconds`` of noise, with their range in brackets; offline ones the
+fastest of ``--repeats``. By default times are CPU times of this process
+(``--clock cpu``), which other processes on a busy machine disturb far less
+than wall-clock times (``--clock wall``); with one thread both agree on an idle
+machine. The defaults take about a minute on a quiet 2-core machine.
 
-    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 10] [--repeats 3] [--clock cpu]
+    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 5] [--clock cpu]
 """
 
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -46,16 +53,35 @@ def fastest(run, repeats, clock):
     return best
 
 
-def stream_seconds(enhancer, wav, hop, repeats, clock):
-    """Time to stream ``wav`` through ``enhancer`` one hop per call (flush excluded)."""
+def stream_ms_per_hop(enhancers, wav, hop, repeats, clock):
+    """Per enhancer, the ms per hop of ``repeats`` runs streaming ``wav`` one hop per call.
 
-    def run():
-        for start in range(0, wav.shape[-1], hop):
-            enhancer.process(wav[:, start : start + hop])
+    The enhancers take turns run by run (after one warm-up run each), so that
+    a change in the machine's load reaches all of them alike.
+    """
+    hops = wav.shape[-1] // hop
+
+    def run(enhancer):
+        start = clock()
+        for begin in range(0, hops * hop, hop):
+            enhancer.process(wav[:, begin : begin + hop])
+        seconds = clock() - start
         enhancer.reset()
+        return 1000.0 * seconds / hops
 
+    times = {name: [] for name in enhancers}
     with torch.inference_mode():
-        return fastest(run, repeats, clock)
+        for name, enhancer in enhancers.items():
+            run(enhancer)
+        for _ in range(repeats):
+            for name, enhancer in enhancers.items():
+                times[name].append(run(enhancer))
+    return times
+
+
+def spread(values, digits=2):
+    """``median [min-max]`` of ``values``."""
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
 def measure(name, seconds, repeats, clock, folder):
@@ -63,12 +89,14 @@ def measure(name, seconds, repeats, clock, folder):
     model = DCCRN.from_preset(name).eval()
     rate, hop = model.sample_rate, model.stft.hop_length
     wav = torch.randn(1, int(seconds * rate))
-    hops = wav.shape[-1] // hop
-
-    streamer = StreamingEnhancer(model)
-    torch_stream = stream_seconds(streamer, wav, hop, repeats, clock)
-    onnx_streamer = OnnxStreamingEnhancer(export_onnx(model, folder / f"{name}_step.onnx", streaming=True))
-    onnx_stream = stream_seconds(onnx_streamer, wav, hop, repeats, clock)
+    step_graph = export_onnx(model, folder / f"{name}_step.onnx", streaming=True)
+    enhancers = {
+        "torch": StreamingEnhancer(model),
+        "reference": StreamingEnhancer(model, matrix_steps=False),
+        "onnx": OnnxStreamingEnhancer(step_graph),
+    }
+    times = stream_ms_per_hop(enhancers, wav, hop, repeats, clock)
+    ratios = [fast / ref for fast, ref in zip(times["torch"], times["reference"])]
     with torch.inference_mode():
         torch_offline = fastest(lambda: model(wav), repeats, clock)
     session = onnx_session(export_onnx(model, folder / f"{name}.onnx"), num_threads=1)
@@ -77,11 +105,13 @@ def measure(name, seconds, repeats, clock, folder):
     hop_ms = 1000.0 * hop / rate
     cells = [
         name,
-        f"{streamer.latency_ms:.2f}",
-        f"{1000 * torch_stream / hops:.2f}",
-        f"{1000 * torch_stream / hops / hop_ms:.3f}",
-        f"{1000 * onnx_stream / hops:.2f}",
-        f"{1000 * onnx_stream / hops / hop_ms:.3f}",
+        f"{enhancers['torch'].latency_ms:.2f}",
+        spread(times["torch"]),
+        f"{statistics.median(times['torch']) / hop_ms:.3f}",
+        spread(times["reference"]),
+        spread(ratios, 3),
+        spread(times["onnx"]),
+        f"{statistics.median(times['onnx']) / hop_ms:.3f}",
         f"{torch_offline / seconds:.3f}",
         f"{onnx_offline / seconds:.3f}",
     ]
@@ -92,8 +122,8 @@ def main(argv=None):
     """Prints the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["Distil-DCCRN", "DCCRN-E"], help="DCCRN presets")
-    parser.add_argument("--seconds", type=float, default=10.0, help="audio length per run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (the fastest counts)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="audio length per run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure")
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall-clock time"
     )
@@ -102,12 +132,13 @@ def main(argv=None):
     print(
         f"{platform.machine()} CPU ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}), 1 thread, "
         f"{args.clock} time; torch {torch.__version__}, onnxruntime {onnxruntime.__version__}; "
-        f"{args.seconds:g} s of audio, fastest of {args.repeats}; hop 100 samples = 6.25 ms at 16 kHz.\n"
+        f"{args.seconds:g} s of audio per run; streaming: median [range] of {args.repeats} interleaved runs, "
+        f"offline: fastest of {args.repeats}; hop 100 samples = 6.25 ms at 16 kHz.\n"
     )
     print(
-        "| model | latency (ms) | PyTorch stream ms/hop | PyTorch stream RTF | ONNX stream ms/hop "
-        "| ONNX stream RTF | PyTorch offline RTF | ONNX offline RTF |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| model | latency (ms) | PyTorch stream ms/hop | PyTorch stream RTF | PyTorch reference steps ms/hop "
+        "| PyTorch / reference | ONNX stream ms/hop | ONNX stream RTF | PyTorch offline RTF | ONNX offline RTF |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:

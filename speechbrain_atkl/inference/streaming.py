@@ -322,6 +322,8 @@ class StreamingEnhancer(HopStreamer):
     ---------
     model : speechbrain_atkl.models.dccrn.DCCRN
         In eval mode, on any device (chunks are moved to it, outputs back).
+    matrix_steps : bool
+        See :class:`StreamingStep` (True: the fast form).
 
     Example
     -------
@@ -339,8 +341,8 @@ class StreamingEnhancer(HopStreamer):
     True
     """
 
-    def __init__(self, model):
-        self.step_module = StreamingStep(model)
+    def __init__(self, model, matrix_steps=True):
+        self.step_module = StreamingStep(model, matrix_steps)
         super().__init__(
             model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate
         )
