@@ -68,8 +68,8 @@ class StreamingStep(nn.Module):
       input frames of encoder block ``i``;
     * ``rnn_h``, ``rnn_c``: LSTM states, ``(batch, layers, units)`` for a real
       LSTM, ``(batch, layers, 2, 2, units / 2)`` for a complex one (axis 2:
-      the LSTM of the real or imaginary weights; axis 3: applied to the real or
-      imaginary input);
+      applied to the real or imaginary input; axis 3: the LSTM of the real or
+      imaginary weights);
     * ``decoder{j}`` ``(batch, channels, freq, kernel_time - 1)``: the previous
       input frames of decoder block ``j`` (0 is the deepest);
     * ``skip{j}`` ``(batch, channels, freq, lag)``: the encoder outputs waiting
@@ -269,7 +269,7 @@ class StreamingStep(nn.Module):
         last = flags.shape[1] - 1
         for j, (block, skip, lag) in enumerate(zip(model.decoder, reversed(skips), self.decoder_lags)):
             skip = push(f"skip{j}", skip)[..., :1]  # the encoder frame `lag` steps back
-            frame_valid = flags[:, last - lag, None, None, None]
+            frame_valid = flags[:, last - lag].view(-1, 1, 1, 1)
             frames = push(f"decoder{j}", complex_cat([x, skip]) * frame_valid)
             x = self._block_step(block, f"decoder{j}", frames)
 
@@ -297,13 +297,14 @@ class StreamingStep(nn.Module):
                 h_l, c_l = lstm_step(seq, h[:, layer, None], c[:, layer, None], weights)
                 seq = h_l[:, 0]
             else:
-                # ComplexLSTM: the real- and imaginary-weight LSTMs (axis p) each read the
-                # real and imaginary input (axis q): rows (batch, q), states side by side on p.
-                h_l, c_l = (t[:, layer].transpose(1, 2).flatten(0, 1) for t in (h, c))
-                h_l, c_l = lstm_step(seq.unflatten(1, (2, -1)).flatten(0, 1), h_l, c_l, weights)
-                h_l, c_l = (t.unflatten(0, (-1, 2)).transpose(1, 2)[:, None] for t in (h_l, c_l))
+                # ComplexLSTM: the real- and imaginary-weight LSTMs Lr, Li each read the real
+                # and imaginary input: rows (batch, input part), the two LSTMs side by side.
+                h_l, c_l = (t[:, layer].flatten(0, 1) for t in (h, c))
+                h_l, c_l = lstm_step(seq.view(h_l.shape[0], -1), h_l, c_l, weights)
                 # Complex product: real = Lr(xr) - Li(xi), imag = Lr(xi) + Li(xr).
-                seq = torch.cat([h_l[:, 0, 0, 0] - h_l[:, 0, 1, 1], h_l[:, 0, 0, 1] + h_l[:, 0, 1, 0]], -1)
+                out = h_l.view(-1, 4, h_l.shape[2])  # Lr(xr), Li(xr), Lr(xi), Li(xi)
+                seq = torch.cat([out[:, 0] - out[:, 3], out[:, 2] + out[:, 1]], -1)
+                h_l, c_l = (t.view(-1, 1, 2, 2, t.shape[2]) for t in (h_l, c_l))
             new_h.append(h_l)
             new_c.append(c_l)
         matrix, bias = self._kernel("projection")

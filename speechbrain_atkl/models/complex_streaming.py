@@ -4,12 +4,12 @@ Streaming computes one output frame per call. As a convolution over a
 one-frame window, PyTorch runs it with its slow non-oneDNN kernels and a
 few dozen tensor operations; here each step is a gather of the input values
 each output needs (``im2col``, one indexed read) and one matrix product
-against a kernel matrix assembled once. The functions are shared by the
-layers' ``step`` methods (:mod:`~speechbrain_atkl.models.complex_nn`) and by
-:class:`~speechbrain_atkl.inference.streaming.StreamingStep`, which also folds
-batch normalisation into the matrices (:func:`fold_batch_norm`) and steps the
-LSTMs with :func:`lstm_step`. Everything is plain indexing, matrix products
-and element-wise operations, so it exports to ONNX as such.
+against a kernel matrix assembled once (the layers' ``step_matrix`` methods
+in :mod:`~speechbrain_atkl.models.complex_nn` give it).
+:class:`~speechbrain_atkl.inference.streaming.StreamingStep` runs these steps,
+folds batch normalisation into the matrices (:func:`fold_batch_norm`) and
+steps the LSTMs with :func:`lstm_step`. (onnxruntime runs the gathers slower
+than its one-frame convolutions: the ONNX graph keeps the latter.)
 
 Authors
  * speechbrain-atkl developers 2026
@@ -92,8 +92,8 @@ def conv_step(frames, kernel):
     """
     matrix, bias, index = kernel
     columns = _gather_columns(frames, index, matrix.shape[0])
-    out = torch.addmm(bias, columns.flatten(0, 1), matrix).view(-1, columns.shape[1], matrix.shape[1])
-    return out.transpose(1, 2)[..., None]
+    out = torch.addmm(bias, columns.flatten(0, 1), matrix).view(-1, columns.shape[1], matrix.shape[1], 1)
+    return out.transpose(1, 2)
 
 
 def conv_transpose_step_kernel(weight, bias, freq, stride, freq_crop):
