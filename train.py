@@ -34,7 +34,6 @@ import yaml
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_atkl.allocator import tune_allocator
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.models.config import save_model_config
@@ -122,7 +121,6 @@ def make_datasets(hparams, preparation):
 
 
 def main(argv):
-    tune_allocator()  # fewer page faults on large temporaries (speechbrain_atkl.allocator)
     flags = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     flags.add_argument("--allow_config_change", action="store_true")
     flags, argv = flags.parse_known_args(argv)
