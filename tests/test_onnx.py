@@ -96,6 +96,24 @@ def test_streaming_graph_interface(exported):
         OnnxStreamingEnhancer(step_path.parent / "offline.onnx")
 
 
+def test_fixed_batch_streaming_graph(tmp_path):
+    model = small_dccrn(rnn_type="complex", lookahead=6)
+    path = export_onnx(model, tmp_path / "step1.onnx", streaming=True, batch_size=1)
+    inputs = onnxruntime.InferenceSession(str(path)).get_inputs()
+    assert all(node.shape[0] == 1 for node in inputs)  # no dynamic axis left
+    enhancer = OnnxStreamingEnhancer(path)
+    with pytest.raises(ValueError, match="batch_size=1"):
+        enhancer.process(torch.randn(2, 300))
+    torch.manual_seed(4)
+    wav = torch.randn(1, 1500)  # the refused stream left nothing behind: a new one starts clean
+    with torch.no_grad():
+        expected = model(wav)
+    out = stream_all(enhancer, wav, 100)
+    assert (out[:, enhancer.latency_samples :] - expected).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="streaming graph only"):
+        export_onnx(model, tmp_path / "offline.onnx", batch_size=1)
+
+
 def test_export_keeps_training_mode_and_rejects_other_models(tmp_path):
     model = DCCRN(channels=[8] * 6, rnn_units=16).train()
     export_onnx(model, tmp_path / "a.onnx")

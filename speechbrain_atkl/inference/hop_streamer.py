@@ -144,10 +144,10 @@ class HopStreamer:
             raise ValueError("the chunk holds NaN or infinite samples: chunk rejected, the stream state is unchanged.")
         shape = (chunk.shape[0] if chunk.dim() == 2 else 1, chunk.dim())
         if self._shape is None:
+            self._start(shape[0])  # first: it may refuse the batch size
             self._shape = shape
             self._pending = chunk.new_zeros(shape[0], 0)
             self._ready = chunk.new_zeros(shape[0], self.hop_length - 1)
-            self._start(shape[0])
         elif shape != self._shape:
             raise ValueError(
                 f"chunk of shape {tuple(chunk.shape)} does not continue the stream of "
