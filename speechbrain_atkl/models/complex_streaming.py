@@ -32,10 +32,9 @@ def _window_index(rows, in_channels, freq, kernel_time):
 
 
 def _gather_columns(frames, index, width):
-    # The (batch, outputs, width) matrix of the values each output reads (im2col), in one gather.
-    # Shapes name the batch -1 (the ONNX graph keeps it dynamic), the rest from the index.
+    # The (batch * outputs, width) matrix of the values each output reads (im2col), in one gather.
     x = F.pad(frames.flatten(1), (0, 1))
-    return x.index_select(1, index).view(-1, index.shape[0] // width, width)
+    return x.index_select(1, index).view(-1, width)
 
 
 def conv_step_kernel(weight, bias, freq, stride, freq_pad):
@@ -92,8 +91,9 @@ def conv_step(frames, kernel):
     """
     matrix, bias, index = kernel
     columns = _gather_columns(frames, index, matrix.shape[0])
-    out = torch.addmm(bias, columns.flatten(0, 1), matrix).view(-1, columns.shape[1], matrix.shape[1], 1)
-    return out.transpose(1, 2)
+    # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
+    outputs = index.shape[0] // matrix.shape[0]
+    return torch.addmm(bias, columns, matrix).view(-1, outputs, matrix.shape[1], 1).transpose(1, 2)
 
 
 def conv_transpose_step_kernel(weight, bias, freq, stride, freq_crop):
@@ -164,8 +164,8 @@ def conv_transpose_step(frames, kernel):
     freq = frames.shape[2]
     columns = _gather_columns(frames, index, matrix.shape[0])
     # Columns (phase, channel): the output rows stride * m + phase follow each other.
-    rows = stride * columns.shape[1]
-    out = torch.addmm(bias, columns.flatten(0, 1), matrix).view(-1, rows, matrix.shape[1] // stride)
+    rows = stride * index.shape[0] // matrix.shape[0]
+    out = torch.addmm(bias, columns, matrix).view(-1, rows, matrix.shape[1] // stride)
     return out[:, first_row : first_row + stride * freq].transpose(1, 2)[..., None]
 def fold_batch_norm(matrix, bias, norm):
     """Folds an eval-mode ``nn.BatchNorm2d`` after a step into its matrix and bias.
