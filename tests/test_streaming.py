@@ -5,15 +5,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
-import torch.nn.functional as F
 
 from speechbrain_atkl.inference.streaming import StreamingEnhancer, StreamingStep
 from speechbrain_atkl.models.complex_nn import ComplexConv2d, ComplexConvTranspose2d
 from speechbrain_atkl.models.complex_streaming import (
     conv_step,
-    conv_step_kernel,
     conv_transpose_step,
-    conv_transpose_step_kernel,
     fold_batch_norm,
     lstm_step,
     lstm_step_weights,
@@ -66,37 +63,29 @@ def test_conv_steps_match_forward(kernel_time):
 
 
 @pytest.mark.parametrize("kernel_freq, stride", [(5, 2), (4, 2), (3, 1), (7, 3), (6, 2)])
-def test_step_matrix_products_match_convolutions(kernel_freq, stride):
-    # The gather + matrix product steps against PyTorch's convolutions, for kernels that do
-    # and do not divide by the stride (zero taps), paddings past both ends, batch of 3.
+def test_step_matrix_products_match_convolution_steps(kernel_freq, stride):
+    # The gather + matrix product steps against the layers' one-frame convolutions, for kernels
+    # that do and do not divide by the stride (zero taps), paddings past both ends, batch of 3.
     torch.manual_seed(0)
-    x = torch.randn(3, 5, 12, 2)
-    weight, bias = torch.randn(4, 5, kernel_freq, 2), torch.randn(4)
-    pad = kernel_freq // 2
-    kernel = conv_step_kernel(weight, bias, 12, stride, pad)
-    expected = F.conv2d(F.pad(x, (0, 0, pad, pad)), weight, bias, (stride, 1))
-    assert torch.allclose(conv_step(x, kernel), expected, atol=1e-5)
-    weight = torch.randn(5, 4, kernel_freq, 2)
-    kernel = conv_transpose_step_kernel(weight, bias, 12, stride, pad)
-    # Frames on the channel axis, against the time-reversed taps: the transposed convolution's
-    # output frame that both input frames complete.
-    full = F.conv_transpose2d(x, weight, bias, (stride, 1))[..., 1:2]
-    assert torch.allclose(conv_transpose_step(x, kernel), full[:, :, pad : pad + 12 * stride], atol=1e-5)
+    x = torch.randn(3, 10, 12, 2)
+    conv = ComplexConv2d(10, 8, (kernel_freq, 2), (stride, 1), init="pytorch")
+    assert torch.allclose(conv_step(x, conv.step_matrix(12)), conv.step(x), atol=1e-5)
+    deconv = ComplexConvTranspose2d(10, 8, (kernel_freq, 2), (stride, 1), init="pytorch")
+    assert torch.allclose(conv_transpose_step(x, deconv.step_matrix(12)), deconv.step(x), atol=1e-5)
 
 
 def test_folded_batch_norm_and_lstm_step():
     torch.manual_seed(0)
-    norm = torch.nn.BatchNorm2d(4).eval()
+    norm = torch.nn.BatchNorm2d(8).eval()
     with torch.no_grad():
         for tensor in (norm.weight, norm.bias, norm.running_mean):
             tensor.normal_()
         norm.running_var.uniform_(0.5, 2.0)
-    x, weight, bias = torch.randn(2, 3, 8, 2), torch.randn(4, 3, 5, 2), torch.randn(4)
-    matrix, folded_bias, rest = fold_batch_norm(*conv_step_kernel(weight, bias, 8, 2, 2)[:2], norm)
-    kernel = (matrix, folded_bias, conv_step_kernel(weight, bias, 8, 2, 2)[2])
-    expected = norm(F.conv2d(F.pad(x, (0, 0, 2, 2)), weight, bias, (2, 1)))
+    x, conv = torch.randn(2, 6, 8, 2), ComplexConv2d(6, 8, init="pytorch")
+    matrix, scale, shift, *geometry = conv.step_matrix(8)
+    scale, shift, rest = fold_batch_norm(scale, shift, norm)
     assert isinstance(rest, torch.nn.Identity)
-    assert torch.allclose(conv_step(x, kernel), expected, atol=1e-5)
+    assert torch.allclose(conv_step(x, (matrix, scale, shift, *geometry)), norm(conv.step(x)), atol=1e-5)
     # Two LSTMs reading the same input in one product, each with its own state.
     lstms = [torch.nn.LSTM(6, 5, batch_first=True) for _ in range(2)]
     seq, h, c = torch.randn(3, 4, 6), torch.randn(3, 2, 5), torch.randn(3, 2, 5)

@@ -150,9 +150,9 @@ class StreamingStep(nn.Module):
                 for i, block in enumerate(getattr(model, part)):
                     name = f"{part}{i}"
                     if matrix_steps:
-                        matrix, bias, *geometry = block.conv.step_matrix(self.state_shapes[name][1])
-                        matrix, bias, self._norms[name] = fold_batch_norm(matrix, bias, block.norm)
-                        self._register(name, (matrix, bias, *geometry))
+                        matrix, scale, shift, *geometry = block.conv.step_matrix(self.state_shapes[name][1])
+                        scale, shift, self._norms[name] = fold_batch_norm(scale, shift, block.norm)
+                        self._register(name, (matrix, scale, shift, *geometry))
                         self._steps[name] = matrix_step
                     else:
                         self._norms[name] = block.norm

@@ -162,8 +162,7 @@ class ComplexConv2d(nn.Module):
     def step_matrix(self, freq):
         """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
         (:func:`~speechbrain_atkl.models.complex_streaming.conv_step`)."""
-        weight, bias = self.stacked_weight()
-        return conv_step_kernel(weight, bias, freq, self.real.stride[0], self.freq_pad)
+        return conv_step_kernel(self.real, self.imag, freq, self.freq_pad)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
@@ -279,8 +278,7 @@ class ComplexConvTranspose2d(nn.Module):
     def step_matrix(self, freq):
         """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
         (:func:`~speechbrain_atkl.models.complex_streaming.conv_transpose_step`)."""
-        weight, bias = self.stacked_weight()
-        return conv_transpose_step_kernel(weight, bias, freq, self.freq_stride, self.freq_crop)
+        return conv_transpose_step_kernel(self.real, self.imag, freq, self.freq_crop)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.

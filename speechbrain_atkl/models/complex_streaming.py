@@ -20,55 +20,76 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _window_index(rows, in_channels, freq, kernel_time):
-    # Gather index, (outputs, rows.shape[1] * kernel_time * in_channels), of the values each output
-    # reads from flattened (in_channels, freq, kernel_time) frames with one zero appended: input rows
-    # `rows` (outputs, taps), out-of-range rows reading the zero.
-    inside = (rows >= 0) & (rows < freq)
+def _window_index(rows, channels, freq, kernel_time):
+    # Gather index, (parts, outputs, taps, kernel_time, channels) flattened, of the values each
+    # output reads from flattened (2 * channels, freq, kernel_time) complex frames with one zero
+    # appended: for each part (real, imaginary) of the input, input rows `rows` (outputs, taps);
+    # out-of-range rows read the zero.
+    inside = ((rows >= 0) & (rows < freq))[:, :, None, None]
     position = rows[:, :, None, None] * kernel_time + torch.arange(kernel_time)[:, None]
-    position = position + freq * kernel_time * torch.arange(in_channels)
-    zero = in_channels * freq * kernel_time
-    return torch.where(inside[:, :, None, None], position, zero).flatten()
+    zero = 2 * channels * freq * kernel_time
+    parts = []
+    for part in range(2):
+        channel = torch.arange(part * channels, (part + 1) * channels)
+        parts.append(torch.where(inside, position + freq * kernel_time * channel, zero))
+    return torch.stack(parts).flatten()
 
 
-def _gather_columns(frames, index, width):
-    # The (batch * outputs, width) matrix of the values each output reads (im2col), in one gather.
-    x = F.pad(frames.flatten(1), (0, 1))
-    return x.index_select(1, index).view(-1, width)
+def _complex_product(frames, kernel, rows, phases):
+    # One matrix product for both parts of the input against both weights (each weight read once),
+    # combined as a complex product: real = Wr xr - Wi xi, imag = Wi xr + Wr xi, then the affine
+    # output map (bias, folded batch norm). Returns (batch, rows, phases, 2 * channels).
+    matrix, scale, shift, index = kernel[:4]
+    x = F.pad(frames.flatten(1), (0, 1)).index_select(1, index).view(-1, matrix.shape[0])
+    # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
+    out = torch.mm(x, matrix).view(-1, 2, rows, phases, 2, scale.shape[1])  # (input part, .., weight)
+    out = torch.addcmul(out[:, 0], out[:, 1].flip(-2), _SIGNS.to(out))
+    return torch.addcmul(shift, out, scale).flatten(-2)
 
 
-def conv_step_kernel(weight, bias, freq, stride, freq_pad):
-    """The kernel of :func:`conv_step` for a causal 2-D convolution.
+#: Signs of the complex product's imaginary-input terms: -Wi xi (real), +Wr xi (imaginary).
+_SIGNS = torch.tensor([[-1.0], [1.0]])
+
+
+def _affine(real_bias, imag_bias):
+    # The output map of a complex layer: (scale, shift), (2, channels): ones, [br - bi, br + bi].
+    shift = torch.stack([real_bias - imag_bias, real_bias + imag_bias])
+    return torch.ones_like(shift), shift
+
+
+def conv_step_kernel(real, imag, freq, freq_pad):
+    """The kernel of :func:`conv_step` for a complex causal convolution.
 
     Arguments
     ---------
-    weight : torch.Tensor
-        ``(out_channels, in_channels, kernel_freq, kernel_time)``, as for ``F.conv2d``.
-    bias : torch.Tensor
-        ``(out_channels,)``.
+    real, imag : torch.nn.Conv2d
+        The convolutions of the real and imaginary weights
+        (:class:`~speechbrain_atkl.models.complex_nn.ComplexConv2d`).
     freq : int
         Input frequency bins.
-    stride : int
-        Frequency stride.
     freq_pad : int
         Zero bins added on each side of the frequency axis.
 
     Returns
     -------
     tuple
-        ``(matrix, bias, index)``: ``matrix`` ``(kernel_freq * kernel_time *
-        in_channels, out_channels)``, ``bias`` ``(out_channels,)`` and the
-        gather ``index`` of the input values.
+        ``(matrix, scale, shift, index, out_freq)``: ``matrix`` ``(kernel_freq
+        * kernel_time * in_channels / 2, out_channels)``, the real and
+        imaginary weights side by side; the output map ``scale * y + shift``
+        (``(2, out_channels / 2)``, see :func:`fold_batch_norm`); the gather
+        ``index`` of the input values; the output bins.
     """
-    out_channels, in_channels, kernel_freq, kernel_time = weight.shape
+    half_out, half_in, kernel_freq, kernel_time = real.weight.shape
+    stride = real.stride[0]
     out_freq = (freq + 2 * freq_pad - kernel_freq) // stride + 1
     rows = stride * torch.arange(out_freq)[:, None] + torch.arange(kernel_freq) - freq_pad
-    matrix = weight.permute(2, 3, 1, 0).reshape(-1, out_channels)
-    return matrix, bias, _window_index(rows, in_channels, freq, kernel_time)
+    weights = [w.permute(2, 3, 1, 0).reshape(-1, half_out) for w in (real.weight, imag.weight)]
+    index = _window_index(rows, half_in, freq, kernel_time)
+    return (torch.cat(weights, 1), *_affine(real.bias, imag.bias), index, out_freq)
 
 
 def conv_step(frames, kernel):
-    """The newest output frame of a causal convolution, as one matrix product.
+    """The newest output frame of a complex causal convolution, as one matrix product.
 
     Arguments
     ---------
@@ -84,20 +105,17 @@ def conv_step(frames, kernel):
 
     Example
     -------
-    >>> weight, bias, x = torch.randn(4, 3, 5, 2), torch.randn(4), torch.randn(1, 3, 16, 2)
-    >>> out = conv_step(x, conv_step_kernel(weight, bias, 16, 2, 2))
-    >>> torch.allclose(out, F.conv2d(F.pad(x, (0, 0, 2, 2)), weight, bias, (2, 1)), atol=1e-5)
+    >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
+    >>> conv, x = ComplexConv2d(6, 8, init="pytorch"), torch.randn(1, 6, 16, 2)
+    >>> torch.allclose(conv_step(x, conv.step_matrix(16)), conv.step(x), atol=1e-5)
     True
     """
-    matrix, bias, index = kernel
-    columns = _gather_columns(frames, index, matrix.shape[0])
-    # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
-    outputs = index.shape[0] // matrix.shape[0]
-    return torch.addmm(bias, columns, matrix).view(-1, outputs, matrix.shape[1], 1).transpose(1, 2)
+    out = _complex_product(frames, kernel, kernel[4], 1)
+    return out.view(-1, kernel[4], out.shape[-1], 1).transpose(1, 2)
 
 
-def conv_transpose_step_kernel(weight, bias, freq, stride, freq_crop):
-    """The kernel of :func:`conv_transpose_step` for a transposed convolution over frequency.
+def conv_transpose_step_kernel(real, imag, freq, freq_crop):
+    """The kernel of :func:`conv_transpose_step` for a complex transposed convolution over frequency.
 
     The output row ``r = stride * m + p`` of a transposed convolution sums
     input rows ``m - j`` against the taps ``stride * j + p``: for each output
@@ -107,39 +125,40 @@ def conv_transpose_step_kernel(weight, bias, freq, stride, freq_crop):
 
     Arguments
     ---------
-    weight : torch.Tensor
-        ``(in_channels, out_channels, kernel_freq, kernel_time)``, as for ``F.conv_transpose2d``.
-    bias : torch.Tensor
-        ``(out_channels,)``.
+    real, imag : torch.nn.ConvTranspose2d
+        The transposed convolutions of the real and imaginary weights
+        (:class:`~speechbrain_atkl.models.complex_nn.ComplexConvTranspose2d`).
     freq : int
         Input frequency bins.
-    stride : int
-        Frequency stride (upsampling factor).
     freq_crop : int
         Output rows dropped in front; ``stride * freq`` rows are kept.
 
     Returns
     -------
     tuple
-        ``(matrix, bias, index, stride, first_row)``: ``matrix`` ``(window *
-        kernel_time * in_channels, stride * out_channels)``, ``bias``
-        ``(stride * out_channels,)``, the gather ``index`` of the input
-        values, the stride and the first kept row of the product's output.
+        ``(matrix, scale, shift, index, groups, stride, first_row)``:
+        ``matrix`` ``(window * kernel_time * in_channels / 2, stride *
+        out_channels)``, columns (phase, weight, channel); the output map and
+        gather index as in :func:`conv_step_kernel`; the output groups of
+        ``stride`` rows, the stride and the first kept row.
     """
-    in_channels, out_channels, kernel_freq, kernel_time = weight.shape
+    half_in, half_out, kernel_freq, kernel_time = real.weight.shape
+    stride = real.stride[0]
     window = -(-kernel_freq // stride)
     first, end = freq_crop // stride, -(-(freq_crop + stride * freq) // stride)
-    taps = F.pad(weight, (0, 0, 0, window * stride - kernel_freq)).flip(-1)  # oldest frame first
-    # (in, out, window j, phase p, time) -> rows (j, time, in), columns (p, out).
-    taps = taps.view(in_channels, out_channels, window, stride, kernel_time)
-    matrix = taps.permute(2, 4, 0, 3, 1).reshape(-1, stride * out_channels)
+    weights = []
+    for weight in (real.weight, imag.weight):
+        taps = F.pad(weight, (0, 0, 0, window * stride - kernel_freq)).flip(-1)  # oldest frame first
+        # (in, out, window j, phase p, time) -> rows (j, time, in), columns (p, out).
+        weights.append(taps.view(half_in, half_out, window, stride, kernel_time).permute(2, 4, 0, 3, 1))
+    matrix = torch.stack(weights, -2).reshape(window * kernel_time * half_in, -1)
     rows = torch.arange(first, end)[:, None] - torch.arange(window)  # output group m reads rows m - j
-    index = _window_index(rows, in_channels, freq, kernel_time)
-    return matrix, bias.repeat(stride), index, stride, freq_crop % stride
+    index = _window_index(rows, half_in, freq, kernel_time)
+    return (matrix, *_affine(real.bias, imag.bias), index, end - first, stride, freq_crop % stride)
 
 
 def conv_transpose_step(frames, kernel):
-    """The output frame of a transposed convolution for its last input frames, as one matrix product.
+    """The output frame of a complex transposed convolution for its last input frames, as one matrix product.
 
     Arguments
     ---------
@@ -155,51 +174,49 @@ def conv_transpose_step(frames, kernel):
 
     Example
     -------
-    >>> weight, bias, x = torch.randn(3, 4, 5, 1), torch.randn(4), torch.randn(1, 3, 8, 1)
-    >>> out = conv_transpose_step(x, conv_transpose_step_kernel(weight, bias, 8, 2, 2))
-    >>> torch.allclose(out, F.conv_transpose2d(x, weight, bias, (2, 1))[:, :, 2:18], atol=1e-5)
+    >>> from speechbrain_atkl.models.complex_nn import ComplexConvTranspose2d
+    >>> deconv, x = ComplexConvTranspose2d(6, 4, init="pytorch"), torch.randn(1, 6, 8, 2)
+    >>> torch.allclose(conv_transpose_step(x, deconv.step_matrix(8)), deconv.step(x), atol=1e-5)
     True
     """
-    matrix, bias, index, stride, first_row = kernel
-    freq = frames.shape[2]
-    columns = _gather_columns(frames, index, matrix.shape[0])
-    # Columns (phase, channel): the output rows stride * m + phase follow each other.
-    rows = stride * index.shape[0] // matrix.shape[0]
-    out = torch.addmm(bias, columns, matrix).view(-1, rows, matrix.shape[1] // stride)
-    return out[:, first_row : first_row + stride * freq].transpose(1, 2)[..., None]
-def fold_batch_norm(matrix, bias, norm):
-    """Folds an eval-mode ``nn.BatchNorm2d`` after a step into its matrix and bias.
+    groups, stride, first_row = kernel[4:]
+    out = _complex_product(frames, kernel, groups, stride)  # rows stride * group + phase
+    out = out.view(-1, groups * stride, out.shape[-1])[:, first_row : first_row + stride * frames.shape[2]]
+    return out.transpose(1, 2)[..., None]
+
+
+def fold_batch_norm(scale, shift, norm):
+    """Folds an eval-mode ``nn.BatchNorm2d`` after a step into its output map ``scale * y + shift``.
 
     Arguments
     ---------
-    matrix, bias : torch.Tensor
-        ``(inputs, columns)`` and ``(columns,)``, the output channel varying
-        fastest along the columns (``columns`` a multiple of the channels).
+    scale, shift : torch.Tensor
+        ``(2, channels / 2)``: the map of the stacked ``[real | imag]`` output channels.
     norm : torch.nn.Module
         The normalisation that follows.
 
     Returns
     -------
     tuple
-        ``(matrix, bias, rest)``: the folded matrix and bias and the module
-        still to apply (``nn.Identity`` once folded; ``norm`` itself when it is
-        not a ``BatchNorm2d``, e.g. the complex one, which mixes channels).
+        ``(scale, shift, rest)``: the folded map and the module still to
+        apply (``nn.Identity`` once folded; ``norm`` itself when it is not a
+        ``BatchNorm2d``, e.g. the complex one, which mixes real and imaginary
+        parts).
 
     Example
     -------
     >>> norm = nn.BatchNorm2d(2).eval()
     >>> _ = norm.running_mean.fill_(1.0)
-    >>> matrix, bias, rest = fold_batch_norm(torch.eye(2), torch.zeros(2), norm)
-    >>> [round(b, 4) for b in bias.tolist()], type(rest).__name__
+    >>> scale, shift, rest = fold_batch_norm(torch.ones(2, 1), torch.zeros(2, 1), norm)
+    >>> [round(b, 4) for b in shift.flatten().tolist()], type(rest).__name__
     ([-1.0, -1.0], 'Identity')
     """
     if not isinstance(norm, nn.BatchNorm2d):
-        return matrix, bias, norm
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    shift = norm.bias - norm.running_mean * scale
-    repeat = matrix.shape[1] // scale.shape[0]
-    scale, shift = scale.repeat(repeat), shift.repeat(repeat)
-    return matrix * scale, bias * scale + shift, nn.Identity()
+        return scale, shift, norm
+    norm_scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    norm_shift = norm.bias - norm.running_mean * norm_scale
+    norm_scale, norm_shift = norm_scale.view(scale.shape), norm_shift.view(scale.shape)
+    return scale * norm_scale, shift * norm_scale + norm_shift, nn.Identity()
 
 
 def lstm_step_weights(lstms):
