@@ -39,22 +39,19 @@ def _complex_product(frames, kernel, rows, phases):
     # One matrix product for both parts of the input against both weights (each weight read once),
     # combined as a complex product: real = Wr xr - Wi xi, imag = Wi xr + Wr xi, then the affine
     # output map (bias, folded batch norm). Returns (batch, rows, phases, 2 * channels).
-    matrix, scale, shift, index = kernel[:4]
+    matrix, scale, shift, signs, index = kernel[:5]
     x = F.pad(frames.flatten(1), (0, 1)).index_select(1, index).view(-1, matrix.shape[0])
     # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
-    out = torch.mm(x, matrix).view(-1, 2, rows, phases, 2, scale.shape[1])  # (input part, .., weight)
-    out = torch.addcmul(out[:, 0], out[:, 1].flip(-2), _SIGNS.to(out))
+    real_in, imag_in = torch.mm(x, matrix).view(-1, 2, rows, phases, 2, scale.shape[1]).unbind(1)
+    out = torch.addcmul(real_in, imag_in.flip(-2), signs)  # (batch, rows, phases, weight, channels)
     return torch.addcmul(shift, out, scale).flatten(-2)
 
 
-#: Signs of the complex product's imaginary-input terms: -Wi xi (real), +Wr xi (imaginary).
-_SIGNS = torch.tensor([[-1.0], [1.0]])
-
-
-def _affine(real_bias, imag_bias):
-    # The output map of a complex layer: (scale, shift), (2, channels): ones, [br - bi, br + bi].
+def _output_map(real_bias, imag_bias):
+    # (scale, shift, signs) of a complex layer's output: scale ones and shift [br - bi, br + bi],
+    # (2, channels); the signs (2, 1) of the imaginary input's terms: -Wi xi (real), +Wr xi (imag).
     shift = torch.stack([real_bias - imag_bias, real_bias + imag_bias])
-    return torch.ones_like(shift), shift
+    return torch.ones_like(shift), shift, torch.tensor([[-1.0], [1.0]]).to(shift)
 
 
 def conv_step_kernel(real, imag, freq, freq_pad):
@@ -73,11 +70,12 @@ def conv_step_kernel(real, imag, freq, freq_pad):
     Returns
     -------
     tuple
-        ``(matrix, scale, shift, index, out_freq)``: ``matrix`` ``(kernel_freq
-        * kernel_time * in_channels / 2, out_channels)``, the real and
-        imaginary weights side by side; the output map ``scale * y + shift``
-        (``(2, out_channels / 2)``, see :func:`fold_batch_norm`); the gather
-        ``index`` of the input values; the output bins.
+        ``(matrix, scale, shift, signs, index, out_freq)``: ``matrix``
+        ``(kernel_freq * kernel_time * in_channels / 2, out_channels)``, the
+        real and imaginary weights side by side; the output map ``scale * y +
+        shift`` (``(2, out_channels / 2)``, see :func:`fold_batch_norm`); the
+        signs of the complex product; the gather ``index`` of the input
+        values; the output bins.
     """
     half_out, half_in, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
@@ -85,7 +83,7 @@ def conv_step_kernel(real, imag, freq, freq_pad):
     rows = stride * torch.arange(out_freq)[:, None] + torch.arange(kernel_freq) - freq_pad
     weights = [w.permute(2, 3, 1, 0).reshape(-1, half_out) for w in (real.weight, imag.weight)]
     index = _window_index(rows, half_in, freq, kernel_time)
-    return (torch.cat(weights, 1), *_affine(real.bias, imag.bias), index, out_freq)
+    return (torch.cat(weights, 1), *_output_map(real.bias, imag.bias), index, out_freq)
 
 
 def conv_step(frames, kernel):
@@ -110,8 +108,9 @@ def conv_step(frames, kernel):
     >>> torch.allclose(conv_step(x, conv.step_matrix(16)), conv.step(x), atol=1e-5)
     True
     """
-    out = _complex_product(frames, kernel, kernel[4], 1)
-    return out.view(-1, kernel[4], out.shape[-1], 1).transpose(1, 2)
+    out_freq = kernel[5]
+    out = _complex_product(frames, kernel, out_freq, 1)
+    return out.view(-1, out_freq, out.shape[-1], 1).transpose(1, 2)
 
 
 def conv_transpose_step_kernel(real, imag, freq, freq_crop):
@@ -136,11 +135,11 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop):
     Returns
     -------
     tuple
-        ``(matrix, scale, shift, index, groups, stride, first_row)``:
+        ``(matrix, scale, shift, signs, index, groups, stride, first_row)``:
         ``matrix`` ``(window * kernel_time * in_channels / 2, stride *
-        out_channels)``, columns (phase, weight, channel); the output map and
-        gather index as in :func:`conv_step_kernel`; the output groups of
-        ``stride`` rows, the stride and the first kept row.
+        out_channels)``, columns (phase, weight, channel); the output map,
+        signs and gather index as in :func:`conv_step_kernel`; the output
+        groups of ``stride`` rows, the stride and the first kept row.
     """
     half_in, half_out, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
@@ -154,7 +153,7 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop):
     matrix = torch.stack(weights, -2).reshape(window * kernel_time * half_in, -1)
     rows = torch.arange(first, end)[:, None] - torch.arange(window)  # output group m reads rows m - j
     index = _window_index(rows, half_in, freq, kernel_time)
-    return (matrix, *_affine(real.bias, imag.bias), index, end - first, stride, freq_crop % stride)
+    return (matrix, *_output_map(real.bias, imag.bias), index, end - first, stride, freq_crop % stride)
 
 
 def conv_transpose_step(frames, kernel):
@@ -179,7 +178,7 @@ def conv_transpose_step(frames, kernel):
     >>> torch.allclose(conv_transpose_step(x, deconv.step_matrix(8)), deconv.step(x), atol=1e-5)
     True
     """
-    groups, stride, first_row = kernel[4:]
+    groups, stride, first_row = kernel[5:]
     out = _complex_product(frames, kernel, groups, stride)  # rows stride * group + phase
     out = out.view(-1, groups * stride, out.shape[-1])[:, first_row : first_row + stride * frames.shape[2]]
     return out.transpose(1, 2)[..., None]
