@@ -5,11 +5,16 @@ one-frame window, PyTorch runs it with its slow non-oneDNN kernels and a
 few dozen tensor operations; here each step is a gather of the input values
 each output needs (``im2col``, one indexed read) and one matrix product
 against a kernel matrix assembled once (the layers' ``step_matrix`` methods
-in :mod:`~speechbrain_atkl.models.complex_nn` give it).
+in :mod:`~speechbrain_atkl.models.complex_nn` give it). The matrix holds the
+real and imaginary weights side by side, each once: the real and imaginary
+input parts are rows of the product, combined afterwards as a complex
+product, so a hop reads half the bytes of the stacked 2x2 block weight (the
+large layers are memory-bound at one frame).
 :class:`~speechbrain_atkl.inference.streaming.StreamingStep` runs these steps,
-folds batch normalisation into the matrices (:func:`fold_batch_norm`) and
-steps the LSTMs with :func:`lstm_step`. (onnxruntime runs the gathers slower
-than its one-frame convolutions: the ONNX graph keeps the latter.)
+folds batch normalisation into their output scale and shift
+(:func:`fold_batch_norm`) and steps the LSTMs with :func:`lstm_step`.
+(onnxruntime runs the gathers slower than its one-frame convolutions: the
+ONNX graph keeps the latter.)
 
 Authors
  * speechbrain-atkl developers 2026
