@@ -19,6 +19,7 @@ from speechbrain_atkl.models.uformer import (
     MultiHeadAttention,
     Uformer,
 )
+from speechbrain_atkl.models.uformer.branches import CausalConvTranspose2d
 from speechbrain_atkl.models.uformer.dilated import ComplexConv2dSame
 
 TINY = dict(
@@ -337,3 +338,16 @@ def test_init_reference_and_pytorch():
     assert all(conv.bias.abs().max() > 0 for conv in pt_convs)
     with pytest.raises(ValueError, match="init"):
         Uformer(**TINY, init="xavier")
+
+
+@pytest.mark.parametrize("kernel_size, stride", [((5, 2), (2, 1)), ((4, 2), (2, 1)), ((3, 3), (1, 1))])
+def test_causal_transposed_conv_is_the_cropped_full_output_bit_for_bit(kernel_size, stride):
+    torch.manual_seed(0)
+    deconv = CausalConvTranspose2d(16, 3, kernel_size, stride)
+    x = torch.randn(2, 16, 32, 50)
+    full = F.conv_transpose2d(x, deconv.weight, deconv.bias, stride)
+    crop = kernel_size[0] // 2
+    with torch.no_grad():
+        out = deconv(x)
+    assert out.shape == (2, 3, 32 * stride[0], 50)
+    assert torch.equal(out, full[:, :, crop : crop + 32 * stride[0], :50])

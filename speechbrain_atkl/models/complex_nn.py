@@ -102,6 +102,49 @@ def complex_magnitude(x, dim=1, eps=1e-8):
     return torch.sqrt(real**2 + imag**2 + eps)
 
 
+def cropped_conv_transpose2d(x, weight, bias, stride, first_frame=0):
+    """A transposed convolution cropped to ``stride[0] * freq`` rows and ``frames`` frames.
+
+    The rows kept start at ``kernel_size[0] // 2`` (the frequency axis grows
+    exactly ``stride[0]`` times); the frames at ``first_frame`` (0: causal,
+    ``kernel_size[1] - 1``: looking that many frames ahead). Padding
+    ``(kf - 1) // 2`` and output padding ``stride[0] - 1`` ask oneDNN for
+    (nearly) only the kept rows: the same values as cropping the full output,
+    bit for bit, from a faster kernel; an even ``kf`` leaves one extra row in
+    front to slice off.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``(batch, in_channels, freq, frames)``.
+    weight, bias : torch.Tensor
+        As for :func:`torch.nn.functional.conv_transpose2d`.
+    stride : tuple
+        ``(freq, time)`` stride; time stride 1.
+    first_frame : int
+        First output frame kept.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, out_channels, stride[0] * freq, frames)``.
+
+    Example
+    -------
+    >>> x, weight = torch.randn(1, 4, 8, 6), torch.randn(4, 2, 5, 2)
+    >>> full = F.conv_transpose2d(x, weight, None, (2, 1))
+    >>> torch.equal(cropped_conv_transpose2d(x, weight, None, (2, 1)), full[:, :, 2:18, :6])
+    True
+    """
+    kernel_freq = weight.shape[2]
+    pad = (kernel_freq - 1) // 2
+    out = F.conv_transpose2d(x, weight, bias, stride, padding=(pad, 0), output_padding=(stride[0] - 1, 0))
+    first_row = kernel_freq // 2 - pad
+    return out[
+        :, :, first_row : first_row + x.shape[2] * stride[0], first_frame : first_frame + x.shape[3]
+    ]
+
+
 class ComplexConv2d(nn.Module):
     """Complex 2-D convolution over ``(freq, frames)``, causal in time.
 
@@ -251,20 +294,8 @@ class ComplexConvTranspose2d(nn.Module):
     def forward(self, x):
         """Upsamples ``x`` of shape ``(batch, in_channels, freq, frames)``."""
         weight, bias = self.stacked_weight()
-        # Padding (kf - 1) // 2 and output padding s - 1 ask oneDNN for (nearly) only the
-        # kept frequency rows: the same values as cropping the full output, bit for bit,
-        # from a faster kernel. An even kf leaves one extra row in front to slice off.
-        pad = (weight.shape[2] - 1) // 2
-        out = F.conv_transpose2d(
-            x, weight, bias, self.real.stride, padding=(pad, 0),
-            output_padding=(self.freq_stride - 1, 0),
-        )
-        first_row = self.freq_crop - pad
         first_frame = self.time_context if self.lookahead else 0
-        return out[
-            :, :, first_row : first_row + x.shape[2] * self.freq_stride,
-            first_frame : first_frame + x.shape[3],
-        ]
+        return cropped_conv_transpose2d(x, weight, bias, self.real.stride, first_frame)
 
     def step_kernel(self):
         """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""

@@ -26,6 +26,7 @@ from speechbrain_atkl.models.complex_nn import (
     ComplexConvTranspose2d,
     complex_cat,
     complex_magnitude,
+    cropped_conv_transpose2d,
     init_complex_layers,
 )
 from speechbrain_atkl.models.uformer.attention import SkipAttention
@@ -47,7 +48,8 @@ class CausalConv2d(nn.Conv2d):
 
 
 class CausalConvTranspose2d(nn.ConvTranspose2d):
-    """Real transposed 2-D convolution cropped like :class:`ComplexConvTranspose2d`.
+    """Real causal transposed 2-D convolution cropped like :class:`ComplexConvTranspose2d`
+    (:func:`~speechbrain_atkl.models.complex_nn.cropped_conv_transpose2d`).
 
     Example
     -------
@@ -57,10 +59,7 @@ class CausalConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x):
         """Upsamples ``x`` of shape ``(batch, in_channels, freq, frames)``."""
-        out = super().forward(x)
-        crop = self.kernel_size[0] // 2
-        freq = x.shape[2] * self.stride[0]
-        return out[:, :, crop : crop + freq, : x.shape[3]]
+        return cropped_conv_transpose2d(x, self.weight, self.bias, self.stride)
 
 
 class ConvLayer(nn.Module):
