@@ -97,6 +97,9 @@ def plan(args):
         command = train_command(run, budget, work / "data", work / "runs", args.seed, args.device)
         if args.precision != "fp32":
             command.append(f"--precision={args.precision}")
+        command.append(f"--ckpt_key={args.ckpt_key}")
+        if run.system.distilled:
+            command.append(f"--teacher_ckpt_key={args.ckpt_key}")
         steps = budget.number_of_epochs * budget.steps_per_epoch()
         entries.append(
             {
@@ -357,6 +360,8 @@ def build_parser():
     add("--test-seconds", type=float, default=8.0, help="longest test mixture (default: %(default)s)")
     add("--metrics", type=lambda text: text.split(","), default=list(ALL_METRICS), help="test metrics, comma-separated")
     add("--ckpt-minutes", type=int, default=10, help="intra-epoch checkpoint interval (default: %(default)s)")
+    add("--ckpt-key", choices=("valid_si_snr", "valid_pesq", "valid_loss"), default="valid_si_snr",
+        help="validation metric that selects each model's checkpoint (default: %(default)s)")
     add("--device", choices=("cpu", "cuda"), default="cpu")
     add("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     add("--num-workers", type=int, default=0, help="DataLoader workers per run (default: %(default)s)")
