@@ -14,13 +14,16 @@ noisy and enhanced systems) as a subprocess and prints
   math library, as in a worker; what the command spends per item beyond an
   unprofiled in-process run of those items is start-up and inter-process
   traffic;
+* with ``--noisy-cache``, two more runs sharing one noisy-score cache: the
+  first system evaluated on a test set (cache empty) and the next one (the
+  noisy side's scores reused), and whether the scores equal the uncached run's;
 * with ``--compare-with DIR`` (another checkout of the package, e.g.
   ``git worktree add /tmp/old <commit>``), the same for that code, run
   interleaved round by round, the ratio new/old of the medians, and whether
   both wrote the same scores (``per_utterance.csv``, ``summary.md``).
 
     python benchmarks/scoring.py [--count 150] [--seconds 10] [--num-workers 2] \\
-        [--rounds 1] [--compare-with /tmp/old] [--profile-items 10]
+        [--rounds 1] [--compare-with /tmp/old] [--noisy-cache] [--profile-items 10]
 """
 
 import argparse
@@ -91,7 +94,7 @@ def build_triples(data, folder, count, seconds, seed=0):
             sf.write(folder / name / f"u{index:04d}.wav", wav * scale, SAMPLE_RATE, "PCM_16")
 
 
-def run_cli(package_root, triples, output, num_workers):
+def run_cli(package_root, triples, output, num_workers, noisy_cache=None):
     """Runs the evaluation command on the triples; returns (wall s, CPU s, load)."""
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     command = [
@@ -100,6 +103,8 @@ def run_cli(package_root, triples, output, num_workers):
         "--noisy", str(triples / "noisy"), "--output", str(output),
         "--num-workers", str(num_workers), "--no-progress",
     ]  # fmt: skip
+    if noisy_cache:
+        command += ["--noisy-cache", str(noisy_cache)]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -181,6 +186,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--compare-with", type=Path, metavar="DIR",
                         help="another checkout of the package to run interleaved")
+    parser.add_argument("--noisy-cache", action="store_true",
+                        help="also time a second system on the same test set, the noisy "
+                             "scores reused from the first (--noisy-cache of the command)")
     parser.add_argument("--profile-items", type=int, default=10,
                         help="items profiled in process for the per-metric shares (0: none)")
     parser.add_argument("--profile-child", nargs=2, help=argparse.SUPPRESS)
@@ -218,6 +226,16 @@ def main():
             largest, same_summary = compare_reports(tmp / "new_0", tmp / "old_0")
             differing = {k: f"{v:.2g}" for k, v in largest.items() if v} or "none"
             print(f"scores new vs old, metrics that differ (largest difference): {differing}; "
+                  f"summary.md {'identical' if same_summary else 'DIFFERENT'}")
+        if args.noisy_cache:
+            cache = tmp / "noisy_scores.sqlite"
+            for label in ("first system, cache empty", "second system, noisy scores cached"):
+                output = tmp / ("cache_" + label.split(",")[0].replace(" ", "_"))
+                wall, cpu, load = run_cli(REPO, tmp / "triples", output, args.num_workers, cache)
+                print(f"--noisy-cache, {label}: wall {wall:.1f} s, CPU {cpu:.1f} s, load {load:.1f}", flush=True)
+            largest, same_summary = compare_reports(output, tmp / "new_0")
+            differing = {k: f"{v:.2g}" for k, v in largest.items() if v} or "none"
+            print(f"cached vs uncached scores, metrics that differ: {differing}; "
                   f"summary.md {'identical' if same_summary else 'DIFFERENT'}")
         if args.profile_items:
             for name, root in variants.items():
