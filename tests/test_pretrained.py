@@ -45,9 +45,7 @@ def held_out_mixtures():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_improves_si_snr(name, held_out_mixtures, tmp_path):
-    folder = REPO / "pretrained" / name
-    if not (folder / "hyperparams.yaml").is_file():
-        pytest.skip(f"{folder} is not published yet (recipes/DNS/release.py writes it)")
+    folder = _shipped(name)
     from speechbrain_atkl import EnhanceBatch
 
     enhancer = EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / name))
@@ -59,3 +57,39 @@ def test_shipped_model_improves_si_snr(name, held_out_mixtures, tmp_path):
         before = float(si_snr(noisy[None], clean[None]))
         improvements.append(float(si_snr(enhanced[None], clean[None])) - before)
     assert np.mean(improvements) >= MIN_IMPROVEMENT_DB, f"SI-SNR improvements (dB): {improvements}"
+
+
+def _shipped(name):
+    folder = REPO / "pretrained" / name
+    if not (folder / "hyperparams.yaml").is_file():
+        pytest.skip(f"{folder} is not published yet (recipes/DNS/release.py writes it)")
+    return folder
+
+
+def test_command_line_enhances_a_held_out_file_with_the_shipped_student(held_out_mixtures, tmp_path):
+    """``speechbrain-atkl-enhance noisy/ out/ --model pretrained/distil-dccrn-shared16k``, as in the README."""
+    import soundfile
+
+    from speechbrain_atkl.inference.cli import main
+
+    folder = _shipped("distil-dccrn-shared16k")
+    clean, noisy = held_out_mixtures[0]
+    (tmp_path / "noisy").mkdir()
+    soundfile.write(tmp_path / "noisy" / "held out.wav", noisy.numpy(), 16000, subtype="FLOAT")
+    argv = [str(tmp_path / "noisy"), str(tmp_path / "out"), "--model", str(folder), "--savedir", str(tmp_path / "m")]
+    assert main([*argv, "--no-progress"]) == 0
+    enhanced = load_audio(tmp_path / "out" / "held out.wav")
+    assert enhanced.shape == noisy.shape
+    gain = float(si_snr(enhanced[None], clean[None]) - si_snr(noisy[None], clean[None]))
+    assert gain >= MIN_IMPROVEMENT_DB, f"SI-SNR improvement {gain:.2f} dB"
+
+
+def test_shipped_teacher_is_a_teacher_checkpoint_for_the_atkl_recipe(tmp_path):
+    """The YAML's documented option: ``--teacher_checkpoint pretrained/uformer-light-shared16k``."""
+    from speechbrain_atkl.models.uformer import Uformer
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    folder = _shipped("uformer-light-shared16k")
+    teacher = load_teacher(folder, Uformer.from_preset("Uformer-light"), savedir=str(tmp_path / "t"))
+    assert type(teacher).__name__ == "Uformer" and not teacher.training
+    assert all(not p.requires_grad for p in teacher.parameters())
