@@ -320,10 +320,12 @@ def card_section(system, results, split, data_dir, args):
     if sources.is_file():
         lines += ["", "### Licences of the training audio", "", *licence_summary(sources)]
         lines += ["", "Every file's origin and licence: the corpus's `SOURCES.md`."]
+    lines += ["", "`example.wav` is synthetic (a harmonic signal in white noise): no audio of the corpus is "
+              "shipped. `recipes/DNS/release.py` rebuilds the held-out test mixtures from the corpus."]
     return "\n".join(lines) + "\n"
 
 
-def publish_models(results, split, work_dir, args, example):
+def publish_models(results, split, work_dir, args):
     """Publishes the teacher and the distilled student; a folder newer than its run is kept."""
     from speechbrain_atkl.publish import publish
 
@@ -336,7 +338,7 @@ def publish_models(results, split, work_dir, args, example):
         card = folder / "README.md"
         if not (card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in card.read_text()):
             publish(
-                system["output"], folder, example=example, datasets=["speechbrain-atkl-shared16k"], overwrite=True
+                system["output"], folder, datasets=["speechbrain-atkl-shared16k"], overwrite=True
             )
             with open(card, "a", encoding="utf-8") as handle:
                 handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
@@ -425,7 +427,7 @@ def main(argv=None):
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     student = next(s for s in results["systems"] if s["name"] == STUDENT_ATKL)
     plot_spectrograms(item, [("enhanced by Distil-DCCRN + AT-KL", Path(student["output"]))], work_dir / "spectrograms.png")
-    published = publish_models(results, split, work_dir, args, example=item["noisy"])
+    published = publish_models(results, split, work_dir, args)
     print("\n" + table)
     print("Written: " + ", ".join(str(p) for p in [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]))
     return 0
