@@ -16,6 +16,7 @@ from speechbrain.utils.checkpoints import METAFNAME
 
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.models import DCCRN
+from speechbrain_atkl.publish import synthetic_example
 from speechbrain_atkl.training.checkpoints import AtomicCheckpointer, best_checkpoint, init_from_pretrained
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +100,8 @@ def test_killed_release_resumes_and_publishes(release):
         assert "### Licences of the training audio" in card and "CC BY-SA" in card and "2 steps of batch 2" in card
         assert not list(published.glob("*optim*"))
         assert all(p.stat().st_size < 400_000 for p in published.glob("*.wav"))
+        example = load_audio(published / "example.wav")  # synthetic: no corpus audio is shipped
+        assert "example.wav` is synthetic" in card and torch.allclose(example, synthetic_example(), atol=1e-4)
 
 
 def test_finished_release_does_nothing(release):
