@@ -22,8 +22,10 @@ split of the corpus and its fixed test set mixed at -5 to 15 dB, and
 Validation (and an end-of-epoch checkpoint) comes every ``--valid-every``
 steps: an "epoch" is ``valid_every x batch_size`` dynamically mixed items.
 Every run also checkpoints within epochs (``--ckpt-minutes``), so a killed
-release resumes where it stopped: a run with ``test_metrics.json`` is
-skipped, an unfinished one resumes from its last checkpoint. Each run ends
+release resumes where it stopped: a run tested with its planned steps is
+skipped, an unfinished one resumes from its last checkpoint, and a finished
+one given more ``--teacher-steps``/``--student-steps`` trains on from its
+last checkpoint and is tested again (fewer steps are refused). Each run ends
 with the recipe's evaluation of its best checkpoint on the held-out test
 set. Then the command writes ``release_results.md`` and
 ``release_results.json`` (every metric overall and by input SNR, the noisy
@@ -130,11 +132,37 @@ def describe_plan(entries, device):
     return lines
 
 
+def done(entry, results_root):
+    """Whether a run is tested with at least the planned steps (more steps: it trains on).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from types import SimpleNamespace
+    >>> from study_plan import Run
+    >>> root = Path(tempfile.mkdtemp())
+    >>> run = Run(SYSTEM_OF[STUDENT_ALONE], 1986)
+    >>> entry = {"run": run, "budget": SimpleNamespace(number_of_epochs=4)}
+    >>> run.output(root).mkdir(parents=True)
+    >>> _ = (run.output(root) / "test_metrics.json").write_text("{}")
+    >>> _ = (run.output(root) / "hyperparams.yaml").write_text("number_of_epochs: 4\\n")
+    >>> done(entry, root), done({**entry, "budget": SimpleNamespace(number_of_epochs=8)}, root)
+    (True, False)
+    """
+    run = entry["run"]
+    if not run.finished(results_root):
+        return False
+    record = run.output(results_root) / "hyperparams.yaml"
+    match = re.search(r"^number_of_epochs: (\d+)", record.read_text(), re.M) if record.is_file() else None
+    planned = entry["budget"].number_of_epochs * run.system.steps_factor
+    return match is None or int(match.group(1)) >= planned
+
+
 def _record(work_dir, args):
-    """Refuses to resume a release made with other training settings."""
+    """Refuses to resume a release made with other training settings (more steps are allowed)."""
     record = {
         "data_dir": str(corpus_root(args.data_dir)),
-        **{key: getattr(args, key) for key in ("teacher_steps", "student_steps", "batch_size", "segment_seconds")},
+        **{key: getattr(args, key) for key in ("batch_size", "segment_seconds")},
         **{key: getattr(args, key) for key in ("valid_every", "valid_count", "test_count", "test_seconds", "seed")},
     }
     check_work_record(work_dir, RECORD, record, "release")
@@ -386,7 +414,7 @@ def main(argv=None):
     print("Release plan:\n" + "\n".join(describe_plan(entries, args.device)), flush=True)
     if args.dry_run:
         for index, entry in enumerate(entries, 1):
-            state = " (finished: skipped)" if entry["run"].finished(results_root) else ""
+            state = " (finished: skipped)" if done(entry, results_root) else ""
             print(f"# [{index}/{len(entries)}] {entry['run'].key}{state}\n{shlex.join(entry['command'])}")
         return 0
 
@@ -397,7 +425,7 @@ def main(argv=None):
     timings_path = work_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     for wave in waves(entries, args.jobs):
-        pending = [entry for entry in wave if not entry["run"].finished(results_root)]
+        pending = [entry for entry in wave if not done(entry, results_root)]
         for entry in wave:
             run = entry["run"]
             index = entries.index(entry) + 1
