@@ -97,7 +97,7 @@ def plan(args):
     for run in runs:
         budget = budget_of[run.system.name]
         command = train_command(run, budget, work / "data", work / "runs", args.seed, args.device)
-        if args.precision != "fp32":
+        if args.precision:
             command.append(f"--precision={args.precision}")
         command.append(f"--ckpt_key={args.ckpt_key}")
         if run.system.distilled:
@@ -244,6 +244,17 @@ def _number(value, digits):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def precision_label(precision):
+    """How the models were trained: ``--precision`` or the recipes' defaults.
+
+    Example
+    -------
+    >>> precision_label(None), precision_label("bf16")
+    ("fp32 teacher, bf16 students: the recipes' defaults", 'bf16')
+    """
+    return precision or "fp32 teacher, bf16 students: the recipes' defaults"
+
+
 def results_markdown(results, split, device, precision):
     """``release_results.md``: overall table, by-SNR tables, what each model saw."""
     rows = [results["noisy"], *results["systems"]]
@@ -254,7 +265,7 @@ def results_markdown(results, split, device, precision):
         f"Test set: {results['test_items']} mixtures of {len(split['test_speakers'])} held-out speakers and "
         f"{len(split['test_noise'])} held-out noise recordings (none seen in training or validation), "
         "scored by the recipe's evaluation of each run's best checkpoint. "
-        f"Trained on {device} ({precision}).",
+        f"Trained on {device} ({precision_label(precision)}).",
         "",
         "| system | steps | audio-hours | " + " | ".join(metrics) + " |",
         "|---|---:|---:|" + "---:|" * len(metrics),
@@ -325,7 +336,7 @@ def card_section(system, results, split, data_dir, args):
         f"**Note: {CAVEAT}.** Trained by `recipes/DNS/release.py` of speechbrain-atkl.",
         "",
         f"- Training: {system['steps']} steps of batch {args.batch_size} x {args.segment_seconds:g} s dynamically "
-        f"mixed segments ({system['audio_hours']:.2f} audio-hours), on {args.device} ({args.precision}).",
+        f"mixed segments ({system['audio_hours']:.2f} audio-hours), on {args.device} ({precision_label(args.precision)}).",
         "- Data: a small openly licensed corpus of real 16 kHz recordings (read speech, mostly LibriSpeech; "
         "nature, city, transport, machine, music and babble noise; measured room responses), split by speaker and "
         f"by noise recording: {len(split['train_speakers'])} training / {len(split['test_speakers'])} test speakers, "
@@ -393,7 +404,8 @@ def build_parser():
     add("--ckpt-key", choices=("valid_si_snr", "valid_pesq", "valid_loss"), default="valid_si_snr",
         help="validation metric that selects each model's checkpoint (default: %(default)s)")
     add("--device", choices=("cpu", "cuda"), default="cpu")
-    add("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    add("--precision", choices=("fp32", "bf16", "fp16"),
+        help="every model's training precision (default: each recipe's: fp32 teacher, bf16 students)")
     add("--num-workers", type=int, default=0, help="DataLoader workers per run (default: %(default)s)")
     add("--eval-num-workers", type=int, default=2, help="test-scoring processes per run (default: %(default)s)")
     add("--threads", type=int, help="torch threads in all, shared by concurrent runs (OMP_NUM_THREADS)")
