@@ -159,10 +159,29 @@ def synthetic_example(seconds=3.0, sample_rate=16000, snr_db=5.0, seed=0):
     return 0.5 * noisy / noisy.abs().max()
 
 
+def run_checkpoint_key(train_dir):
+    """The ``ckpt_key`` a training run tested with (``valid_pesq`` if it records none).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> run_checkpoint_key(run)
+    'valid_pesq'
+    >>> _ = (run / "hyperparams.yaml").write_text("lr: 0.001\\nckpt_key: valid_si_snr   # comment\\n")
+    >>> run_checkpoint_key(run)
+    'valid_si_snr'
+    """
+    record = Path(train_dir) / "hyperparams.yaml"
+    text = record.read_text(encoding="utf-8", errors="replace") if record.is_file() else ""
+    match = re.search(r"^ckpt_key:\s*([A-Za-z_]+)", text, re.M)
+    return match.group(1) if match else "valid_pesq"
+
+
 def publish(
     train_dir,
     output_dir,
-    checkpoint_key="valid_pesq",
+    checkpoint_key=None,
     license="apache-2.0",
     example=None,
     name=None,
@@ -184,9 +203,11 @@ def publish(
         Training output folder (see the module docstring).
     output_dir : str or pathlib.Path
         Model folder to create.
-    checkpoint_key : str
+    checkpoint_key : str or None
         Checkpoint meta key to select the best checkpoint by (see
-        :func:`load_best_model`).
+        :func:`load_best_model`); default: the run's own ``ckpt_key``
+        (:func:`run_checkpoint_key`), so the published weights are the ones
+        its ``test_metrics.json`` (shown in the card) measured.
     license : str
         Licence identifier for the model card.
     example : str or pathlib.Path or None
@@ -214,6 +235,7 @@ def publish(
 
     train_dir, output_dir = Path(train_dir), Path(output_dir)
     check_output(train_dir, output_dir, overwrite)
+    checkpoint_key = checkpoint_key or run_checkpoint_key(train_dir)
     model, checkpoint = load_best_model(train_dir, checkpoint_key)
     spec = model_spec(model)
     metrics = read_test_metrics(train_dir / "test_metrics.json")
@@ -299,8 +321,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="model folder to write")
     parser.add_argument(
         "--checkpoint-key",
-        default="valid_pesq",
-        help="CKPTINFO meta key ranking checkpoints (maximised for pesq/stoi/si_snr/dnsmos, else minimised)",
+        help="CKPTINFO meta key ranking checkpoints (maximised for pesq/stoi/si_snr/dnsmos, else minimised; "
+        "default: the run's ckpt_key, the checkpoint its test measured)",
     )
     parser.add_argument("--license", default="apache-2.0", help="licence identifier for the model card")
     parser.add_argument("--example", help="noisy recording to ship as example.wav (default: a synthetic one)")

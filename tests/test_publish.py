@@ -281,3 +281,17 @@ def test_any_folder_name_works(tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))  == []
     enhancer = EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / (f"saved {name}"[:255])))
     assert enhancer.enhance_batch(torch.zeros(1, 500)).shape == (1, 500)
+
+
+def test_default_checkpoint_is_the_one_the_run_tested(tmp_path):
+    """Without --checkpoint-key the run's own ckpt_key picks the weights, so the card's test metrics are theirs."""
+    states = make_training_run(tmp_path / "train")
+    record = tmp_path / "train" / "hyperparams.yaml"
+    record.write_text(record.read_text() + "ckpt_key: valid_si_snr   # valid_pesq | valid_si_snr | valid_loss\n")
+    folder = publish(tmp_path / "train", tmp_path / "model")
+    enhancer = EnhanceBatch.from_hparams(source=str(folder), savedir=str(tmp_path / "savedir"))
+    noisy = 0.1 * torch.randn(1, 3000)
+    with torch.no_grad():
+        expected = trained_model(states[2])(noisy)  # highest valid_si_snr (valid_pesq would pick states[1])
+    torch.testing.assert_close(enhancer.enhance_batch(noisy), expected, atol=1e-5, rtol=0)
+    assert "valid_si_snr = 8.0" in (folder / "hyperparams.yaml").read_text()

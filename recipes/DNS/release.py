@@ -377,7 +377,8 @@ def publish_models(results, split, work_dir, args):
         card = folder / "README.md"
         if not (card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in card.read_text()):
             publish(
-                system["output"], folder, datasets=["speechbrain-atkl-shared16k"], overwrite=True
+                system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
+                overwrite=True,
             )
             with open(card, "a", encoding="utf-8") as handle:
                 handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
