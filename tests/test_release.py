@@ -93,6 +93,8 @@ def test_killed_release_resumes_and_publishes(release):
     table = (tmp / "out" / "release_results.md").read_text()
     assert "| noisy input |" in table and "si_snr_i by input SNR:" in table and "pesq_wb by input SNR:" in table
 
+    student_card = (tmp / "work" / "pretrained" / STUDENT_FOLDER / "README.md").read_text()
+    assert "this is the one with the better validation valid_si_snr: Distil-DCCRN + AT-KL " in student_card
     for folder in (TEACHER_FOLDER, STUDENT_FOLDER):
         published = tmp / "work" / "pretrained" / folder
         card = (published / "README.md").read_text()

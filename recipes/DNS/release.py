@@ -30,10 +30,12 @@ with the recipe's evaluation of its best checkpoint on the held-out test
 set. Then the command writes ``release_results.md`` and
 ``release_results.json`` (every metric overall and by input SNR, the noisy
 input too), ``spectrograms.png`` (a held-out 0 dB item: noisy, clean, the
-distilled student) and publishes the teacher and the distilled student
-(:mod:`speechbrain_atkl.publish`) into ``<publish-dir>/uformer-light-shared16k``
-and ``<publish-dir>/distil-dccrn-shared16k``, their model cards extended
-with the training data, steps, audio-hours, results and licences.
+shipped student) and publishes (:mod:`speechbrain_atkl.publish`) the teacher
+into ``<publish-dir>/uformer-light-shared16k`` and the student with the
+better validation ``--ckpt-key`` (the distilled one on a tie; never chosen
+on the test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model
+cards extended with the training data, steps, audio-hours, results,
+licences and, for the student, the choice.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -59,7 +61,7 @@ from study_report import plot_spectrograms, snr_breakdown
 
 RECORD = "release.json"
 #: Published folder of each shipped system.
-PUBLISHED = {TEACHER: "uformer-light-shared16k", STUDENT_ATKL: "distil-dccrn-shared16k"}
+TEACHER_FOLDER, STUDENT_FOLDER = "uformer-light-shared16k", "distil-dccrn-shared16k"
 SYSTEM_OF = {system.name: system for system in SYSTEMS}
 
 
@@ -237,26 +239,51 @@ def collect(entries, results_root, split, timings):
     return {"noisy": noisy, "systems": systems, "test_items": len(split["test_items"])}
 
 
+def shipped_student(results, key):
+    """The student to ship: the better of the two on the validation ``key`` (the distilled one on a tie).
+
+    Selection uses validation, never the test set; returns ``(system, {name: best validation value})``.
+    """
+    from speechbrain_atkl.training.checkpoints import best_checkpoint, is_maximised
+
+    students = [s for s in results["systems"] if s["name"] in (STUDENT_ATKL, STUDENT_ALONE)]
+    best = {s["name"]: best_checkpoint(Path(s["output"]) / "save", key).meta.get(key) for s in students}
+    sign = 1 if is_maximised(key) else -1
+    chosen = max(students, key=lambda s: (sign * best[s["name"]], s["name"] == STUDENT_ATKL))
+    return chosen, best
+
+
 def publish_models(results, split, work_dir, args):
-    """Publishes the teacher and the distilled student; a folder newer than its run is kept."""
+    """Publishes the teacher and the better student; a folder newer than its run is kept."""
     from speechbrain_atkl.publish import publish
 
+    student, validation = shipped_student(results, args.ckpt_key)
+    teacher = next(s for s in results["systems"] if s["name"] == TEACHER)
+    labels = {s["name"]: s["label"] for s in results["systems"]}
+    choice = (
+        f"Of the release's two Distil-DCCRN students, trained with the same steps, this is the one with the "
+        f"better validation {args.ckpt_key}: "
+        + ", ".join(f"{labels[name]} {value:.3f}" for name, value in validation.items())
+        + ".\n"
+    )
     published = []
-    for system in results["systems"]:
-        if system["name"] not in PUBLISHED:
-            continue
-        folder = args.publish_dir.resolve() / PUBLISHED[system["name"]]
+    for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
+        folder = args.publish_dir.resolve() / name
         metrics_file = Path(system["output"]) / "test_metrics.json"
         card = folder / "README.md"
-        if not (card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in card.read_text()):
+        text = card.read_text() if card.is_file() else ""
+        fresh = card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in text
+        if not (fresh and f"{CAVEAT}.** {system['label']}," in text):
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
                 overwrite=True,
             )
             with open(card, "a", encoding="utf-8") as handle:
                 handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
+                if system is student:
+                    handle.write("\n" + choice)
         published.append(folder)
-    return published
+    return published, student
 
 
 # ---------------------------------------------------------------------- main
@@ -339,9 +366,8 @@ def main(argv=None):
     table = results_markdown(results, split, args.device, args.precision)
     (work_dir / "release_results.md").write_text(table, encoding="utf-8")
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
-    student = next(s for s in results["systems"] if s["name"] == STUDENT_ATKL)
-    plot_spectrograms(item, [("enhanced by Distil-DCCRN + AT-KL", Path(student["output"]))], work_dir / "spectrograms.png")
-    published = publish_models(results, split, work_dir, args)
+    published, student = publish_models(results, split, work_dir, args)
+    plot_spectrograms(item, [(f"enhanced by {student['label']}", Path(student["output"]))], work_dir / "spectrograms.png")
     print("\n" + table)
     print("Written: " + ", ".join(str(p) for p in [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]))
     return 0

@@ -112,7 +112,7 @@ def card_section(system, results, split, data_dir, args):
         "",
         "## This release",
         "",
-        f"**Note: {CAVEAT}.** Trained by `recipes/DNS/release.py` of speechbrain-atkl.",
+        f"**Note: {CAVEAT}.** {system['label']}, trained by `recipes/DNS/release.py` of speechbrain-atkl.",
         "",
         f"- Training: {system['steps']} steps of batch {args.batch_size} x {args.segment_seconds:g} s dynamically "
         f"mixed segments ({system['audio_hours']:.2f} audio-hours), on {args.device} ({precision_label(args.precision)}).",
