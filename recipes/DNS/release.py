@@ -187,6 +187,24 @@ def waves(entries, jobs):
     return [[teacher], [distilled], [alone]]
 
 
+def add_timing(previous, measured, concurrent_runs, threads):
+    """A run's timing record: a resumed or extended run adds its times to the earlier sessions'.
+
+    Example
+    -------
+    >>> first = add_timing(None, {"wall_s": 60.0, "cpu_s": 100.0}, 2, "1")
+    >>> add_timing(first, {"wall_s": 30.0, "cpu_s": 50.0}, 1, "2")
+    {'wall_s': 90.0, 'cpu_s': 150.0, 'sessions': 2, 'concurrent_runs': 1, 'threads': '2'}
+    """
+    record = {"wall_s": measured["wall_s"], "cpu_s": measured.get("cpu_s"), "sessions": 1}
+    if previous:
+        record["wall_s"] = round(previous["wall_s"] + measured["wall_s"], 1)
+        both = previous.get("cpu_s") is not None and measured.get("cpu_s") is not None
+        record["cpu_s"] = round(previous["cpu_s"] + measured["cpu_s"], 1) if both else None
+        record["sessions"] = previous.get("sessions", 1) + 1
+    return dict(record, concurrent_runs=concurrent_runs, threads=threads)
+
+
 def run_environment(threads, concurrent_runs):
     """Environment of the ``train.py`` processes: ``threads`` shared by the concurrent runs.
 
@@ -231,6 +249,7 @@ def collect(entries, results_root, split, timings):
                 "wall_s": wall,
                 "audio_s_per_s": round(audio_seconds / wall, 2) if wall else None,
                 "concurrent_runs": timing.get("concurrent_runs", 1),
+                "sessions": timing.get("sessions", 1),
                 "threads": timing.get("threads"),
                 "metrics": record.get("enhanced", {}),
                 "by_snr": {m: snr_breakdown(output, split, m) for m in BY_SNR_METRICS},
@@ -356,7 +375,7 @@ def main(argv=None):
                 for entry in pending
             }
             for key, future in futures.items():
-                timings[key] = dict(future.result(), concurrent_runs=len(pending), threads=env.get("OMP_NUM_THREADS"))
+                timings[key] = add_timing(timings.get(key), future.result(), len(pending), env.get("OMP_NUM_THREADS"))
                 timings_path.write_text(json.dumps(timings, indent=2))
     (work_dir / "data_check.json").write_text(json.dumps(check_prepared(results_root / "prepared", split), indent=2))
 

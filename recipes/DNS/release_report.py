@@ -68,6 +68,8 @@ def results_markdown(results, split, device, precision):
         wall = "finished earlier" if row["wall_s"] is None else f"{row['wall_s'] / 60:.1f} min"
         shared = row.get("concurrent_runs") or 1
         conditions = f" ({row['threads']} thread(s), beside {shared - 1} other run)" if shared > 1 else ""
+        if (row.get("sessions") or 1) > 1:
+            conditions += f" (in {row['sessions']} sessions; the last with {row['threads']} thread(s))"
         lines.append(f"- {row['label']}: {wall}{speed}{conditions}")
     return "\n".join(lines) + "\n"
 
