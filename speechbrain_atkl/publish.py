@@ -35,7 +35,6 @@ Authors
 import argparse
 import json
 import math
-import re
 import shutil
 import sys
 import tempfile
@@ -60,6 +59,7 @@ from speechbrain_atkl.publishing.folder import (  # noqa: F401 - PUBLISHED_FILES
     replace_folder,
 )
 from speechbrain_atkl.publishing.hub import push_to_hub
+from speechbrain_atkl.training.run_checks import read_run_record
 
 #: Largest difference allowed between the published and the trained model's
 #: output, relative to the output's peak.
@@ -159,25 +159,6 @@ def synthetic_example(seconds=3.0, sample_rate=16000, snr_db=5.0, seed=0):
     return 0.5 * noisy / noisy.abs().max()
 
 
-def run_checkpoint_key(train_dir):
-    """The ``ckpt_key`` a training run tested with (``valid_pesq`` if it records none).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> run = Path(tempfile.mkdtemp())
-    >>> run_checkpoint_key(run)
-    'valid_pesq'
-    >>> _ = (run / "hyperparams.yaml").write_text("lr: 0.001\\nckpt_key: valid_si_snr   # comment\\n")
-    >>> run_checkpoint_key(run)
-    'valid_si_snr'
-    """
-    record = Path(train_dir) / "hyperparams.yaml"
-    text = record.read_text(encoding="utf-8", errors="replace") if record.is_file() else ""
-    match = re.search(r"^ckpt_key:\s*([A-Za-z_]+)", text, re.M)
-    return match.group(1) if match else "valid_pesq"
-
-
 def publish(
     train_dir,
     output_dir,
@@ -206,7 +187,7 @@ def publish(
     checkpoint_key : str or None
         Checkpoint meta key to select the best checkpoint by (see
         :func:`load_best_model`); default: the run's own ``ckpt_key``
-        (:func:`run_checkpoint_key`), so the published weights are the ones
+        recorded in its ``hyperparams.yaml``, so the published weights are the ones
         its ``test_metrics.json`` (shown in the card) measured.
     license : str
         Licence identifier for the model card.
@@ -235,7 +216,8 @@ def publish(
 
     train_dir, output_dir = Path(train_dir), Path(output_dir)
     check_output(train_dir, output_dir, overwrite)
-    checkpoint_key = checkpoint_key or run_checkpoint_key(train_dir)
+    record = read_run_record(train_dir)
+    checkpoint_key = checkpoint_key or record.get("ckpt_key", "valid_pesq")
     model, checkpoint = load_best_model(train_dir, checkpoint_key)
     spec = model_spec(model)
     metrics = read_test_metrics(train_dir / "test_metrics.json")
@@ -280,10 +262,7 @@ def publish(
         write_enhanced(staging / "example.wav", noisy, sample_rate)
         write_enhanced(staging / "example_enhanced.wav", published, sample_rate)
         name = name or output_dir.name
-        training_yaml = train_dir / "hyperparams.yaml"
-        distilled = training_yaml.is_file() and bool(
-            re.search(r"^teacher\w*\s*:", training_yaml.read_text(encoding="utf-8"), re.MULTILINE)
-        )
+        distilled = any(key.startswith("teacher") for key in record)
         card = model_card(
             name,
             spec,

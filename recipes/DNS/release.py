@@ -45,13 +45,13 @@ import argparse
 import json
 import math
 import os
-import re
 import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from speechbrain_atkl.training.run_checks import read_run_record
 
 from study import check_work_record, execute
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
@@ -152,10 +152,9 @@ def done(entry, results_root):
     run = entry["run"]
     if not run.finished(results_root):
         return False
-    record = run.output(results_root) / "hyperparams.yaml"
-    match = re.search(r"^number_of_epochs: (\d+)", record.read_text(), re.M) if record.is_file() else None
+    recorded = read_run_record(run.output(results_root)).get("number_of_epochs")
     planned = entry["budget"].number_of_epochs * run.system.steps_factor
-    return match is None or int(match.group(1)) >= planned
+    return recorded is None or recorded >= planned
 
 
 def _record(work_dir, args):

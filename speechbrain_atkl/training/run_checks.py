@@ -137,6 +137,27 @@ def _tagged(loader, suffix, node):
 _TagTolerantLoader.add_multi_constructor("!", _tagged)
 
 
+def read_run_record(output_folder):
+    """A run's recorded hyper-parameters (its ``hyperparams.yaml``) as plain data; ``{}`` if it has none.
+
+    Tags stay readable without running anything: a tagged node becomes ``[tag, value]``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> read_run_record(run)
+    {}
+    >>> _ = (run / HPARAMS_RECORD).write_text("ckpt_key: valid_si_snr  # comment\\nteacher: !new:a.B\\n")
+    >>> read_run_record(run)
+    {'ckpt_key': 'valid_si_snr', 'teacher': ['!new:a.B', '']}
+    """
+    record = Path(output_folder) / HPARAMS_RECORD
+    if not record.is_file():
+        return {}
+    return yaml.load(record.read_text(encoding="utf-8"), _TagTolerantLoader) or {}
+
+
 def _resolved(hparams_text, overrides):
     """The YAML as SpeechBrain records it (references resolved), read as plain data."""
     return yaml.load(resolve_references(hparams_text, overrides).getvalue(), _TagTolerantLoader)
@@ -170,7 +191,7 @@ def check_configuration(output_folder, hparams_file, overrides, allow_change=Fal
     record = Path(output_folder) / HPARAMS_RECORD
     if not record.is_file():
         return
-    old = yaml.load(record.read_text(encoding="utf-8"), _TagTolerantLoader) or {}
+    old = read_run_record(output_folder)
     text = Path(hparams_file).read_text(encoding="utf-8")
     overrides = yaml.safe_load(overrides) if isinstance(overrides, str) else dict(overrides or {})
     new = _resolved(text, overrides)
