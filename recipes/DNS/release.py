@@ -17,7 +17,8 @@ split of the corpus and its fixed test set mixed at -5 to 15 dB, and
 2. the student, Distil-DCCRN, with AT-KL from that teacher
    (``hparams/distil_dccrn_atkl.yaml``), ``--student-steps``;
 3. the student alone (``hparams/distil_dccrn.yaml``), the same steps
-   (with ``--jobs 2`` beside the teacher, ``--threads`` split between them).
+   (with ``--jobs 2`` beside the teacher, or beside the distilled student when
+   the teacher is already trained; ``--threads`` split between them).
 
 Validation (and an end-of-epoch checkpoint) comes every ``--valid-every``
 steps: an "epoch" is ``valid_every x batch_size`` dynamically mixed items.
@@ -167,11 +168,13 @@ def _record(work_dir, args):
     check_work_record(work_dir, RECORD, record, "release")
 
 
-def waves(entries, jobs):
+def waves(entries, jobs, teacher_done=False):
     """Groups the runs into waves that train at the same time.
 
     The student alone needs no teacher, so with ``jobs >= 2`` it trains
-    beside the teacher; the distilled student always waits for the teacher.
+    beside the teacher; the distilled student waits for the teacher, or
+    trains beside the student alone once the teacher is done (an extended
+    release).
 
     Example
     -------
@@ -179,10 +182,12 @@ def waves(entries, jobs):
     [['teacher'], ['atkl'], ['alone']]
     >>> waves(["teacher", "atkl", "alone"], 2)
     [['teacher', 'alone'], ['atkl']]
+    >>> waves(["teacher", "atkl", "alone"], 2, teacher_done=True)
+    [['teacher'], ['atkl', 'alone']]
     """
     teacher, distilled, alone = entries
     if jobs >= 2:
-        return [[teacher, alone], [distilled]]
+        return [[teacher], [distilled, alone]] if teacher_done else [[teacher, alone], [distilled]]
     return [[teacher], [distilled], [alone]]
 
 
@@ -328,7 +333,7 @@ def build_parser():
     add("--num-workers", type=int, default=0, help="DataLoader workers per run (default: %(default)s)")
     add("--eval-num-workers", type=int, default=2, help="test-scoring processes per run (default: %(default)s)")
     add("--threads", type=int, help="torch threads in all, shared by concurrent runs (OMP_NUM_THREADS)")
-    add("--jobs", type=int, default=1, help="2: train the student alone beside the teacher (default: %(default)s)")
+    add("--jobs", type=int, default=1, help="2: train two runs at once (default: %(default)s)")
     add("--seed", type=int, default=1986)
     add("--publish-dir", type=Path, default=Path("pretrained"), help="published folders (default: %(default)s)")
     add("--dry-run", action="store_true", help="print the plan and commands, run nothing")
@@ -355,7 +360,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     timings_path = work_dir / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    for wave in waves(entries, args.jobs):
+    for wave in waves(entries, args.jobs, done(entries[0], results_root)):
         pending = [entry for entry in wave if not done(entry, results_root)]
         for entry in wave:
             run = entry["run"]
