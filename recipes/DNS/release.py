@@ -136,24 +136,35 @@ def describe_plan(entries, device):
 def done(entry, results_root):
     """Whether a run is tested with at least the planned steps (more steps: it trains on).
 
+    The test must be newer than the run's record (``hyperparams.yaml``, which
+    ``train.py`` rewrites when a run starts): an extension cut off before its
+    test leaves the earlier, shorter run's test behind.
+
     Example
     -------
-    >>> import tempfile
+    >>> import os, tempfile
     >>> from types import SimpleNamespace
     >>> from study_plan import Run
     >>> root = Path(tempfile.mkdtemp())
     >>> run = Run(SYSTEM_OF[STUDENT_ALONE], 1986)
     >>> entry = {"run": run, "budget": SimpleNamespace(number_of_epochs=4)}
     >>> run.output(root).mkdir(parents=True)
-    >>> _ = (run.output(root) / "test_metrics.json").write_text("{}")
     >>> _ = (run.output(root) / "hyperparams.yaml").write_text("number_of_epochs: 4\\n")
+    >>> _ = (run.output(root) / "test_metrics.json").write_text("{}")
     >>> done(entry, root), done({**entry, "budget": SimpleNamespace(number_of_epochs=8)}, root)
     (True, False)
+    >>> os.utime(run.output(root) / "test_metrics.json", (0, 0))  # tested before the record
+    >>> done(entry, root)
+    False
     """
     run = entry["run"]
     if not run.finished(results_root):
         return False
-    recorded = read_run_record(run.output(results_root)).get("number_of_epochs")
+    output = run.output(results_root)
+    record = output / "hyperparams.yaml"
+    if record.is_file() and (output / "test_metrics.json").stat().st_mtime < record.stat().st_mtime:
+        return False
+    recorded = read_run_record(output).get("number_of_epochs")
     planned = entry["budget"].number_of_epochs * run.system.steps_factor
     return recorded is None or recorded >= planned
 
