@@ -11,6 +11,9 @@ prints a Markdown table with
   (``matrix_steps=False``: each layer's one-frame (transposed) convolution
   through PyTorch's convolution kernels, as the ONNX graph holds them) and the
   ratio fast / reference, measured run by run in one process;
+* the fast form through ``torch.compile`` (``StreamingEnhancer(model,
+  compile=True)``), with its one-off compilation time (wall-clock seconds, on
+  the first chunk; skip it with ``--no-compile``);
 * onnxruntime streaming (:class:`OnnxStreamingEnhancer`, same calls) with the
   graph exported for one stream (``batch_size=1``) and with the any-batch graph;
 * offline real-time factors of PyTorch (``model(wav)``) and onnxruntime.
@@ -20,9 +23,10 @@ Streaming figures are medians over ``--repeats`` interleaved runs of
 fastest of ``--repeats``. By default times are CPU times of this process
 (``--clock cpu``), which other processes on a busy machine disturb far less
 than wall-clock times (``--clock wall``); with one thread both agree on an idle
-machine. The defaults take under two minutes on a loaded 2-core machine.
+machine. The defaults take about four minutes on a loaded 2-core machine
+(two of them compiling).
 
-    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 4] [--clock cpu]
+    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 4] [--clock cpu] [--no-compile]
 """
 
 import argparse
@@ -85,7 +89,15 @@ def spread(values, digits=2):
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
-def measure(name, seconds, repeats, clock, folder):
+def compile_seconds(enhancer, hop):
+    """Wall-clock seconds of the first one-hop chunk, which compiles the step."""
+    start = time.perf_counter()
+    enhancer.process(torch.zeros(1, hop))
+    enhancer.reset()
+    return time.perf_counter() - start
+
+
+def measure(name, seconds, repeats, clock, folder, compile_step=True):
     """One table row for the preset ``name``."""
     model = DCCRN.from_preset(name).eval()
     rate, hop = model.sample_rate, model.stft.hop_length
@@ -98,6 +110,10 @@ def measure(name, seconds, repeats, clock, folder):
         "onnx": OnnxStreamingEnhancer(one_stream),
         "onnx_any_batch": OnnxStreamingEnhancer(any_batch),
     }
+    compiled = "-"
+    if compile_step:
+        enhancers["compiled"] = StreamingEnhancer(model, compile=True)
+        compiled = f"{compile_seconds(enhancers['compiled'], hop):.0f}"
     times = stream_ms_per_hop(enhancers, wav, hop, repeats, clock)
     ratios = [fast / ref for fast, ref in zip(times["torch"], times["reference"])]
     with torch.inference_mode():
@@ -113,6 +129,8 @@ def measure(name, seconds, repeats, clock, folder):
         f"{statistics.median(times['torch']) / hop_ms:.3f}",
         spread(times["reference"]),
         spread(ratios, 3),
+        spread(times["compiled"]) if compile_step else "-",
+        compiled,
         spread(times["onnx"]),
         f"{statistics.median(times['onnx']) / hop_ms:.3f}",
         spread(times["onnx_any_batch"]),
@@ -131,6 +149,7 @@ def main(argv=None):
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall-clock time"
     )
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(
@@ -141,13 +160,14 @@ def main(argv=None):
     )
     print(
         "| model | latency (ms) | PyTorch stream ms/hop | PyTorch stream RTF | PyTorch reference steps ms/hop "
-        "| PyTorch / reference | ONNX stream ms/hop | ONNX stream RTF | ONNX any-batch graph ms/hop "
-        "| PyTorch offline RTF | ONNX offline RTF |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| PyTorch / reference | PyTorch compiled ms/hop | compile s | ONNX stream ms/hop | ONNX stream RTF "
+        "| ONNX any-batch graph ms/hop | PyTorch offline RTF | ONNX offline RTF |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
-            print(measure(name, args.seconds, args.repeats, CLOCKS[args.clock], Path(folder)), flush=True)
+            row = measure(name, args.seconds, args.repeats, CLOCKS[args.clock], Path(folder), not args.no_compile)
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

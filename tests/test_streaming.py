@@ -63,15 +63,18 @@ def test_conv_steps_match_forward(kernel_time):
 
 
 @pytest.mark.parametrize("kernel_freq, stride", [(5, 2), (4, 2), (3, 1), (7, 3), (6, 2)])
-def test_step_matrix_products_match_convolution_steps(kernel_freq, stride):
-    # The gather + matrix product steps against the layers' one-frame convolutions, for kernels
-    # that do and do not divide by the stride (zero taps), paddings past both ends, batch of 3.
+@pytest.mark.parametrize("kernel_time", [2, 3])
+def test_step_matrix_products_match_convolution_steps(kernel_freq, stride, kernel_time):
+    # The gather + matrix product steps (history and newest frame read separately) against the
+    # layers' one-frame convolutions, for kernels that do and do not divide by the stride (zero
+    # taps), paddings past both ends, one and two past frames, batch of 3.
     torch.manual_seed(0)
-    x = torch.randn(3, 10, 12, 2)
-    conv = ComplexConv2d(10, 8, (kernel_freq, 2), (stride, 1), init="pytorch")
-    assert torch.allclose(conv_step(x, conv.step_matrix(12)), conv.step(x), atol=1e-5)
-    deconv = ComplexConvTranspose2d(10, 8, (kernel_freq, 2), (stride, 1), init="pytorch")
-    assert torch.allclose(conv_transpose_step(x, deconv.step_matrix(12)), deconv.step(x), atol=1e-5)
+    x = torch.randn(3, 10, 12, kernel_time)
+    history, frame = x[..., :-1], x[..., -1:]
+    conv = ComplexConv2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
+    assert torch.allclose(conv_step(history, frame, conv.step_matrix(12)), conv.step(x), atol=1e-5)
+    deconv = ComplexConvTranspose2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
+    assert torch.allclose(conv_transpose_step(history, frame, deconv.step_matrix(12)), deconv.step(x), atol=1e-5)
 
 
 def test_folded_batch_norm_and_lstm_step():
@@ -85,7 +88,7 @@ def test_folded_batch_norm_and_lstm_step():
     matrix, scale, shift, *geometry = conv.step_matrix(8)
     scale, shift, rest = fold_batch_norm(scale, shift, norm)
     assert isinstance(rest, torch.nn.Identity)
-    assert torch.allclose(conv_step(x, (matrix, scale, shift, *geometry)), norm(conv.step(x)), atol=1e-5)
+    assert torch.allclose(conv_step(x[..., :1], x[..., 1:], (matrix, scale, shift, *geometry)), norm(conv.step(x)), atol=1e-5)
     # Two LSTMs reading the same input in one product, each with its own state.
     lstms = [torch.nn.LSTM(6, 5, batch_first=True) for _ in range(2)]
     seq, h, c = torch.randn(3, 4, 6), torch.randn(3, 2, 5), torch.randn(3, 2, 5)
@@ -220,7 +223,7 @@ def test_state_shapes_are_documented_names():
     names = step.state_names
     assert names[0] == "stft_context" and names[-1] == "overlap"
     assert [n for n in names if n.startswith("skip")] == [f"skip{j}" for j in range(1, 6)]
-    assert step.state_shapes["skip5"] == (8, 128, 5)  # the first encoder block's output, 5 frames
+    assert step.state_shapes["skip5"] == (5, 8, 128)  # the first encoder block's output, 5 frames
     assert step.state_shapes["rnn_h"] == (2, 2, 2, 8)
     assert "spectrum" not in StreamingStep(small_dccrn(lookahead=0)).state_shapes
 
@@ -237,3 +240,35 @@ def test_distil_dccrn_on_real_speech():
     out = stream(enhancer, noisy, [100])
     expected = offline(model, noisy[None])[0]
     assert (out[enhancer.latency_samples :] - expected).abs().max() < 1e-4
+
+
+def test_compiled_stream_equals_eager_stream():
+    # StreamingEnhancer(compile=True) runs the hop through torch.compile: same stream to float
+    # rounding, chunks of several hops and a flush included.
+    model = small_dccrn(rnn_type="complex", lookahead=2)
+    wav = torch.randn(1, 1000)
+    eager = stream(StreamingEnhancer(model), wav, [250])
+    compiled_enhancer = StreamingEnhancer(model, compile=True)
+    compiled = stream(compiled_enhancer, wav, [250])
+    assert compiled_enhancer.compiled and compiled.shape == eager.shape
+    assert (compiled - eager).abs().max() < 1e-5
+
+
+def test_a_failed_compilation_says_how_to_go_on(monkeypatch):
+    def broken_compile(module, **options):
+        def run(*args):
+            raise OSError("no C++ compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    enhancer = StreamingEnhancer(small_dccrn(), compile=True)
+    enhancer._run_step = enhancer.step_module  # compiled later: the first chunk streams eagerly
+    first = enhancer.process(torch.randn(1, 300))
+    enhancer._run_step = broken_compile(enhancer.step_module)
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler found.*compile=False"):
+        enhancer.process(torch.randn(1, 300))
+    # The failed call left the stream as it was: the eager step takes over from there.
+    enhancer._run_step = enhancer.step_module
+    assert enhancer.process(torch.zeros(1, 50)).shape == (1, 50) and first.shape == (1, 300)
+    assert enhancer._samples_in == 350

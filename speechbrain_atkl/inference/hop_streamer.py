@@ -86,12 +86,16 @@ class HopStreamer:
         """
         chunk = self._check(chunk)
         saved = dict(self.__dict__)  # every step replaces these objects, never mutates them
-        self._pending = torch.cat([self._pending, chunk], 1)
-        self._samples_in += chunk.shape[1]
-        full = self._pending.shape[1] // self.hop_length * self.hop_length
-        for start in range(0, full, self.hop_length):
-            self._run(self._pending[:, start : start + self.hop_length], valid=1.0)
-        self._pending = self._pending[:, full:]
+        try:
+            self._pending = torch.cat([self._pending, chunk], 1)
+            self._samples_in += chunk.shape[1]
+            full = self._pending.shape[1] // self.hop_length * self.hop_length
+            for start in range(0, full, self.hop_length):
+                self._run(self._pending[:, start : start + self.hop_length], valid=1.0)
+            self._pending = self._pending[:, full:]
+        except BaseException:  # e.g. an interrupt: the stream stays as it was before the call
+            self.__dict__.update(saved)
+            raise
         if not self._is_finite():
             self.__dict__.update(saved)
             raise ValueError(

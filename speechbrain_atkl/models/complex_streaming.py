@@ -27,25 +27,31 @@ from torch import nn
 
 def _window_index(rows, channels, freq, kernel_time):
     # Gather index, (parts, outputs, taps, kernel_time, channels) flattened, of the values each
-    # output reads from flattened (2 * channels, freq, kernel_time) complex frames with one zero
-    # appended: for each part (real, imaginary) of the input, input rows `rows` (outputs, taps);
+    # output reads from the flat input [history, frame, 0]: the history (2 * channels, freq,
+    # kernel_time - 1) and the newest frame (2 * channels, freq), each flattened, and one zero.
+    # For each part (real, imaginary) of the input, input rows `rows` (outputs, taps);
     # out-of-range rows read the zero.
     inside = ((rows >= 0) & (rows < freq))[:, :, None, None]
-    position = rows[:, :, None, None] * kernel_time + torch.arange(kernel_time)[:, None]
-    zero = 2 * channels * freq * kernel_time
+    rows, time = rows[:, :, None, None], torch.arange(kernel_time)[:, None]
+    history = 2 * channels * freq * (kernel_time - 1)
     parts = []
     for part in range(2):
         channel = torch.arange(part * channels, (part + 1) * channels)
-        parts.append(torch.where(inside, position + freq * kernel_time * channel, zero))
+        past = (channel * freq + rows) * (kernel_time - 1) + time
+        newest = history + channel * freq + rows
+        parts.append(torch.where(inside, torch.where(time < kernel_time - 1, past, newest), history + 2 * channels * freq))
     return torch.stack(parts).flatten()
 
 
-def _complex_product(frames, kernel, rows, phases):
+def _complex_product(history, frame, kernel, rows, phases):
     # One matrix product for both parts of the input against both weights (each weight read once),
     # combined as a complex product: real = Wr xr - Wi xi, imag = Wi xr + Wr xi, then the affine
     # output map (bias, folded batch norm). Returns (batch, rows, phases, 2 * channels).
+    # (The window is read straight from the history and the new frame: concatenating them along
+    # the time axis, innermost, would interleave every value.)
     matrix, scale, shift, signs, index = kernel[:5]
-    x = F.pad(frames.flatten(1), (0, 1)).index_select(1, index).view(-1, matrix.shape[0])
+    flat = torch.cat([history.flatten(1), frame.flatten(1), frame.new_zeros(frame.shape[0], 1)], 1)
+    x = flat.index_select(1, index).view(-1, matrix.shape[0])
     # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
     real_in, imag_in = torch.mm(x, matrix).view(-1, 2, rows, phases, 2, scale.shape[1]).unbind(1)
     out = torch.addcmul(real_in, imag_in.flip(-2), signs)  # (batch, rows, phases, weight, channels)
@@ -91,13 +97,15 @@ def conv_step_kernel(real, imag, freq, freq_pad):
     return (torch.cat(weights, 1), *_output_map(real.bias, imag.bias), index, out_freq)
 
 
-def conv_step(frames, kernel):
+def conv_step(history, frame, kernel):
     """The newest output frame of a complex causal convolution, as one matrix product.
 
     Arguments
     ---------
-    frames : torch.Tensor
-        ``(batch, in_channels, freq, kernel_time)``: the last input frames, oldest first.
+    history : torch.Tensor
+        ``(batch, in_channels, freq, kernel_time - 1)``: the previous input frames, oldest first.
+    frame : torch.Tensor
+        ``(batch, in_channels, freq, 1)``: the newest input frame.
     kernel : tuple
         :func:`conv_step_kernel`'s result.
 
@@ -110,11 +118,12 @@ def conv_step(frames, kernel):
     -------
     >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
     >>> conv, x = ComplexConv2d(6, 8, init="pytorch"), torch.randn(1, 6, 16, 2)
-    >>> torch.allclose(conv_step(x, conv.step_matrix(16)), conv.step(x), atol=1e-5)
+    >>> step = conv_step(x[..., :1], x[..., 1:], conv.step_matrix(16))
+    >>> torch.allclose(step, conv.step(x), atol=1e-5)
     True
     """
     out_freq = kernel[5]
-    out = _complex_product(frames, kernel, out_freq, 1)
+    out = _complex_product(history, frame, kernel, out_freq, 1)
     return out.view(-1, out_freq, out.shape[-1], 1).transpose(1, 2)
 
 
@@ -161,13 +170,15 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop):
     return (matrix, *_output_map(real.bias, imag.bias), index, end - first, stride, freq_crop % stride)
 
 
-def conv_transpose_step(frames, kernel):
+def conv_transpose_step(history, frame, kernel):
     """The output frame of a complex transposed convolution for its last input frames, as one matrix product.
 
     Arguments
     ---------
-    frames : torch.Tensor
-        ``(batch, in_channels, freq, kernel_time)``: the last input frames, oldest first.
+    history : torch.Tensor
+        ``(batch, in_channels, freq, kernel_time - 1)``: the previous input frames, oldest first.
+    frame : torch.Tensor
+        ``(batch, in_channels, freq, 1)``: the newest input frame.
     kernel : tuple
         :func:`conv_transpose_step_kernel`'s result.
 
@@ -180,12 +191,13 @@ def conv_transpose_step(frames, kernel):
     -------
     >>> from speechbrain_atkl.models.complex_nn import ComplexConvTranspose2d
     >>> deconv, x = ComplexConvTranspose2d(6, 4, init="pytorch"), torch.randn(1, 6, 8, 2)
-    >>> torch.allclose(conv_transpose_step(x, deconv.step_matrix(8)), deconv.step(x), atol=1e-5)
+    >>> step = conv_transpose_step(x[..., :1], x[..., 1:], deconv.step_matrix(8))
+    >>> torch.allclose(step, deconv.step(x), atol=1e-5)
     True
     """
     groups, stride, first_row = kernel[5:]
-    out = _complex_product(frames, kernel, groups, stride)  # rows stride * group + phase
-    out = out.view(-1, groups * stride, out.shape[-1])[:, first_row : first_row + stride * frames.shape[2]]
+    out = _complex_product(history, frame, kernel, groups, stride)  # rows stride * group + phase
+    out = out.view(-1, groups * stride, out.shape[-1])[:, first_row : first_row + stride * frame.shape[2]]
     return out.transpose(1, 2)[..., None]
 
 
