@@ -262,13 +262,16 @@ def test_a_failed_compilation_says_how_to_go_on(monkeypatch):
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    enhancer = StreamingEnhancer(small_dccrn(), compile=True)
-    enhancer._run_step = enhancer.step_module  # compiled later: the first chunk streams eagerly
-    first = enhancer.process(torch.randn(1, 300))
-    enhancer._run_step = broken_compile(enhancer.step_module)
+    model = small_dccrn()
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler found.*compile=False"):
-        enhancer.process(torch.randn(1, 300))
-    # The failed call left the stream as it was: the eager step takes over from there.
-    enhancer._run_step = enhancer.step_module
-    assert enhancer.process(torch.zeros(1, 50)).shape == (1, 50) and first.shape == (1, 300)
-    assert enhancer._samples_in == 350
+        StreamingEnhancer(model, compile=True).process(torch.randn(1, 300))
+    # Mid-stream, a failing chunk leaves the stream as it was: it goes on as if that chunk never came.
+    first, second = torch.randn(1, 300), torch.randn(1, 250)
+    reference, enhancer = StreamingEnhancer(model), StreamingEnhancer(model)
+    expected = torch.cat([reference.process(first), reference.process(second)], 1)
+    out = enhancer.process(first)
+    eager, enhancer._run_step, enhancer.compiled = enhancer._run_step, broken_compile(model), True
+    with pytest.raises(RuntimeError, match="compile=False"):
+        enhancer.process(torch.randn(1, 400))
+    enhancer._run_step = eager
+    assert torch.equal(torch.cat([out, enhancer.process(second)], 1), expected)

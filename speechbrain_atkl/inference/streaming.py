@@ -331,6 +331,38 @@ class StreamingStep(nn.Module):
         return out, torch.cat(new_h, 1), torch.cat(new_c, 1)
 
 
+class CheckedStep(nn.Module):
+    """A :class:`StreamingStep` that also tells whether its output and new state are all finite.
+
+    One reduction over every value the hop produced (fused into the step
+    when compiled), in place of a pass over the whole state after it.
+
+    Arguments
+    ---------
+    step : StreamingStep
+        The hop to run.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    >>> state = step.initial_state(batch_size=1)
+    >>> out, finite, *state = CheckedStep(step)(torch.randn(1, 100), torch.ones(1), *state)
+    >>> bool(finite), out.shape
+    (True, torch.Size([1, 100]))
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, audio, valid, *state):
+        """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
+        out, *state = self.step(audio, valid, *state)
+        values = torch.cat([t.flatten() for t in (out, *state)])
+        return (out, torch.isfinite(torch.stack(torch.aminmax(values))).all(), *state)
+
+
 class StreamingEnhancer(HopStreamer):
     """Stateful streaming enhancement with a DCCRN-family model in PyTorch.
 
@@ -370,7 +402,8 @@ class StreamingEnhancer(HopStreamer):
 
     def __init__(self, model, matrix_steps=True, compile=False):
         self.step_module = StreamingStep(model, matrix_steps)
-        self._run_step = torch.compile(self.step_module, dynamic=False) if compile else self.step_module
+        checked = CheckedStep(self.step_module)
+        self._run_step = torch.compile(checked, dynamic=False) if compile else checked
         self.compiled = compile
         super().__init__(
             model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate
@@ -378,13 +411,20 @@ class StreamingEnhancer(HopStreamer):
 
     def _start(self, batch_size):
         self._state = self.step_module.initial_state(batch_size)
+        self._finite_flags = []
+
+    def _is_finite(self):
+        # The hops of this call checked their outputs and new state: together, all that changed.
+        flags, self._finite_flags = self._finite_flags, []
+        return not flags or bool(torch.stack(flags).all())
 
     def _step(self, audio, valid):
         device = self.step_module.analysis.device
         with torch.inference_mode():
             valid = torch.full((audio.shape[0],), valid, device=device)
             try:
-                out, *self._state = self._run_step(audio.to(device), valid, *self._state)
+                out, finite, *self._state = self._run_step(audio.to(device), valid, *self._state)
+                self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
             except Exception as error:
                 if not self.compiled:
                     raise
