@@ -8,7 +8,8 @@ from speechbrain_atkl.models.complex_nn import (
     ComplexConv2d,
     ComplexConvTranspose2d,
 )
-from speechbrain_atkl.models.dccrn import DCCRN, apply_mask
+from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.models.dccrn_blocks import apply_mask
 from speechbrain_atkl.models.stft import STFT
 from speechbrain_atkl.report import count_macs, count_parameters
 

@@ -334,7 +334,7 @@ UNSAFE_YAMLS = {
     "apply": "x: !apply:os.system [touch {marker}]",
     "python tag": "x: !!python/object/apply:os.system [touch {marker}]",
     "new outside the models": "x: !new:subprocess.Popen [[touch, {marker}]]",
-    "re-exported function": "x: !apply:speechbrain_atkl.models.dccrn.torch.hub.load [a, b]",
+    "re-exported function": "x: !apply:speechbrain_atkl.models.dccrn_blocks.torch.hub.load [a, b]",
     "name": "x: !name:os.system",
     "include": "x: !include:other.yaml",
 }

@@ -53,7 +53,8 @@ from speechbrain_atkl.models.complex_streaming import (
     lstm_step,
     lstm_step_weights,
 )
-from speechbrain_atkl.models.dccrn import DCCRN, apply_mask
+from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.models.dccrn_blocks import apply_mask
 
 
 class StreamingStep(nn.Module):
