@@ -102,7 +102,7 @@ def test_bf16_training_step_keeps_losses_in_float32(distill):
 
 
 def test_complex_batch_norm_trains_under_bf16_autocast():
-    from speechbrain_atkl.models.complex_nn import ComplexBatchNorm2d
+    from speechbrain_atkl.models.complex_norm import ComplexBatchNorm2d
 
     torch.manual_seed(0)
     norm = ComplexBatchNorm2d(8)

@@ -14,11 +14,11 @@ from torch import nn
 
 from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.complex_nn import (
-    ComplexBatchNorm2d,
     ComplexConv2d,
     ComplexConvTranspose2d,
     split_complex,
 )
+from speechbrain_atkl.models.complex_norm import ComplexBatchNorm2d
 
 MASKING_MODES = ("E", "C", "R")
 

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechbrain_atkl.models.complex_nn import (
-    ComplexBatchNorm2d,
     ComplexConv2d,
     ComplexConvTranspose2d,
     complex_cat,
@@ -29,6 +28,7 @@ from speechbrain_atkl.models.complex_nn import (
     cropped_conv_transpose2d,
     init_complex_layers,
 )
+from speechbrain_atkl.models.complex_norm import ComplexBatchNorm2d
 from speechbrain_atkl.models.uformer.attention import SkipAttention
 
 
