@@ -53,7 +53,7 @@ PROFILED = [
     ("STOI", "evaluation/metrics.py", "stoi"),
     ("eSTOI", "evaluation/metrics.py", "estoi"),
     ("SI-SNR(i)", "evaluation/metrics.py", "si_snr"),
-    ("reading", "evaluation/scoring.py", "_load"),
+    ("reading", "evaluation/utterance_scorer.py", "_load"),
 ]
 
 

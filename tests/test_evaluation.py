@@ -472,7 +472,7 @@ def test_scorer_gives_the_plain_metric_calls_bits_on_real_speech():
     import pesq
     import pystoi
 
-    from speechbrain_atkl.evaluation.scoring import UtteranceScorer
+    from speechbrain_atkl.evaluation.utterance_scorer import UtteranceScorer
 
     clean = soundfile.read(sorted(CORPUS_CLEAN.glob("*.wav"))[0])[0][: 2 * SR]
     noise = soundfile.read(sorted(CORPUS_NOISE.glob("*.wav"))[0])[0][: 2 * SR]
@@ -494,7 +494,7 @@ def test_scorer_gives_the_plain_metric_calls_bits_on_real_speech():
 
 
 def test_each_signal_is_resampled_and_dnsmos_scored_once(monkeypatch):
-    from speechbrain_atkl.evaluation import scoring
+    from speechbrain_atkl.evaluation import utterance_scorer
 
     calls = []
 
@@ -506,8 +506,8 @@ def test_each_signal_is_resampled_and_dnsmos_scored_once(monkeypatch):
         calls.append(("dnsmos", len(wav)))
         return {"sig": 1.5, "bak": 2.5, "ovrl": 3.5, "p808": float(len(wav))}
 
-    monkeypatch.setattr(scoring, "stoi_resample", counting_resample)
-    scorer = scoring.UtteranceScorer(["stoi", "estoi", "dnsmos_ovrl", "dnsmos_p808"])
+    monkeypatch.setattr(utterance_scorer, "stoi_resample", counting_resample)
+    scorer = utterance_scorer.UtteranceScorer(["stoi", "estoi", "dnsmos_ovrl", "dnsmos_p808"])
     scorer.dnsmos = fake_dnsmos
     lengths = {"clean": SR, "noisy": SR, "enhanced": SR}
     item = {name: SPEECHLIKE[:n] + 0.01 * i for i, (name, n) in enumerate(lengths.items())}

@@ -6,7 +6,7 @@ import numpy as np
 import soundfile
 
 from speechbrain_atkl.evaluation import metrics as metrics_module
-from speechbrain_atkl.evaluation import scoring
+from speechbrain_atkl.evaluation import utterance_scorer
 from speechbrain_atkl.evaluation.cli import main
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.scoring import score_utterances
@@ -32,7 +32,7 @@ def _counting_si_snr(monkeypatch):
         calls.append(len(wav))
         return metrics_module.si_snr(wav, clean)
 
-    monkeypatch.setitem(scoring.REFERENCE_METRICS, "si_snr", counted)
+    monkeypatch.setitem(utterance_scorer.REFERENCE_METRICS, "si_snr", counted)
     return calls
 
 

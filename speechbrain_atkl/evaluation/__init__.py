@@ -16,10 +16,10 @@ from speechbrain_atkl.evaluation.report import (
     write_report,
 )
 from speechbrain_atkl.evaluation.scoring import (
-    METRICS,
     ScoringResults,
     score_utterances,
 )
+from speechbrain_atkl.evaluation.utterance_scorer import METRICS
 
 __all__ = [
     "DNSMOS",

@@ -15,7 +15,8 @@ from speechbrain_atkl.allocator import tune_allocator
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.pairing import pair_folders
 from speechbrain_atkl.evaluation.report import format_summary, write_report
-from speechbrain_atkl.evaluation.scoring import METRICS, score_utterances
+from speechbrain_atkl.evaluation.scoring import score_utterances
+from speechbrain_atkl.evaluation.utterance_scorer import METRICS
 
 EPILOG = """\
 Files are paired by identical relative name (extension ignored) or, failing

@@ -3,20 +3,16 @@
 Each item gives an utterance ``id``, its ``enhanced`` signal, the ``clean``
 reference and optionally the ``noisy`` input, as 1-D 16 kHz arrays/tensors or as
 audio file paths. The noisy input is scored like a system of its own, so a
-report compares "noisy" with "enhanced" on the same utterances.
+report compares "noisy" with "enhanced" on the same utterances. Each utterance
+is scored by :class:`~speechbrain_atkl.evaluation.utterance_scorer.UtteranceScorer`
+(which failures exclude an utterance and which count against the system: see
+:mod:`~speechbrain_atkl.evaluation.utterance_scorer`).
 
-Only problems of the reference data exclude an utterance (from every system,
-listed with the reason): an unreadable, silent, NaN or too short clean or noisy
-file, or a metric that fails on the reference itself. A failure of the system
-under test counts against it: an enhanced output that is unreadable, NaN,
-silent, too short or of the wrong length (or that makes one metric fail) gets
-the metric's worst score (:data:`~speechbrain_atkl.evaluation.metrics.WORST_SCORES`)
-and its row says why in ``failed``. With worker processes, utterances lost to
+Utterances excluded for a problem of their reference data are left out of every
+system and listed with the reason. With worker processes, utterances lost to
 a dead worker (e.g. killed for memory) are listed in ``ScoringResults.lost``;
 the others are kept.
 
-Each signal is read once per utterance, and what several metrics derive from it
-(its DNSMOS scores, its 10 kHz version for STOI and eSTOI) is computed once.
 Worker processes run one BLAS/OpenMP thread each (:data:`WORKER_THREADS_ENV`):
 ``num_workers`` processes on as many cores, not each one spinning threads of
 its own on all of them.
@@ -38,34 +34,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from speechbrain_atkl.data.audio import AudioError, load_audio
-from speechbrain_atkl.evaluation.dnsmos import DNSMOS
-from speechbrain_atkl.evaluation.metrics import (
-    WORST_SCORES,
-    UnscorableError,
-    as_waveform,
-    check_pair,
-    check_signal,
-    estoi,
-    pesq_wb,
-    si_snr,
-    si_snr_improvement,
-    stoi,
-    stoi_resample,
-)
+from speechbrain_atkl.evaluation.metrics import UnscorableError, as_waveform
+from speechbrain_atkl.evaluation.utterance_scorer import METRICS, UtteranceScorer
 
 SYSTEMS = ("noisy", "enhanced")
-REFERENCE_METRICS = {"pesq_wb": pesq_wb, "stoi": stoi, "estoi": estoi, "si_snr": si_snr}
-DNSMOS_METRICS = {
-    "dnsmos_sig": "sig",
-    "dnsmos_bak": "bak",
-    "dnsmos_ovrl": "ovrl",
-    "dnsmos_p808": "p808",
-}
-METRICS = (*REFERENCE_METRICS, "si_snr_i", *DNSMOS_METRICS)
 LOST_REASON = (
     "not scored: a scoring worker process died (killed, e.g. for lack of memory) "
     "before this utterance was done; score it again with fewer --num-workers"
@@ -143,131 +117,6 @@ def resolve_metrics(metrics, items):
             f"{without_noisy[0]!r} lacks."
         )
     return list(dict.fromkeys(metrics))
-
-
-def _load(source, name):
-    """A waveform from a file path (read and resampled) or an array."""
-    if isinstance(source, (str, Path)):
-        try:
-            return load_audio(source).numpy().astype(np.float64)
-        except (AudioError, RuntimeError, OSError) as err:
-            raise UnscorableError(f"cannot read {name} file {source}: {err}") from err
-    return as_waveform(source, name)
-
-
-class UtteranceScorer:
-    """Scores one utterance, every system, with the selected metrics.
-
-    Arguments
-    ---------
-    metrics : list of str
-        Names from ``METRICS``.
-    dnsmos_threads : int, optional
-        Threads per DNSMOS ONNX session (None: ONNX Runtime's default).
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> clean = np.random.default_rng(0).standard_normal(16000)
-    >>> noise = np.random.default_rng(1).standard_normal(16000)
-    >>> item = {"id": "u1", "enhanced": clean + 0.1 * noise, "clean": clean,
-    ...         "noisy": clean + noise}
-    >>> rows = UtteranceScorer(["si_snr", "si_snr_i"])(item)
-    >>> [(row["system"], round(row["si_snr_i"], 1)) for row in rows]
-    [('noisy', 0.0), ('enhanced', 20.1)]
-    >>> row = UtteranceScorer(["si_snr"])({**item, "enhanced": 0 * clean})[1]
-    >>> row["si_snr"], row["failed"]
-    (-50.0, {'si_snr': 'enhanced is silent (peak amplitude 0 <= 1e-05)'})
-    """
-
-    def __init__(self, metrics=METRICS, dnsmos_threads=None):
-        self.metrics = list(metrics)
-        needs_dnsmos = any(m in DNSMOS_METRICS for m in self.metrics)
-        self.dnsmos = DNSMOS(num_threads=dnsmos_threads) if needs_dnsmos else None
-        self._memo = {}
-
-    def __call__(self, item):
-        """Returns one row per system, or raises UnscorableError with the reason.
-
-        Arguments
-        ---------
-        item : dict
-            ``{"id", "enhanced", "clean"[, "noisy"]}``, arrays or file paths.
-
-        Returns
-        -------
-        list of dict
-            ``{"id", "system", <metric>: float, ..., "failed": {}}`` for noisy
-            (if given) then enhanced.
-
-        Raises
-        ------
-        UnscorableError
-            When the reference data (clean or noisy) cannot be scored.
-        """
-        self._memo = {}
-        clean = check_signal(_load(item["clean"], "clean"), "clean")
-        rows, noisy = [], None
-        if item.get("noisy") is not None:
-            noisy, _ = check_pair(_load(item["noisy"], "noisy"), clean, "noisy", "clean")
-            row = {"id": item["id"], "system": "noisy", "failed": {}, **(item.get("noisy_scores") or {})}
-            for metric in (m for m in self.metrics if m not in row):
-                try:
-                    row[metric] = self._score(metric, noisy, clean, noisy)
-                except UnscorableError as err:
-                    raise UnscorableError(f"noisy: {err}") from err
-            rows.append(row)
-        rows.append(self._score_enhanced(item, clean, noisy))
-        return rows
-
-    def _derived(self, function, wav):
-        """``function(wav)``, computed once per signal of the current item."""
-        key = (function, id(wav))
-        if key not in self._memo:  # the entry holds wav, so its id stays unique
-            self._memo[key] = (wav, function(wav))
-        return self._memo[key][1]
-
-    def _stoi_resample(self, wav):
-        return self._derived(stoi_resample, wav)
-
-    def _score(self, metric, wav, clean, noisy):
-        """One metric of one signal (DNSMOS and STOI resampling once per signal)."""
-        if metric in ("stoi", "estoi"):
-            return REFERENCE_METRICS[metric](wav, clean, resample=self._stoi_resample)
-        if metric in REFERENCE_METRICS:
-            return REFERENCE_METRICS[metric](wav, clean)
-        if metric == "si_snr_i":
-            return si_snr_improvement(wav, clean, noisy)
-        return self._derived(self.dnsmos, wav)[DNSMOS_METRICS[metric]]
-
-    def _score_enhanced(self, item, clean, noisy):
-        """The enhanced row; a failed output gets the worst score of each metric."""
-        row = {"id": item["id"], "system": "enhanced", "failed": {}}
-        try:
-            wav, _ = check_pair(_load(item["enhanced"], "enhanced"), clean, "enhanced", "clean")
-        except UnscorableError as err:
-            wav, reason = None, str(err)
-        for metric in self.metrics:
-            if wav is not None:
-                try:
-                    row[metric] = self._score(metric, wav, clean, noisy)
-                    continue
-                except UnscorableError as err:
-                    reason = f"{metric} failed on enhanced: {err}"
-                if noisy is None and metric in REFERENCE_METRICS:
-                    try:  # the same metric on the reference itself tells whose problem it is
-                        self._score(metric, clean, clean, None)
-                    except UnscorableError as err:
-                        raise UnscorableError(f"clean: {err}") from err
-            row[metric] = self._worst(metric, clean, noisy)
-            row["failed"][metric] = reason
-        return row
-
-    @staticmethod
-    def _worst(metric, clean, noisy):
-        if metric == "si_snr_i":
-            return WORST_SCORES["si_snr"] - si_snr(noisy, clean)
-        return WORST_SCORES[metric]
 
 
 def _score_or_reason(scorer, item):

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from hyperpyyaml import resolve_references
 
-from speechbrain_atkl.evaluation.scoring import METRICS
+from speechbrain_atkl.evaluation.utterance_scorer import METRICS
 from speechbrain_atkl.training.checkpoints import is_maximised
 
 logger = logging.getLogger(__name__)
