@@ -48,7 +48,7 @@ print(json.dumps({"before_mb": before, "peak_mb": resource.getrusage(resource.RU
 
 def write_noise(path, minutes, rate, channels, block_seconds=60):
     """A ``minutes``-long PCM-16 WAV of white noise, written block by block."""
-    from speechbrain_atkl.data.audio import AudioWriter
+    from speechbrain_atkl.data.audio_writer import AudioWriter
 
     rng = np.random.default_rng(0)
     total = int(minutes * 60 * rate)

@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from speechbrain_atkl.data.audio import AudioError, AudioWriteError, load_audio, read_blocks, save_audio
+from speechbrain_atkl.data.audio import AudioError, load_audio, read_blocks
+from speechbrain_atkl.data.audio_writer import AudioWriteError, save_audio
 from speechbrain_atkl.data.resample import StreamResampler, resample
 
 #: Rates coprime (or nearly) with 16 kHz; 31249 Hz cost 51 s and 8.9 GB before the fix.
@@ -125,7 +126,8 @@ def test_non_utf8_file_names_are_read_and_written(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from speechbrain_atkl.data.audio import audio_info, load_audio, save_audio
+    from speechbrain_atkl.data.audio import audio_info, load_audio
+    from speechbrain_atkl.data.audio_writer import save_audio
 
     folder = os.fsencode(tmp_path)
     source = os.path.join(folder, b"noisy \xff.wav")

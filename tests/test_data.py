@@ -24,7 +24,7 @@ from speechbrain_atkl.data import (
     read_preparation,
     save_audio,
 )
-from speechbrain_atkl.data import audio as audio_module
+from speechbrain_atkl.data import audio_writer
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.data.webdataset import DNSShardDataset, shard_dataset
 
@@ -115,7 +115,7 @@ def test_save_audio_is_atomic(tmp_path, monkeypatch):
         Path(os.fsdecode(path)).write_bytes(b"RIFF half-written")  # save_audio passes bytes paths
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(audio_module.sf, "write", interrupted)
+    monkeypatch.setattr(audio_writer.sf, "write", interrupted)
     other = tmp_path / "out" / "y.wav"
     with pytest.raises(KeyboardInterrupt):
         save_audio(other, torch.zeros(160), 16000)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from speechbrain_atkl.data.audio import save_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_speed.py"
 spec = importlib.util.spec_from_file_location("learning_speed", SCRIPT)

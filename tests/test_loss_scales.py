@@ -8,7 +8,7 @@ import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
 from helpers import small_dccrn
-from speechbrain_atkl.data.audio import save_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.losses import ATKLLoss
 from speechbrain_atkl.models.config import save_model_config
 

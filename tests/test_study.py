@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_atkl.data.audio import load_audio, save_audio
+from speechbrain_atkl.data.audio import load_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.demo import NOISE_TYPES, noise_like, room_impulse_response, speech_like
 from speechbrain_atkl.models import DCCRN
 from speechbrain_atkl.models.config import save_model_config

@@ -211,7 +211,8 @@ def test_webdataset_shards_train(tmp_path, corpus):
 
 def test_pairs_folder_with_a_torch_scheduler(tmp_path, corpus):
     """A noisy/clean pairs folder trains, and a torch scheduler from the command line steps each epoch."""
-    from speechbrain_atkl.data.audio import load_audio, save_audio
+    from speechbrain_atkl.data.audio import load_audio
+    from speechbrain_atkl.data.audio_writer import save_audio
     from speechbrain_atkl.data.mixing import mix_at_snr
 
     pairs = tmp_path / "pairs"

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio, save_audio
+from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.mixing import mix_at_snr
 from speechbrain_atkl.data.prepare import split_off
 

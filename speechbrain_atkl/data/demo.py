@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechbrain_atkl.data.audio import save_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.manifest import write_json
 from speechbrain_atkl.data.mixing import mix_at_snr
 

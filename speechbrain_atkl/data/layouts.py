@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechbrain_atkl.data.audio import save_audio
+from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.mixing import DynamicMixingDataset
 from speechbrain_atkl.data.scan import list_audio, pair_entries, require_dir, single_manifest
 

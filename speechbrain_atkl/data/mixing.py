@@ -166,7 +166,7 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
     Example
     -------
     >>> import os, tempfile
-    >>> from speechbrain_atkl.data.audio import save_audio
+    >>> from speechbrain_atkl.data.audio_writer import save_audio
     >>> folder = tempfile.mkdtemp()
     >>> save_audio(f"{folder}/s.wav", torch.randn(24000) * 0.1, 16000)
     >>> save_audio(f"{folder}/n.wav", torch.randn(8000) * 0.1, 16000)

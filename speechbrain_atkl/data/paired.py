@@ -62,7 +62,7 @@ def paired_dataset(manifest, sample_rate=16000, max_bad_files=0):
     -------
     >>> import os, tempfile
     >>> import torch
-    >>> from speechbrain_atkl.data.audio import save_audio
+    >>> from speechbrain_atkl.data.audio_writer import save_audio
     >>> folder = tempfile.mkdtemp()
     >>> save_audio(f"{folder}/noisy.wav", torch.zeros(1600), 16000)
     >>> save_audio(f"{folder}/clean.wav", torch.zeros(1601), 16000)

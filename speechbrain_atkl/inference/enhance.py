@@ -24,7 +24,8 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
-from speechbrain_atkl.data.audio import AudioWriter, read_blocks
+from speechbrain_atkl.data.audio import read_blocks
+from speechbrain_atkl.data.audio_writer import AudioWriter
 from speechbrain_atkl.inference.chunking import enhance_in_chunks, enhance_stream
 
 __all__ = ["EnhanceBatch", "NonFiniteOutputError", "enhance_in_chunks", "enhance_stream", "write_enhanced"]
@@ -315,7 +316,7 @@ class EnhanceBatch(Pretrained):
         RuntimeError
             Naming the file if the model produced non-finite samples (nothing
             is written then).
-        speechbrain_atkl.data.audio.AudioWriteError
+        speechbrain_atkl.data.audio_writer.AudioWriteError
             (an ``OSError``) naming the output if writing it failed.
         """
         if output_filename is None and not return_signal:

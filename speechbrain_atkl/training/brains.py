@@ -265,7 +265,7 @@ class EnhancementBrain(sb.Brain):
 
         output = Path(self.hparams.test_results_folder)
         if getattr(self.hparams, "save_enhanced", False) and if_main_process():
-            from speechbrain_atkl.data.audio import save_audio
+            from speechbrain_atkl.data.audio_writer import save_audio
 
             folder = Path(self.hparams.enhanced_folder)
             for item in self.test_items:
