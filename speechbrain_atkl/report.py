@@ -73,7 +73,9 @@ def count_macs(model, seconds=1.0):
     try:
         was_training = model.training
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        # With gradients on: inference pads transposed convolutions' frames to buckets
+        # (cropped_conv_transpose2d); the architecture's count is for the exact length.
+        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
             model(torch.randn(1, int(seconds * SAMPLE_RATE)))
         model.train(was_training)
     finally:
