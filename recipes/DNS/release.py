@@ -9,7 +9,7 @@ One resumable command::
         [--num-workers 0] [--threads T] [--jobs 1|2] [--seed 1986] [--publish-dir pretrained] [--dry-run]
 
 It uses the distillation study's data and plumbing (``study_data.py``,
-``study_plan.py``, ``study_report.py``): the speaker- and noise-disjoint
+``study_plan.py``, ``study_results.py``, ``study_report.py``): the speaker- and noise-disjoint
 split of the corpus and its fixed test set mixed at -5 to 15 dB, and
 ``train.py`` with the recipe's YAML files. In order it trains
 
@@ -58,7 +58,8 @@ from study import check_work_record, execute
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
 from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
 from release_report import ALL_METRICS, BY_SNR_METRICS, CAVEAT, card_section, results_markdown
-from study_report import plot_spectrograms, snr_breakdown
+from study_report import plot_spectrograms
+from study_results import snr_breakdown
 
 RECORD = "release.json"
 #: Published folder of each shipped system.

@@ -48,9 +48,10 @@ What it does
    utterance: noisy, clean, the teachers and the students), written to
    ``<work-dir>/figures`` and to ``recipes/DNS/figures``.
 
-The code is in four files: ``study_data.py`` (split and test set),
-``study_plan.py`` (budgets, systems, commands), ``study_report.py`` (table
-and figures) and this command-line script.
+The code is in five files: ``study_data.py`` (split and test set),
+``study_plan.py`` (budgets, systems, commands), ``study_results.py`` (training
+logs, results table), ``study_report.py`` (figures, writing the results) and
+this command-line script.
 
 Budgets (per run; every run of a budget uses the same values)
 -------------------------------------------------------------
@@ -90,7 +91,8 @@ import torch
 
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
 from study_plan import BUDGETS, REPO, SYSTEM_NAMES, estimate_seconds, plan_runs, select_systems, train_command
-from study_report import parse_train_log, write_results
+from study_report import write_results
+from study_results import parse_train_log
 
 COMMITTED_FIGURES = REPO / "recipes" / "DNS" / "figures"
 FIRST_SEED = 1986
