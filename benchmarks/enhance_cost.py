@@ -14,12 +14,6 @@ figures hold on a busy machine better than wall time):
   the audio fed to the model per audio second of output (each 10 s chunk
   is computed with 2 s of past context), the ratio that a pipeline with no
   cost of its own reaches;
-* *many lengths*: the raw forward on ``--files`` inputs of different lengths
-  (6-10 s, one call each, as when scoring a test set file by file), divided
-  by the 10 s forward's cost, with the transposed convolutions' frames padded
-  to buckets (:data:`~speechbrain_atkl.models.complex_nn.FRAME_BUCKET`, what
-  the package does) and at their exact lengths (``FRAME_BUCKET = 1``), the
-  two alternating call by call;
 
 once in a fresh process with :func:`speechbrain_atkl.allocator.tune_allocator`
 (what the commands do) and once with it off::
@@ -59,7 +53,6 @@ def measure(args):
 
     from speechbrain_atkl.allocator import tune_allocator
     from speechbrain_atkl.inference.enhance import EnhanceBatch
-    from speechbrain_atkl.models import complex_nn
     from speechbrain_atkl.models.dccrn import DCCRN
 
     applied = tune_allocator()
@@ -82,17 +75,6 @@ def measure(args):
                 "sys_share": statistics.median(r[1] / r[0] / seconds for r in runs),
                 "faults": statistics.median(r[2] for r in runs),
             }
-    buckets = {"buckets": complex_nn.FRAME_BUCKET, "exact": 1}
-    many = {name: np.zeros(2) for name in buckets}  # CPU seconds, audio seconds
-    with torch.no_grad():
-        for i, seconds in enumerate(np.random.default_rng(1).uniform(6.0, 10.0, 2 * args.files)):
-            name = list(buckets)[i % 2]
-            complex_nn.FRAME_BUCKET = buckets[name]
-            wav = 0.1 * torch.randn(1, int(seconds * RATE))
-            before = usage()
-            model(wav)
-            many[name] += [(usage() - before)[0], seconds]
-    complex_nn.FRAME_BUCKET = buckets["buckets"]
     inside = {"cpu": 0.0, "samples": 0}
 
     def start(module, inputs):
@@ -114,9 +96,7 @@ def measure(args):
         files[name] = {"cpu_per_s": cpu / args.seconds, "in_model": inside["cpu"] / cpu, "sys_share": system / cpu,
                        "faults": faults, "floor": inside["samples"] / (args.seconds * RATE)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    many = {name: cpu / audio for name, (cpu, audio) in many.items()}
-    print(json.dumps({"applied": applied, "forward": forward, "files": files, "many": many, "peak_mb": peak_mb,
-                      "seconds": args.seconds, "files_count": args.files}))
+    print(json.dumps({"applied": applied, "forward": forward, "files": files, "peak_mb": peak_mb, "seconds": args.seconds}))
 
 
 def report(name, result, lengths):
@@ -137,10 +117,6 @@ def report(name, result, lengths):
     for call, f in result["files"].items():
         print(f"| {call} | {f['cpu_per_s']:.4f} | {f['cpu_per_s'] / base:.3f} | {f['floor']:.3f} | {100 * f['in_model']:.1f} % | "
               f"{100 * f['sys_share']:.1f} % | {f['faults']:,.0f} |")
-    print(f"| many lengths: {result['files_count']} forwards of 6-10 s each | CPU-s per audio-s | / {min(lengths):g} s forward's |")
-    print("|---|---:|---:|")
-    for name, cpu_per_s in result["many"].items():
-        print(f"| frames {'padded to buckets' if name == 'buckets' else 'at exact lengths'} | {cpu_per_s:.4f} | {cpu_per_s / base:.3f} |")
 
 
 def main(argv=None):
@@ -149,7 +125,6 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=120.0, help="length of the enhanced file")
     parser.add_argument("--lengths", type=float, nargs="+", default=[10.0, 20.0, 60.0], help="raw forward inputs (s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed raw forwards per length")
-    parser.add_argument("--files", type=int, default=16, help="inputs of different lengths per variant")
     parser.add_argument("--allocator", nargs="+", choices=["tuned", "off"], default=["tuned", "off"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -166,8 +141,7 @@ def main(argv=None):
         for name in args.allocator:
             env = dict(os.environ, SPEECHBRAIN_ATKL_MALLOC_MIB="" if name == "tuned" else "off")
             command = [sys.executable, __file__, "--child", str(source), "--model", args.model, "--seconds",
-                       str(args.seconds), "--repeats", str(args.repeats), "--files", str(args.files),
-                       "--lengths", *map(str, args.lengths)]
+                       str(args.seconds), "--repeats", str(args.repeats), "--lengths", *map(str, args.lengths)]
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"the {name} measurement failed:\n{done.stderr}")
