@@ -152,8 +152,7 @@ def count_macs(model, noisy):
             lstm_macs.append(sum(4 * hidden * (size + hidden) for size in sizes) * batch * frames)
 
         hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.LSTM)]
-        # With gradients on: inference pads transposed convolutions' frames to buckets, not a MAC of the model.
-        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             model(noisy[:, :samples])
         for handle in hooks:
             handle.remove()
