@@ -73,9 +73,7 @@ def count_macs(model, seconds=1.0):
     try:
         was_training = model.training
         model.eval()
-        # With gradients on: inference pads transposed convolutions' frames to buckets
-        # (cropped_conv_transpose2d); the architecture's count is for the exact length.
-        with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.randn(1, int(seconds * SAMPLE_RATE)))
         model.train(was_training)
     finally:

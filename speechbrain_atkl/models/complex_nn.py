@@ -22,9 +22,6 @@ from torch import nn
 
 from speechbrain_atkl.models.complex_streaming import conv_step_kernel, conv_transpose_step_kernel
 
-FRAME_BUCKET = 128
-"""Inference pads transposed convolutions' input frames to a multiple of this (see :func:`cropped_conv_transpose2d`)."""
-
 
 def _half(channels, name):
     if channels % 2:
@@ -117,14 +114,6 @@ def cropped_conv_transpose2d(x, weight, bias, stride, first_frame=0):
     bit for bit, from a faster kernel; an even ``kf`` leaves one extra row in
     front to slice off.
 
-    Without gradients (inference, validation) the input frames are padded
-    with zeros to a multiple of :data:`FRAME_BUCKET`: oneDNN prepares this
-    kernel anew for every input length (~50 ms per layer on a 2-core CPU), so
-    inputs of many lengths then share a few preparations. The kept frames are
-    the same, bit for bit: the transposed convolution takes the frames past
-    the end as zeros anyway. Training keeps the exact length (its segments
-    repeat one length, and backward would pay for the padding).
-
     Arguments
     ---------
     x : torch.Tensor
@@ -148,13 +137,13 @@ def cropped_conv_transpose2d(x, weight, bias, stride, first_frame=0):
     >>> torch.equal(cropped_conv_transpose2d(x, weight, None, (2, 1)), full[:, :, 2:18, :6])
     True
     """
-    kernel_freq, frames = weight.shape[2], x.shape[3]
-    if not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
-        x = F.pad(x, (0, -frames % FRAME_BUCKET))
+    kernel_freq = weight.shape[2]
     pad = (kernel_freq - 1) // 2
     out = F.conv_transpose2d(x, weight, bias, stride, padding=(pad, 0), output_padding=(stride[0] - 1, 0))
     first_row = kernel_freq // 2 - pad
-    return out[:, :, first_row : first_row + x.shape[2] * stride[0], first_frame : first_frame + frames]
+    return out[
+        :, :, first_row : first_row + x.shape[2] * stride[0], first_frame : first_frame + x.shape[3]
+    ]
 
 
 class ComplexConv2d(nn.Module):
