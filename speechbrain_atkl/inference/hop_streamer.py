@@ -13,6 +13,23 @@ Authors
 import torch
 
 
+
+def all_finite(tensors):
+    """Whether every value of ``tensors`` is finite, as a 0-d bool tensor (True for none).
+
+    One pass: the least and greatest values, which NaN and infinities reach,
+    are finite (6x faster than ``isfinite(...).all()`` on the same values).
+
+    Example
+    -------
+    >>> bool(all_finite([torch.zeros(2, 3), torch.ones(4)])), bool(all_finite([torch.tensor([1.0, float("nan")])]))
+    (True, False)
+    """
+    flat = torch.cat([t.flatten() for t in tensors])
+    if flat.numel() == 0:
+        return torch.tensor(True)
+    return torch.isfinite(torch.stack(torch.aminmax(flat))).all()
+
 class HopStreamer:
     """Turns a hop-by-hop step function into a stream of chunks of any size.
 
@@ -105,11 +122,9 @@ class HopStreamer:
         return self._emit(chunk.shape[1])
 
     def _is_finite(self):
-        # One check over all the state: its least and greatest values (one pass, which NaN and
-        # infinities reach) are finite, 6x faster than isfinite(...).all() on the same values.
+        # One check over all the state (numpy arrays for the ONNX streamer).
         state = (self._ready, *getattr(self, "_state", ()))
-        flat = torch.cat([(t if isinstance(t, torch.Tensor) else torch.from_numpy(t)).flatten() for t in state])
-        return flat.numel() == 0 or bool(torch.isfinite(torch.stack(torch.aminmax(flat))).all())
+        return bool(all_finite([t if isinstance(t, torch.Tensor) else torch.from_numpy(t) for t in state]))
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.inference.hop_streamer import HopStreamer
+from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
 from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.complex_streaming import (
     conv_step,
@@ -360,8 +360,7 @@ class CheckedStep(nn.Module):
     def forward(self, audio, valid, *state):
         """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
         out, *state = self.step(audio, valid, *state)
-        values = torch.cat([t.flatten() for t in (out, *state)])
-        return (out, torch.isfinite(torch.stack(torch.aminmax(values))).all(), *state)
+        return (out, all_finite([out, *state]), *state)
 
 
 class StreamingEnhancer(HopStreamer):
@@ -430,8 +429,8 @@ class StreamingEnhancer(HopStreamer):
                 if not self.compiled:
                     raise
                 raise RuntimeError(
-                    "StreamingEnhancer(compile=True) could not compile the hop step with torch.compile "
+                    "StreamingEnhancer(compile=True): the torch.compile'd hop step failed "
                     f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-                    "it needs the inductor backend's C++ compiler. Use compile=False for the eager step."
+                    "compiling needs the inductor backend's C++ compiler. Use compile=False for the eager step."
                 ) from error
         return out.to(audio.device)
