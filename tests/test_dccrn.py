@@ -7,6 +7,7 @@ from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.complex_nn import (
     ComplexConv2d,
     ComplexConvTranspose2d,
+    complex_cat,
 )
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.dccrn_blocks import apply_mask
@@ -187,6 +188,42 @@ def test_dccrn_features_only_when_asked():
     dec_channels = [128, 96, 64, 32, 16, 2]
     for i, feat in enumerate(features["decoder"]):
         assert feat.shape == (2, dec_channels[i], 8 * 2**i, frames)
+
+
+def test_complex_cat_channels_last_is_the_same_concatenation():
+    parts = [torch.randn(2, 6, 5, 7).contiguous(memory_format=torch.channels_last), torch.randn(2, 4, 5, 7)]
+    expected = complex_cat(parts)
+    with torch.no_grad():
+        fast = complex_cat(parts, memory_format=torch.channels_last)
+    assert fast.is_contiguous(memory_format=torch.channels_last) and torch.equal(fast, expected)
+    leaf = parts[1].requires_grad_()
+    joined = complex_cat(parts, memory_format=torch.channels_last)  # with gradients: no `out=`
+    assert joined.is_contiguous(memory_format=torch.channels_last) and torch.equal(joined, expected)
+    joined.sum().backward()
+    assert torch.equal(leaf.grad, torch.ones_like(leaf))
+
+
+@pytest.mark.parametrize("preset", ["Distil-DCCRN", "DCCRN-E"])
+def test_eval_forward_channels_last_decoder_is_bit_identical(preset):
+    # Eval mode runs the decoder channels-last; training mode keeps the default layout. With the
+    # batch norms in eval mode both compute the same function: they must agree bit for bit.
+    torch.manual_seed(0)
+    model = DCCRN.from_preset(preset).eval()
+    for norm in model.modules():
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2.0)
+    wav = torch.randn(2, 8123)
+    with torch.no_grad():
+        fast, features = model(wav, return_features=True)
+        model.train()
+        for norm in model.modules():
+            if isinstance(norm, torch.nn.BatchNorm2d):
+                norm.eval()
+        default, default_features = model(wav, return_features=True)
+    assert torch.equal(fast, default)
+    for a, b in zip(features["decoder"], default_features["decoder"]):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("lookahead", [0, 2, 6])
