@@ -8,14 +8,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_atkl.inference.streaming import StreamingEnhancer, StreamingStep
+from speechbrain_atkl.inference.streaming import StreamingEnhancer
+from speechbrain_atkl.inference import streaming_step
+from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.complex_nn import ComplexConv2d, ComplexConvTranspose2d
 from speechbrain_atkl.models.complex_streaming import (
-    conv_step,
-    conv_transpose_step,
     fold_batch_norm,
     lstm_step,
     lstm_step_weights,
+    row_step,
 )
 from speechbrain_atkl.models.dccrn import DCCRN
 from helpers import small_dccrn
@@ -64,22 +65,38 @@ def test_conv_steps_match_forward(kernel_time):
         assert torch.allclose(steps[..., late : late + 9], deconv(x), atol=1e-5)
 
 
+def rows_step(layer, x, split, norm=None):
+    """``row_step`` of ``layer`` on frames ``x`` (batch, channels, freq, kernel_time), as the
+    model's layout (batch, channels, out_freq)."""
+    kernel = layer.step_matrix(x.shape[2], split)
+    if norm is not None:
+        kernel, rest = fold_batch_norm(kernel, norm)
+        assert isinstance(rest, torch.nn.Identity)
+    front, back = kernel[-1][:2]
+    rows = x.permute(0, 3, 2, 1)  # (batch, frames, freq, channels)
+    history = torch.nn.functional.pad(rows[:, :-1], (0, 0, front, back))
+    out, history = row_step(history, rows[:, -1:], kernel)
+    assert history.shape == (x.shape[0], x.shape[3] - 1, front + x.shape[2] + back, x.shape[1])
+    return out[:, 0].transpose(1, 2)
+
+
 @pytest.mark.parametrize("kernel_freq, stride", [(5, 2), (4, 2), (3, 1), (7, 3), (6, 2)])
 @pytest.mark.parametrize("kernel_time", [2, 3])
-def test_step_matrix_products_match_convolution_steps(kernel_freq, stride, kernel_time):
-    # The gather + matrix product steps (history and newest frame read separately) against the
+@pytest.mark.parametrize("split", [False, True])
+def test_step_matrix_products_match_convolution_steps(kernel_freq, stride, kernel_time, split):
+    # The matrix-product steps on rows-first frames (both forms: 2x2 block and split) against the
     # layers' one-frame convolutions, for kernels that do and do not divide by the stride (zero
     # taps), paddings past both ends, one and two past frames, batch of 3.
     torch.manual_seed(0)
     x = torch.randn(3, 10, 12, kernel_time)
-    history, frame = x[..., :-1], x[..., -1:]
     conv = ComplexConv2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
-    assert torch.allclose(conv_step(history, frame, conv.step_matrix(12)), conv.step(x), atol=1e-5)
+    assert torch.allclose(rows_step(conv, x, split), conv.step(x)[..., 0], atol=1e-5)
     deconv = ComplexConvTranspose2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
-    assert torch.allclose(conv_transpose_step(history, frame, deconv.step_matrix(12)), deconv.step(x), atol=1e-5)
+    assert torch.allclose(rows_step(deconv, x, split), deconv.step(x)[..., 0], atol=1e-5)
 
 
-def test_folded_batch_norm_and_lstm_step():
+@pytest.mark.parametrize("split", [False, True])
+def test_folded_batch_norm_and_lstm_step(split):
     torch.manual_seed(0)
     norm = torch.nn.BatchNorm2d(8).eval()
     with torch.no_grad():
@@ -87,10 +104,8 @@ def test_folded_batch_norm_and_lstm_step():
             tensor.normal_()
         norm.running_var.uniform_(0.5, 2.0)
     x, conv = torch.randn(2, 6, 8, 2), ComplexConv2d(6, 8, init="pytorch")
-    matrix, scale, shift, *geometry = conv.step_matrix(8)
-    scale, shift, rest = fold_batch_norm(scale, shift, norm)
-    assert isinstance(rest, torch.nn.Identity)
-    assert torch.allclose(conv_step(x[..., :1], x[..., 1:], (matrix, scale, shift, *geometry)), norm(conv.step(x)), atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(rows_step(conv, x, split, norm), norm(conv.step(x))[..., 0], atol=1e-5)
     # Two LSTMs reading the same input in one product, each with its own state.
     lstms = [torch.nn.LSTM(6, 5, batch_first=True) for _ in range(2)]
     seq, h, c = torch.randn(3, 4, 6), torch.randn(3, 2, 5), torch.randn(3, 2, 5)
@@ -109,14 +124,23 @@ def test_matrix_steps_equal_convolution_steps(norm):
     # one-frame convolutions) of the same hop, on the same state, three hops in a row.
     model = small_dccrn(rnn_type="complex", norm=norm)
     fast, slow = StreamingStep(model), StreamingStep(model, matrix_steps=False)
-    state_fast = state_slow = fast.initial_state(2)
+    state_fast, state_slow = fast.initial_state(2), slow.initial_state(2)
     with torch.no_grad():
         for _ in range(3):
             audio, valid = torch.randn(2, 100), torch.ones(2)
             out_fast, *state_fast = fast(audio, valid, *state_fast)
             out_slow, *state_slow = slow(audio, valid, *state_slow)
             assert (out_fast - out_slow).abs().max() < 1e-5
-            assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(state_fast, state_slow))
+    # The same history in the two layouts: rows-first, zero-padded (fast) and the model's (slow).
+    names = fast.state_names
+    fast_state, slow_state = dict(zip(names, state_fast)), dict(zip(names, state_slow))
+    for name in ("encoder2", "decoder4"):
+        front = fast._kernel(name)[-1][0]
+        freq = slow_state[name].shape[2]
+        rows = fast_state[name][:, :, front : front + freq].permute(0, 3, 2, 1)
+        assert torch.allclose(rows, slow_state[name], atol=1e-5)
+        assert fast_state[name][:, :, :front].abs().max() == 0
+    assert torch.allclose(fast_state["rnn_h"], slow_state["rnn_h"], atol=1e-5)
 
 
 CONFIGS = [
@@ -143,6 +167,21 @@ def test_stream_equals_offline_delayed(config):
         assert out.shape == (2, wav.shape[1] + delay)
         assert torch.equal(out[:, :delay], torch.zeros(2, delay))
         assert (out[:, delay:] - expected).abs().max() < 1e-4, chunk_sizes
+
+
+@pytest.mark.parametrize("split_weights", [0, 10**9], ids=["all-split", "all-block"])
+@pytest.mark.parametrize("rnn_type", ["real", "complex"])
+def test_both_product_forms_stream_equal_offline(monkeypatch, split_weights, rnn_type):
+    # Every layer in the split form (each weight read once) or in the 2x2 block form; the decoders
+    # read [x | skip] joined plainly (two sources) in both.
+    monkeypatch.setattr(streaming_step, "SPLIT_WEIGHTS", split_weights)
+    model = small_dccrn(rnn_type=rnn_type, lookahead=6, norm="batch")
+    enhancer = StreamingEnhancer(model)
+    splits = [enhancer.step_module._kernel(name)[2] is not None for name in ("encoder3", "decoder0")]
+    assert splits == [split_weights == 0] * 2
+    wav = torch.randn(2, 1733)
+    out = stream(enhancer, wav, [100])
+    assert (out[:, enhancer.latency_samples :] - offline(model, wav)).abs().max() < 1e-4
 
 
 def test_latency_figures():
@@ -225,7 +264,9 @@ def test_state_shapes_are_documented_names():
     names = step.state_names
     assert names[0] == "stft_context" and names[-1] == "overlap"
     assert [n for n in names if n.startswith("skip")] == [f"skip{j}" for j in range(1, 6)]
-    assert step.state_shapes["skip5"] == (5, 8, 128)  # the first encoder block's output, 5 frames
+    assert step.state_shapes["skip5"] == (5, 128, 8)  # the first encoder block's output, 5 frames, rows-first
+    assert StreamingStep(small_dccrn(lookahead=6), matrix_steps=False).state_shapes["skip5"] == (5, 8, 128)
+    assert step.state_shapes["encoder0"] == (1, 2 + 256 + 1, 2)  # one past frame, padded bins, channels
     assert step.state_shapes["rnn_h"] == (2, 2, 2, 8)
     assert "spectrum" not in StreamingStep(small_dccrn(lookahead=0)).state_shapes
 

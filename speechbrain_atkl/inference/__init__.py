@@ -16,7 +16,7 @@ _LAZY = {
     "enhance_stream": "speechbrain_atkl.inference.chunking",
     "write_enhanced": "speechbrain_atkl.inference.enhance",
     "StreamingEnhancer": "speechbrain_atkl.inference.streaming",
-    "StreamingStep": "speechbrain_atkl.inference.streaming",
+    "StreamingStep": "speechbrain_atkl.inference.streaming_step",
     "OnnxStreamingEnhancer": "speechbrain_atkl.inference.onnx_export",
     "export_onnx": "speechbrain_atkl.inference.onnx_export",
 }

@@ -14,7 +14,7 @@ checkpoint with the best ``valid_pesq`` is used), or a preset name such as
 output ``enhanced`` ``(batch, time)``, both axes dynamic; float32, 16 kHz.
 
 **Streaming graph** (``streaming=True``): one STFT hop per call, the model
-state passed in and out explicitly (:class:`~speechbrain_atkl.inference.streaming.StreamingStep`):
+state passed in and out explicitly (:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep`):
 
 * inputs: ``audio`` ``(batch, hop_length)``, the next input samples;
   ``valid`` ``(batch,)``, 1.0 for frames of the signal and 0.0 for the
@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechbrain_atkl.inference.streaming import HopStreamer, StreamingStep
+from speechbrain_atkl.inference.hop_streamer import HopStreamer
+from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
 
 logger = logging.getLogger(__name__)

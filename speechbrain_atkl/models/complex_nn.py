@@ -229,10 +229,10 @@ class ComplexConv2d(nn.Module):
         """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
         return self.stacked_weight()
 
-    def step_matrix(self, freq):
-        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
-        (:func:`~speechbrain_atkl.models.complex_streaming.conv_step`)."""
-        return conv_step_kernel(self.real, self.imag, freq, self.freq_pad)
+    def step_matrix(self, freq, split=False, sources=1):
+        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step on
+        rows-first frames (:func:`~speechbrain_atkl.models.complex_streaming.row_step`)."""
+        return conv_step_kernel(self.real, self.imag, freq, self.freq_pad, split, sources)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
@@ -333,10 +333,10 @@ class ComplexConvTranspose2d(nn.Module):
         weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
         return weight, bias
 
-    def step_matrix(self, freq):
-        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step
-        (:func:`~speechbrain_atkl.models.complex_streaming.conv_transpose_step`)."""
-        return conv_transpose_step_kernel(self.real, self.imag, freq, self.freq_crop)
+    def step_matrix(self, freq, split=False, sources=1):
+        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step on
+        rows-first frames (:func:`~speechbrain_atkl.models.complex_streaming.row_step`)."""
+        return conv_transpose_step_kernel(self.real, self.imag, freq, self.freq_crop, split, sources)
 
     def step(self, frames, kernel=None):
         """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.

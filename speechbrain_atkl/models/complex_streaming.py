@@ -2,19 +2,22 @@
 
 Streaming computes one output frame per call. As a convolution over a
 one-frame window, PyTorch runs it with its slow non-oneDNN kernels and a
-few dozen tensor operations; here each step is a gather of the input values
-each output needs (``im2col``, one indexed read) and one matrix product
-against a kernel matrix assembled once (the layers' ``step_matrix`` methods
-in :mod:`~speechbrain_atkl.models.complex_nn` give it). The matrix holds the
-real and imaginary weights side by side, each once: the real and imaginary
-input parts are rows of the product, combined afterwards as a complex
-product, so a hop reads half the bytes of the stacked 2x2 block weight (the
-large layers are memory-bound at one frame).
-:class:`~speechbrain_atkl.inference.streaming.StreamingStep` runs these steps,
-folds batch normalisation into their output scale and shift
-(:func:`fold_batch_norm`) and steps the LSTMs with :func:`lstm_step`.
-(onnxruntime runs the gathers slower than its one-frame convolutions: the
-ONNX graph keeps the latter.)
+few dozen tensor operations; here each step is one matrix product of the
+windows each output reads (``im2col``) against a kernel matrix assembled
+once (the layers' ``step_matrix`` methods in
+:mod:`~speechbrain_atkl.models.complex_nn` give it), with batch
+normalisation folded into its columns (:func:`fold_batch_norm`).
+
+The frames are kept **rows-first**: ``(batch, freq, channels)``, the stacked
+``[real | imag]`` channels last, and a layer keeps its past input frames
+zero-padded along frequency, ``(batch, past frames, padded freq,
+channels)``. Each output's window (its input rows, past frames and newest
+frame, every channel) is then a strided view of the frames, copied by the
+matrix product's reshape, rather than a gather of single values.
+:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` runs these steps
+and steps the LSTMs with :func:`lstm_step`. (onnxruntime runs the matrix
+form slower than its one-frame convolutions: the ONNX graph keeps the
+latter.)
 
 Authors
  * speechbrain-atkl developers 2026
@@ -25,48 +28,26 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _window_index(rows, channels, freq, kernel_time):
-    # Gather index, (parts, outputs, taps, kernel_time, channels) flattened, of the values each
-    # output reads from the flat input [history, frame, 0]: the history (2 * channels, freq,
-    # kernel_time - 1) and the newest frame (2 * channels, freq), each flattened, and one zero.
-    # For each part (real, imaginary) of the input, input rows `rows` (outputs, taps);
-    # out-of-range rows read the zero.
-    inside = ((rows >= 0) & (rows < freq))[:, :, None, None]
-    rows, time = rows[:, :, None, None], torch.arange(kernel_time)[:, None]
-    history = 2 * channels * freq * (kernel_time - 1)
-    parts = []
-    for part in range(2):
-        channel = torch.arange(part * channels, (part + 1) * channels)
-        past = (channel * freq + rows) * (kernel_time - 1) + time
-        newest = history + channel * freq + rows
-        parts.append(torch.where(inside, torch.where(time < kernel_time - 1, past, newest), history + 2 * channels * freq))
-    return torch.stack(parts).flatten()
+def _step_kernel(real, imag, real_bias, imag_bias, geometry, split, sources):
+    # The kernel of `row_step` from the real and imaginary weights as matrices (window, in, phase,
+    # out): window positions (frame, row) and the halves' channels; see `row_step` for the forms.
+    windows, half_in, phases, half_out = real.shape
+    if half_in % sources:
+        raise ValueError(f"{half_in} input channels per part do not split into {sources} equal sources.")
+    shift = torch.stack([real_bias - imag_bias, real_bias + imag_bias])  # (2, half_out)
+    if split:
+        matrix = torch.cat([real, imag], 2).reshape(windows * half_in, -1)  # columns (weight, phase, out)
+        signs = torch.tensor([-1.0, 1.0]).to(real).view(2, 1, 1)
+        return matrix, shift[:, None], torch.ones_like(shift[:, None]), signs, geometry + (sources,)
+    # Rows (window, source, input part, channel), columns (phase, output part, channel):
+    # real out = Wr xr - Wi xi, imag out = Wi xr + Wr xi.
+    from_real, from_imag = torch.stack([real, imag], 3), torch.stack([-imag, real], 3)
+    matrix = torch.stack([from_real, from_imag], 1).unflatten(2, (sources, -1)).transpose(1, 2)
+    return matrix.reshape(windows * 2 * half_in, -1), shift.flatten().repeat(phases), None, None, geometry + (sources,)
 
 
-def _complex_product(history, frame, kernel, rows, phases):
-    # One matrix product for both parts of the input against both weights (each weight read once),
-    # combined as a complex product: real = Wr xr - Wi xi, imag = Wi xr + Wr xi, then the affine
-    # output map (bias, folded batch norm). Returns (batch, rows, phases, 2 * channels).
-    # (The window is read straight from the history and the new frame: concatenating them along
-    # the time axis, innermost, would interleave every value.)
-    matrix, scale, shift, signs, index = kernel[:5]
-    flat = torch.cat([history.flatten(1), frame.flatten(1), frame.new_zeros(frame.shape[0], 1)], 1)
-    x = flat.index_select(1, index).view(-1, matrix.shape[0])
-    # Sizes other than the batch come from the kernel (an ONNX graph keeps the batch dynamic).
-    real_in, imag_in = torch.mm(x, matrix).view(-1, 2, rows, phases, 2, scale.shape[1]).unbind(1)
-    out = torch.addcmul(real_in, imag_in.flip(-2), signs)  # (batch, rows, phases, weight, channels)
-    return torch.addcmul(shift, out, scale).flatten(-2)
-
-
-def _output_map(real_bias, imag_bias):
-    # (scale, shift, signs) of a complex layer's output: scale ones and shift [br - bi, br + bi],
-    # (2, channels); the signs (2, 1) of the imaginary input's terms: -Wi xi (real), +Wr xi (imag).
-    shift = torch.stack([real_bias - imag_bias, real_bias + imag_bias])
-    return torch.ones_like(shift), shift, torch.tensor([[-1.0], [1.0]]).to(shift)
-
-
-def conv_step_kernel(real, imag, freq, freq_pad):
-    """The kernel of :func:`conv_step` for a complex causal convolution.
+def conv_step_kernel(real, imag, freq, freq_pad, split=False, sources=1):
+    """The kernel of :func:`row_step` for a complex causal convolution.
 
     Arguments
     ---------
@@ -76,65 +57,39 @@ def conv_step_kernel(real, imag, freq, freq_pad):
     freq : int
         Input frequency bins.
     freq_pad : int
-        Zero bins added on each side of the frequency axis.
+        Zero bins on each side of the frequency axis.
+    split : bool
+        The form of the product (see :func:`row_step`).
+    sources : int
+        How many stacked complex tensors of equal channels the input frame
+        joins (each ``[real | imag]``: the input is ``torch.cat(sources,
+        -1)``, not :func:`~speechbrain_atkl.models.complex_nn.complex_cat`).
 
     Returns
     -------
     tuple
-        ``(matrix, scale, shift, signs, index, out_freq)``: ``matrix``
-        ``(kernel_freq * kernel_time * in_channels / 2, out_channels)``, the
-        real and imaginary weights side by side; the output map ``scale * y +
-        shift`` (``(2, out_channels / 2)``, see :func:`fold_batch_norm`); the
-        signs of the complex product; the gather ``index`` of the input
-        values; the output bins.
+        ``(matrix, shift, scale, signs, geometry)``: the matrix, rows ordered
+        (frame, window row, channel); the output map; the ints of the
+        windows' geometry.
     """
     half_out, half_in, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
-    out_freq = (freq + 2 * freq_pad - kernel_freq) // stride + 1
-    rows = stride * torch.arange(out_freq)[:, None] + torch.arange(kernel_freq) - freq_pad
-    weights = [w.permute(2, 3, 1, 0).reshape(-1, half_out) for w in (real.weight, imag.weight)]
-    index = _window_index(rows, half_in, freq, kernel_time)
-    return (torch.cat(weights, 1), *_output_map(real.bias, imag.bias), index, out_freq)
+    units = (freq + 2 * freq_pad - kernel_freq) // stride + 1
+    back = max(0, stride * (units - 1) + kernel_freq - freq - freq_pad)
+    weights = [w.permute(3, 2, 1, 0).reshape(-1, half_in, 1, half_out) for w in (real.weight, imag.weight)]
+    geometry = (freq_pad, back, 0, kernel_freq, stride, units, 2 * half_out, 0, units)
+    return _step_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
 
 
-def conv_step(history, frame, kernel):
-    """The newest output frame of a complex causal convolution, as one matrix product.
-
-    Arguments
-    ---------
-    history : torch.Tensor
-        ``(batch, in_channels, freq, kernel_time - 1)``: the previous input frames, oldest first.
-    frame : torch.Tensor
-        ``(batch, in_channels, freq, 1)``: the newest input frame.
-    kernel : tuple
-        :func:`conv_step_kernel`'s result.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(batch, out_channels, out_freq, 1)``.
-
-    Example
-    -------
-    >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
-    >>> conv, x = ComplexConv2d(6, 8, init="pytorch"), torch.randn(1, 6, 16, 2)
-    >>> step = conv_step(x[..., :1], x[..., 1:], conv.step_matrix(16))
-    >>> torch.allclose(step, conv.step(x), atol=1e-5)
-    True
-    """
-    out_freq = kernel[5]
-    out = _complex_product(history, frame, kernel, out_freq, 1)
-    return out.view(-1, out_freq, out.shape[-1], 1).transpose(1, 2)
-
-
-def conv_transpose_step_kernel(real, imag, freq, freq_crop):
-    """The kernel of :func:`conv_transpose_step` for a complex transposed convolution over frequency.
+def conv_transpose_step_kernel(real, imag, freq, freq_crop, split=False, sources=1):
+    """The kernel of :func:`row_step` for a complex transposed convolution over frequency.
 
     The output row ``r = stride * m + p`` of a transposed convolution sums
     input rows ``m - j`` against the taps ``stride * j + p``: for each output
     phase ``p`` an ordinary convolution over a window of ``ceil(kernel_freq /
     stride)`` input rows. The matrix holds all phases, for the input frames
-    oldest first against the time-reversed taps.
+    oldest first against the time-reversed taps; output frame ``t`` of a
+    causal layer, ``t - kernel_time + 1`` of a look-ahead one.
 
     Arguments
     ---------
@@ -145,15 +100,15 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop):
         Input frequency bins.
     freq_crop : int
         Output rows dropped in front; ``stride * freq`` rows are kept.
+    split : bool
+        The form of the product (see :func:`row_step`).
+    sources : int
+        See :func:`conv_step_kernel`.
 
     Returns
     -------
     tuple
-        ``(matrix, scale, shift, signs, index, groups, stride, first_row)``:
-        ``matrix`` ``(window * kernel_time * in_channels / 2, stride *
-        out_channels)``, columns (phase, weight, channel); the output map,
-        signs and gather index as in :func:`conv_step_kernel`; the output
-        groups of ``stride`` rows, the stride and the first kept row.
+        As :func:`conv_step_kernel`.
     """
     half_in, half_out, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
@@ -162,77 +117,127 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop):
     weights = []
     for weight in (real.weight, imag.weight):
         taps = F.pad(weight, (0, 0, 0, window * stride - kernel_freq)).flip(-1)  # oldest frame first
-        # (in, out, window j, phase p, time) -> rows (j, time, in), columns (p, out).
-        weights.append(taps.view(half_in, half_out, window, stride, kernel_time).permute(2, 4, 0, 3, 1))
-    matrix = torch.stack(weights, -2).reshape(window * kernel_time * half_in, -1)
-    rows = torch.arange(first, end)[:, None] - torch.arange(window)  # output group m reads rows m - j
-    index = _window_index(rows, half_in, freq, kernel_time)
-    return (matrix, *_output_map(real.bias, imag.bias), index, end - first, stride, freq_crop % stride)
+        # (in, out, window j, phase p, time) -> (time, input row m - j ascending, in, phase, out).
+        taps = taps.view(half_in, half_out, window, stride, kernel_time).flip(2)
+        weights.append(taps.permute(4, 2, 0, 3, 1).reshape(-1, half_in, stride, half_out))
+    # Output group m reads input rows m - window + 1 ... m: padded so that every group's rows exist.
+    front = max(0, window - 1 - first)
+    geometry = (front, max(0, end - freq), first - window + 1 + front, window, 1, end - first, 2 * half_out)
+    geometry += (freq_crop % stride, stride * freq)
+    return _step_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
 
 
-def conv_transpose_step(history, frame, kernel):
-    """The output frame of a complex transposed convolution for its last input frames, as one matrix product.
+def row_step(history, frame, kernel):
+    """The newest output frame of a complex (transposed) convolution, as one matrix product.
+
+    Two forms of the product give the same values. Block (``split=False``
+    kernels): each window, both parts, against the 2x2 block of real and
+    imaginary weights, batch norm folded into the columns: one product and
+    nothing else. Split: each part's window is a row of its own, against the
+    real and imaginary weights side by side, each read once (half the bytes:
+    the large layers are memory-bound at one frame), then combined as a
+    complex product and the output map.
 
     Arguments
     ---------
     history : torch.Tensor
-        ``(batch, in_channels, freq, kernel_time - 1)``: the previous input frames, oldest first.
+        ``(batch, kernel_time - 1, padded_freq, in_channels)``: the previous
+        input frames, oldest first, zero-padded along frequency (what the
+        previous step returned; zeros at the start).
     frame : torch.Tensor
-        ``(batch, in_channels, freq, 1)``: the newest input frame.
+        ``(batch, 1, freq, in_channels)``: the newest input frame.
     kernel : tuple
-        :func:`conv_transpose_step_kernel`'s result.
+        :func:`conv_step_kernel`'s or :func:`conv_transpose_step_kernel`'s result.
 
     Returns
     -------
-    torch.Tensor
-        ``(batch, out_channels, stride * freq, 1)``.
+    out : torch.Tensor
+        ``(batch, 1, out_freq, out_channels)``.
+    history : torch.Tensor
+        The history for the next step.
 
     Example
     -------
-    >>> from speechbrain_atkl.models.complex_nn import ComplexConvTranspose2d
-    >>> deconv, x = ComplexConvTranspose2d(6, 4, init="pytorch"), torch.randn(1, 6, 8, 2)
-    >>> step = conv_transpose_step(x[..., :1], x[..., 1:], deconv.step_matrix(8))
-    >>> torch.allclose(step, deconv.step(x), atol=1e-5)
+    >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
+    >>> conv, x = ComplexConv2d(6, 8, init="pytorch"), torch.randn(1, 6, 16, 2)
+    >>> rows = x.permute(0, 3, 2, 1)  # (batch, frames, freq, channels)
+    >>> for split in (False, True):
+    ...     kernel = conv.step_matrix(16, split)
+    ...     front, back = kernel[-1][:2]
+    ...     history = torch.nn.functional.pad(rows[:, :1], (0, 0, front, back))
+    ...     out, history = row_step(history, rows[:, 1:], kernel)
+    ...     print(torch.allclose(out[:, 0], conv.step(x)[..., 0].transpose(1, 2), atol=1e-5))
+    True
     True
     """
-    groups, stride, first_row = kernel[5:]
-    out = _complex_product(history, frame, kernel, groups, stride)  # rows stride * group + phase
-    out = out.view(-1, groups * stride, out.shape[-1])[:, first_row : first_row + stride * frame.shape[2]]
-    return out.transpose(1, 2)[..., None]
+    matrix, shift, scale, signs, geometry = kernel
+    front, back, offset, window, step, units, out_channels, first_row, rows, sources = geometry
+    # (Slices that would keep everything are skipped: each operation costs microseconds here.)
+    padded = F.pad(frame, (0, 0, front, back))
+    frames = torch.cat([history, padded], 1)
+    batch, time, padded_freq, channels = frames.shape
+    if scale is None:
+        flat = frames.flatten(2)
+        if offset:
+            flat = flat[..., offset * channels :]
+        windows = flat.unfold(2, window * channels, step * channels)  # (batch, time, unit, window)
+        if windows.shape[2] != units:
+            windows = windows[:, :, :units]
+        out = torch.addmm(shift, windows.transpose(1, 2).reshape(-1, matrix.shape[0]), matrix)
+    else:
+        # Windows (batch, unit, input part, time, window row, source, channel), then the complex product.
+        half = channels // (2 * sources)
+        size = (batch, units, 2, time, window, sources, half)
+        strides = (time * padded_freq * channels, step * channels, half, padded_freq * channels, channels, 2 * half, 1)
+        windows = frames.as_strided(size, strides, frames.storage_offset() + offset * channels)
+        out = torch.mm(windows.reshape(-1, matrix.shape[0]), matrix)
+        real_in, imag_in = out.view(batch, units, 2, 2, -1, out_channels // 2).unbind(2)
+        out = torch.addcmul(shift, torch.addcmul(real_in, imag_in.flip(2), signs), scale)
+        out = out.transpose(2, 3)  # (batch, unit, phase, output part, channel)
+    out = out.reshape(batch, 1, -1, out_channels)
+    if first_row or out.shape[2] != rows:
+        out = out[:, :, first_row : first_row + rows]
+    return out, (padded if time == 2 else frames[:, 1:])
 
 
-def fold_batch_norm(scale, shift, norm):
-    """Folds an eval-mode ``nn.BatchNorm2d`` after a step into its output map ``scale * y + shift``.
+def fold_batch_norm(kernel, norm):
+    """Folds an eval-mode ``nn.BatchNorm2d`` after a step into its kernel.
 
     Arguments
     ---------
-    scale, shift : torch.Tensor
-        ``(2, channels / 2)``: the map of the stacked ``[real | imag]`` output channels.
+    kernel : tuple
+        :func:`conv_step_kernel`'s or :func:`conv_transpose_step_kernel`'s result.
     norm : torch.nn.Module
         The normalisation that follows.
 
     Returns
     -------
     tuple
-        ``(scale, shift, rest)``: the folded map and the module still to
-        apply (``nn.Identity`` once folded; ``norm`` itself when it is not a
-        ``BatchNorm2d``, e.g. the complex one, which mixes real and imaginary
-        parts).
+        ``(kernel, rest)``: the folded kernel and the module still to apply
+        (``nn.Identity`` once folded; ``norm`` itself, kernel unchanged, when
+        it is not a ``BatchNorm2d``, e.g. the complex one, which mixes real
+        and imaginary parts).
 
     Example
     -------
+    >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
     >>> norm = nn.BatchNorm2d(2).eval()
     >>> _ = norm.running_mean.fill_(1.0)
-    >>> scale, shift, rest = fold_batch_norm(torch.ones(2, 1), torch.zeros(2, 1), norm)
-    >>> [round(b, 4) for b in shift.flatten().tolist()], type(rest).__name__
+    >>> kernel, rest = fold_batch_norm(ComplexConv2d(2, 2, init="reference").step_matrix(4), norm)
+    >>> [round(b, 4) for b in kernel[1].tolist()], type(rest).__name__
     ([-1.0, -1.0], 'Identity')
     """
     if not isinstance(norm, nn.BatchNorm2d):
-        return scale, shift, norm
+        return kernel, norm
+    matrix, shift, scale, signs, geometry = kernel
     norm_scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     norm_shift = norm.bias - norm.running_mean * norm_scale
+    if scale is None:  # block form: every column, phases first
+        phases = shift.shape[0] // norm_scale.shape[0]
+        norm_scale, norm_shift = norm_scale.repeat(phases), norm_shift.repeat(phases)
+        return (matrix * norm_scale, shift * norm_scale + norm_shift, None, None, geometry), nn.Identity()
     norm_scale, norm_shift = norm_scale.view(scale.shape), norm_shift.view(scale.shape)
-    return scale * norm_scale, shift * norm_scale + norm_shift, nn.Identity()
+    return (matrix, shift * norm_scale + norm_shift, scale * norm_scale, signs, geometry), nn.Identity()
 
 
 def lstm_step_weights(lstms):

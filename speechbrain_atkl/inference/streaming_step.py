@@ -1,0 +1,408 @@
+"""One STFT hop of a DCCRN as a pure function of explicit state tensors.
+
+:class:`StreamingStep` is what :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`
+runs per hop and what the streaming ONNX graph holds
+(:mod:`speechbrain_atkl.inference.onnx_export`); :class:`CheckedStep` adds
+the finiteness check of what a hop produced. See
+:mod:`~speechbrain_atkl.inference.streaming` for latency and exactness.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechbrain_atkl.inference.hop_streamer import all_finite
+from speechbrain_atkl.models.complex_nn import complex_cat
+from speechbrain_atkl.models.complex_streaming import (
+    fold_batch_norm,
+    lstm_layer_weights,
+    lstm_step,
+    lstm_step_weights,
+    row_step,
+)
+from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.models.dccrn_blocks import apply_mask
+
+
+class _StateUpdate:
+    """The old state of a hop by name, and the new state as it is built."""
+
+    def __init__(self, names, state):
+        self.old = dict(zip(names, state))
+        self.new = {}
+
+    def window(self, name, value):
+        # The history `name` (batch, context) followed by `value` (batch, n); the history moves on.
+        joined = torch.cat([self.old[name], value], -1)
+        self.new[name] = joined[:, value.shape[-1] :]
+        return joined
+
+    def delay(self, name, value, frames):
+        # `value` (batch, 1, ...) as it was `frames` steps ago (itself for 0). The history `name`
+        # (batch, frames, ...) keeps the frames on axis 1: moving on copies blocks.
+        if not frames:
+            return value
+        history = self.old[name]
+        self.new[name] = value if frames == 1 else torch.cat([history[:, 1:], value], 1)
+        return history[:, :1]
+
+
+#: Layers whose 2x2 block matrix has more weights than this run the split form of
+#: :func:`~speechbrain_atkl.models.complex_streaming.row_step`.
+SPLIT_WEIGHTS = 2**17
+
+
+def _channel_major_to_rows(channels, freq):
+    # Index of each (freq, channel) value, rows-first, in a channel-major (channel, freq) flattening.
+    return torch.arange(channels * freq).view(channels, freq).T.flatten()
+
+
+class StreamingStep(nn.Module):
+    """One STFT hop of a DCCRN with its state as explicit tensors.
+
+    Every state tensor has the batch on axis 0 and starts as zeros
+    (:meth:`initial_state`); :attr:`state_shapes` lists them in the order
+    :meth:`forward` takes and returns them:
+
+    * ``stft_context`` ``(batch, win_length - hop_length)``: the last input samples;
+    * ``encoder{i}``: the previous input frames of encoder block ``i``;
+    * ``rnn_h``, ``rnn_c``: LSTM states, ``(batch, layers, units)`` for a real
+      LSTM, ``(batch, layers, 2, 2, units / 2)`` for a complex one (axis 2:
+      applied to the real or imaginary input; axis 3: the LSTM of the real or
+      imaginary weights);
+    * ``decoder{j}``: the previous input frames of decoder block ``j`` (0 is
+      the deepest);
+    * ``skip{j}``: the encoder outputs waiting for decoder block ``j`` (only
+      where that block is ``lag > 0`` frames late);
+    * ``spectrum``: the noisy spectrum waiting for its mask, and
+      ``valid_history`` ``(batch, lookahead_frames)``: the recent ``valid``
+      flags (both only with look-ahead);
+    * ``overlap`` ``(batch, win_length - hop_length)``: overlap-add partial sums.
+
+    The frames' layout depends on the form (``matrix_steps``). Matrix steps
+    keep them rows-first (:mod:`~speechbrain_atkl.models.complex_streaming`):
+    ``encoder{i}``/``decoder{j}`` ``(batch, kernel_time - 1, padded freq,
+    channels)``, ``skip{j}`` ``(batch, lag, freq, channels)``, ``spectrum``
+    ``(batch, lookahead_frames, n_fft // 2, 2)`` (no DC bin: its mask is
+    zero). Convolution steps keep the model's layout: ``(batch, channels,
+    freq, kernel_time - 1)``, ``(batch, lag, channels, freq)`` and
+    ``(batch, lookahead_frames, 2, n_fft // 2 + 1)``.
+
+    Step ``s`` reads input samples ``[s * hop, (s + 1) * hop)`` and returns the
+    enhanced samples ``[(s - lookahead_frames) * hop - (win_length - hop),
+    ... + hop)`` of the offline output (negative positions are before the
+    signal: discard them).
+
+    Arguments
+    ---------
+    model : speechbrain_atkl.models.dccrn.DCCRN
+        In eval mode (batch normalisation must use its running statistics).
+        The kernels are assembled once, here: build a new step after
+        changing the model's weights.
+    matrix_steps : bool
+        Run each (transposed) convolution's one-frame step as one matrix
+        product on rows-first frames, batch normalisation folded in: the
+        fast form in PyTorch. False runs the layers' one-frame convolutions
+        (:meth:`~speechbrain_atkl.models.complex_nn.ComplexConv2d.step`): the
+        form onnxruntime runs faster, used for the ONNX graph, and the
+        reference of ``benchmarks/streaming_onnx.py``. Same outputs to float
+        rounding.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    >>> state = step.initial_state(batch_size=2)
+    >>> out, *state = step(torch.randn(2, 100), torch.ones(2), *state)
+    >>> out.shape, len(state) == len(step.state_shapes)
+    (torch.Size([2, 100]), True)
+    """
+
+    def __init__(self, model, matrix_steps=True):
+        super().__init__()
+        if not isinstance(model, DCCRN):
+            raise TypeError(f"streaming needs a DCCRN-family model, got {type(model).__name__}.")
+        if model.training:
+            raise ValueError("streaming needs the model in eval mode: call model.eval() first.")
+        self.model = model
+        stft = model.stft
+        self.hop_length = stft.hop_length
+        self.win_length = stft.win_length
+        self.lookahead_frames = model.lookahead_frames
+        self.sample_rate = model.sample_rate
+        self.matrix_steps = matrix_steps
+        self.context = model.config["kernel_size"][1] - 1
+
+        # How many frames each decoder block's input lags behind the encoder.
+        self.decoder_lags = []
+        lag = 0
+        for block in model.decoder:
+            self.decoder_lags.append(lag)
+            lag += self.context if block.conv.lookahead else 0
+
+        self.n_fft = model.config["n_fft"]
+        bins = self.n_fft // 2
+        if matrix_steps:  # a real FFT of the windowed frame: the STFT's DFT, fewer operations
+            self.register_buffer("window", stft.analysis[0, 0].clone(), persistent=False)
+        else:  # the STFT's DFT matrices (the ONNX graph)
+            self.register_buffer("analysis", stft.analysis[:, 0].T.clone(), persistent=False)
+            self.register_buffer("synthesis", stft.synthesis[:, 0].clone(), persistent=False)
+        # Overlap-add divides by the window-square envelope, periodic in the hop.
+        window_sq = F.pad(stft.window_sq[0, 0], (0, -self.win_length % self.hop_length))
+        envelope = window_sq.view(-1, self.hop_length).sum(0)
+        self.register_buffer("inverse_envelope", 1.0 / envelope.clamp_min(1e-8), persistent=False)
+
+        self._kernel_parts = {}
+        self._norms = {}  # the norms left to apply (those that do not fold: the complex one)
+        self._layer_shapes = {}
+        with torch.no_grad():
+            self._register_layers(model, bins)
+            self._register_rnn(model.bottleneck, model.config["channels"][-1], bins >> len(model.encoder))
+        self.state_shapes = self._state_shapes(model, bins)
+
+    def _register_layers(self, model, bins):
+        widths = [2] + list(model.config["channels"])
+        for part, blocks in (("encoder", model.encoder), ("decoder", model.decoder)):
+            for i, block in enumerate(blocks):
+                name = f"{part}{i}"
+                level = i if part == "encoder" else len(blocks) - 1 - i
+                freq = bins >> (level + (part == "decoder"))
+                channels = widths[level] if part == "encoder" else 2 * widths[level + 1]
+                if not self.matrix_steps:
+                    self._norms[name] = block.norm
+                    self._register(name, block.conv.step_kernel())
+                    self._layer_shapes[name] = (channels, freq, self.context)
+                    continue
+                # The split form reads each weight once: the large layers are memory-bound.
+                split = 4 * block.conv.real.weight.numel() > SPLIT_WEIGHTS
+                # A decoder block reads torch.cat([x, skip], -1): two sources.
+                kernel = block.conv.step_matrix(freq, split, sources=1 + (part == "decoder"))
+                kernel, self._norms[name] = fold_batch_norm(kernel, block.norm)
+                self._register(name, kernel)
+                front, back = kernel[-1][:2]
+                self._layer_shapes[name] = (self.context, front + freq + back, channels)
+
+    def _register_rnn(self, bottleneck, channels, freq):
+        # `channels` x `freq`: the last encoder block's output, the LSTM's input.
+        if bottleneck.rnn_type == "real":
+            lstm = bottleneck.lstm
+            layers = [lstm_layer_weights(lstm, layer) for layer in range(lstm.num_layers)]
+            projection = (bottleneck.projection.weight.T, bottleneck.projection.bias)
+            inputs = channels * freq
+        else:
+            lstm = bottleneck.lstm
+            layers = [lstm_step_weights(pair) for pair in zip(lstm.real, lstm.imag)]
+            # The real and imaginary projections as one block-diagonal matrix.
+            real, imag = lstm.projection
+            projection = (torch.block_diag(real.weight.T, imag.weight.T), torch.cat([real.bias, imag.bias]))
+            channels, inputs = channels // 2, channels // 2 * freq  # per part: the rows of the product
+        if self.matrix_steps:  # rows-first input and output instead of channel-major
+            matrix, bias = layers[0]
+            order = _channel_major_to_rows(channels, freq)
+            layers[0] = (torch.cat([matrix[:inputs][order], matrix[inputs:]]), bias)
+            order = _channel_major_to_rows(projection[0].shape[1] // freq, freq)
+            projection = (projection[0][:, order], projection[1][order])
+        for layer, weights in enumerate(layers):
+            self._register(f"rnn{layer}", weights)
+        self._register("projection", projection)
+        self.rnn_layers = len(layers)
+
+    def _register(self, name, kernel):
+        # The tensors of a kernel become (non-persistent) buffers, to follow the module's device.
+        parts = []
+        for k, part in enumerate(kernel):
+            if isinstance(part, torch.Tensor):
+                self.register_buffer(f"{name}_{k}", part.detach().clone(), persistent=False)
+                part = f"{name}_{k}"
+            parts.append(part)
+        self._kernel_parts[name] = parts
+
+    def _kernel(self, name):
+        return tuple(getattr(self, p) if isinstance(p, str) else p for p in self._kernel_parts[name])
+
+    def _state_shapes(self, model, bins):
+        cfg = model.config
+        widths = [2] + list(cfg["channels"])
+        shapes = {"stft_context": (self.win_length - self.hop_length,)}
+        for i in range(len(model.encoder)):
+            shapes[f"encoder{i}"] = self._layer_shapes[f"encoder{i}"]
+        layers, units = cfg["rnn_layers"], cfg["rnn_units"]
+        rnn = (layers, units) if cfg["rnn_type"] == "real" else (layers, 2, 2, units // 2)
+        shapes["rnn_h"] = shapes["rnn_c"] = rnn
+        depth = len(model.decoder)
+        for j, lag in enumerate(self.decoder_lags):
+            level = depth - 1 - j  # the encoder block whose output is skipped to decoder j
+            shapes[f"decoder{j}"] = self._layer_shapes[f"decoder{j}"]
+            if lag:
+                frame = (widths[level + 1], bins >> (level + 1))
+                shapes[f"skip{j}"] = (lag, *(frame[::-1] if self.matrix_steps else frame))
+        if self.lookahead_frames:
+            frame = (bins, 2) if self.matrix_steps else (2, bins + 1)
+            shapes["spectrum"] = (self.lookahead_frames, *frame)
+            shapes["valid_history"] = (self.lookahead_frames,)
+        shapes["overlap"] = (self.win_length - self.hop_length,)
+        return shapes
+
+    @property
+    def state_names(self):
+        """Names of the state tensors, in :meth:`forward`'s order."""
+        return list(self.state_shapes)
+
+    def initial_state(self, batch_size):
+        """Zero state tensors for ``batch_size`` streams, in :attr:`state_names` order."""
+        like = self.inverse_envelope
+        return [like.new_zeros(batch_size, *shape) for shape in self.state_shapes.values()]
+
+    def forward(self, audio, valid, *state):
+        """Enhances one hop.
+
+        Arguments
+        ---------
+        audio : torch.Tensor
+            The next ``hop_length`` input samples, ``(batch, hop_length)``.
+        valid : torch.Tensor
+            ``(batch,)``: 1 for a frame of the signal (the trailing frames
+            that are partly or wholly zero padding included), 0 for the
+            ``lookahead_frames`` drain steps after it.
+        *state : torch.Tensor
+            The state tensors, in :attr:`state_names` order.
+
+        Returns
+        -------
+        enhanced : torch.Tensor
+            ``(batch, hop_length)`` completed output samples.
+        *state : torch.Tensor
+            The updated state tensors.
+        """
+        update = _StateUpdate(self.state_names, state)
+        frame = update.window("stft_context", audio)
+        if self.matrix_steps:
+            spectrum = torch.view_as_real(torch.fft.rfft(frame * self.window, self.n_fft))
+            spectrum = spectrum[:, None, 1:]  # (batch, 1, bins, 2), no DC bin: its mask is zero
+            x = self._rows_network(spectrum, valid, update)
+            noisy = update.delay("spectrum", spectrum, self.lookahead_frames)  # the frame of this mask
+            enhanced = apply_mask(noisy.transpose(1, 3), x.transpose(1, 3), self.model.masking_mode)
+            enhanced = torch.view_as_complex(F.pad(enhanced.transpose(1, 3)[:, 0], (0, 0, 1, 0)))
+            enhanced = torch.fft.irfft(enhanced, self.n_fft)[:, : self.win_length] * self.window
+        else:
+            spectrum = (frame @ self.analysis).view(frame.shape[0], 1, 2, -1)  # (batch, 1, 2, bins + 1)
+            x = self._convolution_network(spectrum[:, 0, :, 1:, None], valid, update)
+            noisy = update.delay("spectrum", spectrum, self.lookahead_frames)[:, 0, ..., None]
+            mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
+            enhanced = apply_mask(noisy, mask, self.model.masking_mode).flatten(1) @ self.synthesis
+        overlap = enhanced + F.pad(update.old["overlap"], (0, self.hop_length))
+        update.new["overlap"] = overlap[:, self.hop_length :]
+        out = overlap[:, : self.hop_length] * self.inverse_envelope
+        return (out, *(update.new[name] for name in self.state_names))
+
+    def _valid_flags(self, valid, update):
+        # (batch, lookahead + 1) flags, newest last.
+        return update.window("valid_history", valid[:, None]) if self.lookahead_frames else valid[:, None]
+
+    def _rows_network(self, x, valid, update):
+        # The U-Net on a rows-first frame (batch, 1, bins, 2) -> the mask (batch, 1, bins, 2).
+        skips = []
+        for i, block in enumerate(self.model.encoder):
+            x = self._rows_block(block, f"encoder{i}", x, update)
+            skips.append(x)
+        if self.model.bottleneck.rnn_type == "real":
+            seq = x.flatten(1)
+        else:  # the real-part rows, then the imaginary-part rows
+            seq = x.unflatten(3, (2, -1)).transpose(2, 3).flatten(1)
+        x = self._rnn_step(seq, update).view_as(x)
+        flags = self._valid_flags(valid, update)
+        flags = flags.view(*flags.shape, 1, 1, 1)
+        for j, (block, skip, lag) in enumerate(zip(self.model.decoder, reversed(skips), self.decoder_lags)):
+            skip = update.delay(f"skip{j}", skip, lag)  # the encoder frame `lag` steps back
+            frame = torch.cat([x, skip], -1) * flags[:, flags.shape[1] - 1 - lag]
+            x = self._rows_block(block, f"decoder{j}", frame, update)
+        return x
+
+    def _rows_block(self, block, name, frame, update):
+        # A block's matrix step on its newest input frame (batch, 1, freq, channels).
+        out, update.new[name] = row_step(update.old[name], frame, self._kernel(name))
+        norm = self._norms[name]
+        if not isinstance(norm, nn.Identity):  # the complex batch norm: on (batch, channels, freq, 1)
+            out = norm(out.transpose(1, 3)).transpose(1, 3)
+        return block.activation(out)
+
+    def _convolution_network(self, x, valid, update):
+        # The U-Net on a frame (batch, 2, bins, 1) -> the mask (batch, 2, bins, 1).
+        skips = []
+        for i, block in enumerate(self.model.encoder):
+            x = self._convolution_block(block, f"encoder{i}", x, update)
+            skips.append(x)
+        x = self._rnn_step(x.flatten(1), update).view_as(x)
+        flags = self._valid_flags(valid, update)
+        for j, (block, skip, lag) in enumerate(zip(self.model.decoder, reversed(skips), self.decoder_lags)):
+            skip = update.delay(f"skip{j}", skip.permute(0, 3, 1, 2), lag).permute(0, 2, 3, 1)
+            frame_valid = flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
+            x = self._convolution_block(block, f"decoder{j}", complex_cat([x, skip]) * frame_valid, update)
+        return x
+
+    def _convolution_block(self, block, name, frame, update):
+        # A block's one-frame convolution on its history and newest frame (batch, channels, freq, 1).
+        frames = torch.cat([update.old[name], frame], -1)
+        update.new[name] = frame if frames.shape[-1] == 2 else frames[..., 1:]
+        out = block.conv.step(frames, self._kernel(name))
+        return block.activation(self._norms[name](out))
+
+    def _rnn_step(self, seq, update):
+        # The bottleneck for one flattened frame (batch, inputs); see RecurrentBottleneck.forward:
+        # both LSTM kinds read the frame real half first. (Batch sizes are written -1, so that the
+        # ONNX graph keeps them dynamic.)
+        h, c = update.old["rnn_h"], update.old["rnn_c"]
+        new_h, new_c = [], []
+        for layer in range(self.rnn_layers):
+            weights = self._kernel(f"rnn{layer}")
+            if h.dim() == 3:  # a real LSTM: (batch, layers, units)
+                h_l, c_l = lstm_step(seq, h[:, layer, None], c[:, layer, None], weights)
+                seq = h_l[:, 0]
+            else:
+                # ComplexLSTM: the real- and imaginary-weight LSTMs Lr, Li each read the real
+                # and imaginary input: rows (batch, input part), the two LSTMs side by side.
+                h_l, c_l = (t[:, layer].flatten(0, 1) for t in (h, c))
+                h_l, c_l = lstm_step(seq.view(h_l.shape[0], -1), h_l, c_l, weights)
+                # Complex product: real = Lr(xr) - Li(xi), imag = Lr(xi) + Li(xr).
+                out = h_l.view(-1, 4, h_l.shape[2])  # Lr(xr), Li(xr), Lr(xi), Li(xi)
+                seq = torch.cat([out[:, 0] - out[:, 3], out[:, 2] + out[:, 1]], -1)
+                h_l, c_l = (t.view(-1, 1, 2, 2, t.shape[2]) for t in (h_l, c_l))
+            new_h.append(h_l)
+            new_c.append(c_l)
+        update.new["rnn_h"], update.new["rnn_c"] = torch.cat(new_h, 1), torch.cat(new_c, 1)
+        matrix, bias = self._kernel("projection")
+        return torch.addmm(bias, seq, matrix)
+
+
+class CheckedStep(nn.Module):
+    """A :class:`StreamingStep` that also tells whether its output and new state are all finite.
+
+    One reduction over every value the hop produced (fused into the step
+    when compiled), in place of a pass over the whole state after it.
+
+    Arguments
+    ---------
+    step : StreamingStep
+        The hop to run.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    >>> state = step.initial_state(batch_size=1)
+    >>> out, finite, *state = CheckedStep(step)(torch.randn(1, 100), torch.ones(1), *state)
+    >>> bool(finite), out.shape
+    (True, torch.Size([1, 100]))
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, audio, valid, *state):
+        """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
+        out, *state = self.step(audio, valid, *state)
+        return (out, all_finite([out, *state]), *state)
