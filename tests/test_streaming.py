@@ -184,6 +184,19 @@ def test_both_product_forms_stream_equal_offline(monkeypatch, split_weights, rnn
     assert (out[:, enhancer.latency_samples :] - offline(model, wav)).abs().max() < 1e-4
 
 
+def test_step_kernels_follow_the_module_to_another_dtype():
+    # The kernels are collected once as tuples of buffers; moving the module collects them again.
+    model = small_dccrn(rnn_type="complex")
+    step = StreamingStep(model)
+    state = step.initial_state(1)
+    audio, valid = torch.randn(1, 100), torch.ones(1)
+    out, *_ = step(audio, valid, *state)
+    step.double()
+    out64, *_ = step(audio.double(), valid.double(), *(t.double() for t in state))
+    assert out64.dtype == torch.float64 and step._kernel("decoder0")[0].dtype == torch.float64
+    assert torch.allclose(out64.float(), out, atol=1e-5)
+
+
 def test_latency_figures():
     default = StreamingEnhancer(DCCRN(channels=[8] * 6, rnn_units=16).eval())
     assert default.latency_samples == 400 - 1 + 6 * 100

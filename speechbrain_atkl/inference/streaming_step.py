@@ -133,6 +133,8 @@ class StreamingStep(nn.Module):
         self.win_length = stft.win_length
         self.lookahead_frames = model.lookahead_frames
         self.sample_rate = model.sample_rate
+        self.rnn_type = model.config["rnn_type"]
+        self.depth = len(model.encoder)
         self.matrix_steps = matrix_steps
         self.context = model.config["kernel_size"][1] - 1
 
@@ -162,6 +164,7 @@ class StreamingStep(nn.Module):
             self._register_layers(model, bins)
             self._register_rnn(model.bottleneck, model.config["channels"][-1], bins >> len(model.encoder))
         self.state_shapes = self._state_shapes(model, bins)
+        self._collect_kernels()
 
     def _register_layers(self, model, bins):
         widths = [2] + list(model.config["channels"])
@@ -221,7 +224,29 @@ class StreamingStep(nn.Module):
         self._kernel_parts[name] = parts
 
     def _kernel(self, name):
-        return tuple(getattr(self, p) if isinstance(p, str) else p for p in self._kernel_parts[name])
+        return self._kernels[name]
+
+    def _collect_kernels(self):
+        # The kernels as tuples of their buffers, read once per hop without module attribute
+        # look-ups (microseconds each, per layer); collected again whenever the buffers move.
+        self._kernels = {
+            name: tuple(getattr(self, p) if isinstance(p, str) else p for p in parts)
+            for name, parts in self._kernel_parts.items()
+        }
+        # What each block applies after its step: the norm not folded, the PReLU weight.
+        self._rest = {}
+        for part in ("encoder", "decoder"):
+            for i, block in enumerate(getattr(self.model, part)):
+                name, activation = f"{part}{i}", block.activation
+                if not isinstance(activation, (nn.PReLU, nn.Identity)):
+                    raise TypeError(f"{name}: streaming runs PReLU or no activation, got {type(activation).__name__}.")
+                norm = None if isinstance(self._norms[name], nn.Identity) else self._norms[name]
+                self._rest[name] = (norm, activation.weight if isinstance(activation, nn.PReLU) else None)
+
+    def _apply(self, fn, *args, **kwargs):
+        module = super()._apply(fn, *args, **kwargs)
+        self._collect_kernels()
+        return module
 
     def _state_shapes(self, model, bins):
         cfg = model.config
@@ -305,29 +330,30 @@ class StreamingStep(nn.Module):
     def _rows_network(self, x, valid, update):
         # The U-Net on a rows-first frame (batch, 1, bins, 2) -> the mask (batch, 1, bins, 2).
         skips = []
-        for i, block in enumerate(self.model.encoder):
-            x = self._rows_block(block, f"encoder{i}", x, update)
+        for i in range(self.depth):
+            x = self._rows_block(f"encoder{i}", x, update)
             skips.append(x)
-        if self.model.bottleneck.rnn_type == "real":
+        if self.rnn_type == "real":
             seq = x.flatten(1)
         else:  # the real-part rows, then the imaginary-part rows
             seq = x.unflatten(3, (2, -1)).transpose(2, 3).flatten(1)
         x = self._rnn_step(seq, update).view_as(x)
         flags = self._valid_flags(valid, update)
         flags = flags.view(*flags.shape, 1, 1, 1)
-        for j, (block, skip, lag) in enumerate(zip(self.model.decoder, reversed(skips), self.decoder_lags)):
+        for j, (skip, lag) in enumerate(zip(reversed(skips), self.decoder_lags)):
             skip = update.delay(f"skip{j}", skip, lag)  # the encoder frame `lag` steps back
             frame = torch.cat([x, skip], -1) * flags[:, flags.shape[1] - 1 - lag]
-            x = self._rows_block(block, f"decoder{j}", frame, update)
+            x = self._rows_block(f"decoder{j}", frame, update)
         return x
 
-    def _rows_block(self, block, name, frame, update):
-        # A block's matrix step on its newest input frame (batch, 1, freq, channels).
+    def _rows_block(self, name, frame, update):
+        # A block's matrix step on its newest input frame (batch, 1, freq, channels), the norm
+        # left to apply (the complex one, on (batch, channels, freq, 1)), PReLU.
         out, update.new[name] = row_step(update.old[name], frame, self._kernel(name))
-        norm = self._norms[name]
-        if not isinstance(norm, nn.Identity):  # the complex batch norm: on (batch, channels, freq, 1)
+        norm, prelu = self._rest[name]
+        if norm is not None:
             out = norm(out.transpose(1, 3)).transpose(1, 3)
-        return block.activation(out)
+        return out if prelu is None else torch.prelu(out, prelu)
 
     def _convolution_network(self, x, valid, update):
         # The U-Net on a frame (batch, 2, bins, 1) -> the mask (batch, 2, bins, 1).
