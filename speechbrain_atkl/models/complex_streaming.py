@@ -175,21 +175,18 @@ def row_step(history, frame, kernel):
     # (Slices that would keep everything are skipped: each operation costs microseconds here.)
     padded = F.pad(frame, (0, 0, front, back))
     frames = torch.cat([history, padded], 1)
-    batch, time, padded_freq, channels = frames.shape
+    batch, channels = frames.shape[0], frames.shape[3]
+    flat = frames.flatten(2)
+    if offset:
+        flat = flat[..., offset * channels :]
+    windows = flat.unfold(2, window * channels, step * channels)  # (batch, time, unit, window)
+    if windows.shape[2] != units:
+        windows = windows[:, :, :units]
     if scale is None:
-        flat = frames.flatten(2)
-        if offset:
-            flat = flat[..., offset * channels :]
-        windows = flat.unfold(2, window * channels, step * channels)  # (batch, time, unit, window)
-        if windows.shape[2] != units:
-            windows = windows[:, :, :units]
         out = torch.addmm(shift, windows.transpose(1, 2).reshape(-1, matrix.shape[0]), matrix)
     else:
         # Windows (batch, unit, input part, time, window row, source, channel), then the complex product.
-        half = channels // (2 * sources)
-        size = (batch, units, 2, time, window, sources, half)
-        strides = (time * padded_freq * channels, step * channels, half, padded_freq * channels, channels, 2 * half, 1)
-        windows = frames.as_strided(size, strides, frames.storage_offset() + offset * channels)
+        windows = windows.unflatten(3, (window, sources, 2, -1)).permute(0, 2, 5, 1, 3, 4, 6)
         out = torch.mm(windows.reshape(-1, matrix.shape[0]), matrix)
         real_in, imag_in = out.view(batch, units, 2, 2, -1, out_channels // 2).unbind(2)
         out = torch.addcmul(shift, torch.addcmul(real_in, imag_in.flip(2), signs), scale)
@@ -197,7 +194,7 @@ def row_step(history, frame, kernel):
     out = out.reshape(batch, 1, -1, out_channels)
     if first_row or out.shape[2] != rows:
         out = out[:, :, first_row : first_row + rows]
-    return out, (padded if time == 2 else frames[:, 1:])
+    return out, (padded if frames.shape[1] == 2 else frames[:, 1:])
 
 
 def fold_batch_norm(kernel, norm):
