@@ -40,9 +40,41 @@ Authors
 """
 
 import torch
+from torch import nn
 
-from speechbrain_atkl.inference.hop_streamer import HopStreamer
-from speechbrain_atkl.inference.streaming_step import CheckedStep, StreamingStep
+from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
+from speechbrain_atkl.inference.streaming_step import StreamingStep
+
+
+class CheckedStep(nn.Module):
+    """A :class:`StreamingStep` that also tells whether its output and new state are all finite.
+
+    One reduction over every value the hop produced (fused into the step
+    when compiled), in place of a pass over the whole state after it.
+
+    Arguments
+    ---------
+    step : StreamingStep
+        The hop to run.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.dccrn import DCCRN
+    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
+    >>> state = step.initial_state(batch_size=1)
+    >>> out, finite, *state = CheckedStep(step)(torch.randn(1, 100), torch.ones(1), *state)
+    >>> bool(finite), out.shape
+    (True, torch.Size([1, 100]))
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, audio, valid, *state):
+        """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
+        out, *state = self.step(audio, valid, *state)
+        return (out, all_finite([out, *state]), *state)
 
 
 class StreamingEnhancer(HopStreamer):

@@ -2,8 +2,7 @@
 
 :class:`StreamingStep` is what :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`
 runs per hop and what the streaming ONNX graph holds
-(:mod:`speechbrain_atkl.inference.onnx_export`); :class:`CheckedStep` adds
-the finiteness check of what a hop produced. See
+(:mod:`speechbrain_atkl.inference.onnx_export`). See
 :mod:`~speechbrain_atkl.inference.streaming` for latency and exactness.
 
 Authors
@@ -14,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.inference.hop_streamer import all_finite
 from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.complex_streaming import (
     fold_batch_norm,
@@ -401,34 +399,3 @@ class StreamingStep(nn.Module):
         update.new["rnn_h"], update.new["rnn_c"] = torch.cat(new_h, 1), torch.cat(new_c, 1)
         matrix, bias = self._kernel("projection")
         return torch.addmm(bias, seq, matrix)
-
-
-class CheckedStep(nn.Module):
-    """A :class:`StreamingStep` that also tells whether its output and new state are all finite.
-
-    One reduction over every value the hop produced (fused into the step
-    when compiled), in place of a pass over the whole state after it.
-
-    Arguments
-    ---------
-    step : StreamingStep
-        The hop to run.
-
-    Example
-    -------
-    >>> from speechbrain_atkl.models.dccrn import DCCRN
-    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
-    >>> state = step.initial_state(batch_size=1)
-    >>> out, finite, *state = CheckedStep(step)(torch.randn(1, 100), torch.ones(1), *state)
-    >>> bool(finite), out.shape
-    (True, torch.Size([1, 100]))
-    """
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def forward(self, audio, valid, *state):
-        """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
-        out, *state = self.step(audio, valid, *state)
-        return (out, all_finite([out, *state]), *state)
