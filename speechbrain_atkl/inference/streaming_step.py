@@ -16,6 +16,7 @@ from torch import nn
 from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.complex_streaming import (
     fold_batch_norm,
+    fold_batch_norm_into_conv,
     lstm_layer_weights,
     lstm_step,
     lstm_step_weights,
@@ -85,9 +86,12 @@ class StreamingStep(nn.Module):
     ``encoder{i}``/``decoder{j}`` ``(batch, kernel_time - 1, padded freq,
     channels)``, ``skip{j}`` ``(batch, lag, freq, channels)``, ``spectrum``
     ``(batch, lookahead_frames, n_fft // 2, 2)`` (no DC bin: its mask is
-    zero). Convolution steps keep the model's layout: ``(batch, channels,
-    freq, kernel_time - 1)``, ``(batch, lag, channels, freq)`` and
-    ``(batch, lookahead_frames, 2, n_fft // 2 + 1)``.
+    zero). Convolution steps keep the model's layout: ``encoder{i}``
+    ``(batch, channels, freq, kernel_time - 1)``, ``decoder{j}`` ``(batch,
+    (kernel_time - 1) * channels, freq, 1)`` (the frames on the channel axis,
+    as the one-frame transposed convolution reads them; the input channels are
+    ``[x | skip]``, each ``[real | imag]``), ``(batch, lag, channels, freq)``
+    and ``(batch, lookahead_frames, 2, n_fft // 2 + 1)``.
 
     Step ``s`` reads input samples ``[s * hop, (s + 1) * hop)`` and returns the
     enhanced samples ``[(s - lookahead_frames) * hop - (win_length - hop),
@@ -173,9 +177,7 @@ class StreamingStep(nn.Module):
                 freq = bins >> (level + (part == "decoder"))
                 channels = widths[level] if part == "encoder" else 2 * widths[level + 1]
                 if not self.matrix_steps:
-                    self._norms[name] = block.norm
-                    self._register(name, block.conv.step_kernel())
-                    self._layer_shapes[name] = (channels, freq, self.context)
+                    self._register_convolution(part, name, block, channels, freq)
                     continue
                 # The split form reads each weight once: the large layers are memory-bound.
                 split = 4 * block.conv.real.weight.numel() > SPLIT_WEIGHTS
@@ -185,6 +187,24 @@ class StreamingStep(nn.Module):
                 self._register(name, kernel)
                 front, back = kernel[-1][:2]
                 self._layer_shapes[name] = (self.context, front + freq + back, channels)
+
+    def _register_convolution(self, part, name, block, channels, freq):
+        # The one-frame convolution of a block, batch norm folded in. A decoder reads its frames
+        # stacked on the channel axis, oldest first, and [x | skip] joined plainly (the weight's
+        # input channels reordered from complex_cat's order): no reordering in the graph.
+        weight, bias = block.conv.step_kernel()
+        if part == "decoder":
+            halves = complex_cat([torch.arange(channels // 2), torch.arange(channels // 2, channels)], 0)
+            order = torch.empty_like(halves)
+            order[halves] = torch.arange(channels)
+            weight = weight.unflatten(0, (-1, channels))[:, order].flatten(0, 1)
+        out_dim = 1 if part == "decoder" else 0
+        kernel, self._norms[name] = fold_batch_norm_into_conv(weight, bias, block.norm, out_dim)
+        self._register(name, kernel)
+        if part == "decoder":
+            self._layer_shapes[name] = (self.context * channels, freq, 1)
+        else:
+            self._layer_shapes[name] = (channels, freq, self.context)
 
     def _register_rnn(self, bottleneck, channels, freq):
         # `channels` x `freq`: the last encoder block's output, the LSTM's input.
@@ -357,22 +377,25 @@ class StreamingStep(nn.Module):
         # The U-Net on a frame (batch, 2, bins, 1) -> the mask (batch, 2, bins, 1).
         skips = []
         for i, block in enumerate(self.model.encoder):
-            x = self._convolution_block(block, f"encoder{i}", x, update)
+            frames = torch.cat([update.old[f"encoder{i}"], x], -1)  # time last
+            update.new[f"encoder{i}"] = x if frames.shape[-1] == 2 else frames[..., 1:]
+            x = self._convolution_rest(f"encoder{i}", block, block.conv.step(frames, self._kernel(f"encoder{i}")))
             skips.append(x)
         x = self._rnn_step(x.flatten(1), update).view_as(x)
         flags = self._valid_flags(valid, update)
         for j, (block, skip, lag) in enumerate(zip(self.model.decoder, reversed(skips), self.decoder_lags)):
-            skip = update.delay(f"skip{j}", skip.permute(0, 3, 1, 2), lag).permute(0, 2, 3, 1)
-            frame_valid = flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
-            x = self._convolution_block(block, f"decoder{j}", complex_cat([x, skip]) * frame_valid, update)
+            if lag:  # the encoder frame `lag` steps back
+                skip = update.delay(f"skip{j}", skip.squeeze(-1).unsqueeze(1), lag).squeeze(1).unsqueeze(-1)
+            frame = torch.cat([x, skip], 1) * flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
+            frames = torch.cat([update.old[f"decoder{j}"], frame], 1)  # frames on the channel axis
+            update.new[f"decoder{j}"] = frames[:, frame.shape[1] :]
+            x = self._convolution_rest(f"decoder{j}", block, block.conv.step_channels(frames, self._kernel(f"decoder{j}")))
         return x
 
-    def _convolution_block(self, block, name, frame, update):
-        # A block's one-frame convolution on its history and newest frame (batch, channels, freq, 1).
-        frames = torch.cat([update.old[name], frame], -1)
-        update.new[name] = frame if frames.shape[-1] == 2 else frames[..., 1:]
-        out = block.conv.step(frames, self._kernel(name))
-        return block.activation(self._norms[name](out))
+    def _convolution_rest(self, name, block, out):
+        # The norm left to apply (the complex one), then the activation.
+        norm = self._norms[name]
+        return block.activation(out if isinstance(norm, nn.Identity) else norm(out))
 
     def _rnn_step(self, seq, update):
         # The bottleneck for one flattened frame (batch, inputs); see RecurrentBottleneck.forward:

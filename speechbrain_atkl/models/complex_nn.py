@@ -366,11 +366,12 @@ class ComplexConvTranspose2d(nn.Module):
         >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
         True
         """
-        weight, bias = self.step_kernel() if kernel is None else kernel
-        x = frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None]
-        out = F.conv_transpose2d(x, weight, bias, (self.freq_stride, 1))
-        return self._crop_freq(out, frames)
+        return self.step_channels(frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None], kernel)
 
-    def _crop_freq(self, out, x):
-        # Crop the transposed convolution's frequency output back to stride * freq.
-        return out[:, :, self.freq_crop : self.freq_crop + x.shape[2] * self.freq_stride]
+    def step_channels(self, frames, kernel=None):
+        """:meth:`step` on the input frames stacked on the channel axis, oldest first:
+        ``(batch, kernel_size[1] * in_channels, freq, 1)`` (no reordering needed)."""
+        weight, bias = self.step_kernel() if kernel is None else kernel
+        out = F.conv_transpose2d(frames, weight, bias, (self.freq_stride, 1))
+        # Crop the frequency output back to stride * freq.
+        return out[:, :, self.freq_crop : self.freq_crop + frames.shape[2] * self.freq_stride]

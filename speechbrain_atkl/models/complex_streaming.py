@@ -227,14 +227,53 @@ def fold_batch_norm(kernel, norm):
     if not isinstance(norm, nn.BatchNorm2d):
         return kernel, norm
     matrix, shift, scale, signs, geometry = kernel
-    norm_scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    norm_shift = norm.bias - norm.running_mean * norm_scale
+    norm_scale, norm_shift = _batch_norm_map(norm)
     if scale is None:  # block form: every column, phases first
         phases = shift.shape[0] // norm_scale.shape[0]
         norm_scale, norm_shift = norm_scale.repeat(phases), norm_shift.repeat(phases)
         return (matrix * norm_scale, shift * norm_scale + norm_shift, None, None, geometry), nn.Identity()
     norm_scale, norm_shift = norm_scale.view(scale.shape), norm_shift.view(scale.shape)
     return (matrix, shift * norm_scale + norm_shift, scale * norm_scale, signs, geometry), nn.Identity()
+
+
+def fold_batch_norm_into_conv(weight, bias, norm, out_dim):
+    """Folds an eval-mode ``nn.BatchNorm2d`` after a convolution into its weight and bias.
+
+    Arguments
+    ---------
+    weight, bias : torch.Tensor
+        The (transposed) convolution's.
+    norm : torch.nn.Module
+        The normalisation that follows.
+    out_dim : int
+        The weight's output-channel axis (0 for a convolution, 1 for a transposed one).
+
+    Returns
+    -------
+    tuple
+        ``((weight, bias), rest)`` as for :func:`fold_batch_norm`.
+
+    Example
+    -------
+    >>> conv, norm = nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2).eval()
+    >>> _ = norm.running_var.fill_(4.0)
+    >>> (weight, bias), rest = fold_batch_norm_into_conv(conv.weight, conv.bias, norm, 0)
+    >>> x = torch.randn(1, 3, 4, 4)
+    >>> torch.allclose(torch.nn.functional.conv2d(x, weight, bias), norm(conv(x)), atol=1e-6)
+    True
+    """
+    if not isinstance(norm, nn.BatchNorm2d):
+        return (weight, bias), norm
+    scale, shift = _batch_norm_map(norm)
+    shape = [1] * weight.dim()
+    shape[out_dim] = -1
+    return (weight * scale.view(shape), bias * scale + shift), nn.Identity()
+
+
+def _batch_norm_map(norm):
+    # An eval-mode batch norm as scale * x + shift, per channel.
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return scale, norm.bias - norm.running_mean * scale
 
 
 def lstm_step_weights(lstms):
