@@ -86,14 +86,43 @@ def test_streaming_graph_interface(exported):
         ("valid", ["batch"]),
         ("stft_context", ["batch", model.stft.win_length - hop]),
     ]
-    assert outputs[0].name == "enhanced"
-    assert [o.name for o in outputs[1:]] == [f"next_{i.name}" for i in inputs[2:]]
+    assert [(o.name, o.shape, o.type) for o in outputs[:2]] == [
+        ("enhanced", ["batch", hop], "tensor(float)"),
+        ("finite", [], "tensor(bool)"),  # the hop's output and new state are all finite
+    ]
+    assert [o.name for o in outputs[2:]] == [f"next_{i.name}" for i in inputs[2:]]
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["graph"] == "streaming"
     assert int(meta["latency_samples"]) == model.lookahead_samples
     assert int(meta["lookahead_frames"]) == model.lookahead_frames
     with pytest.raises(ValueError, match="not a streaming graph"):
         OnnxStreamingEnhancer(step_path.parent / "offline.onnx")
+
+
+def test_onnx_stream_rejects_an_overflowing_chunk_by_its_in_graph_check(tmp_path):
+    # Finite input so extreme that the hop overflows: the graph's "finite" output says so, the
+    # chunk is rejected and the stream goes on as if it never came.
+    model = small_dccrn()
+    path = export_onnx(model, tmp_path / "step.onnx", streaming=True)
+    torch.manual_seed(1)
+    chunks = (0.1 * torch.randn(2, 1500)).split(250, dim=1)
+    clean = OnnxStreamingEnhancer(path)
+    expected = [clean.process(chunk) for chunk in chunks] + [clean.flush()]
+    enhancer = OnnxStreamingEnhancer(path)
+    outputs = [enhancer.process(chunk) for chunk in chunks[:2]]
+    with pytest.raises(ValueError, match="rejected.*unchanged"):
+        enhancer.process(torch.full((2, 250), 3e38))
+    outputs += [enhancer.process(chunk) for chunk in chunks[2:]] + [enhancer.flush()]
+    for got, want in zip(outputs, expected):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    # A graph without the check (as exported before it) is refused with what to do.
+    import onnx
+
+    proto = onnx.load(str(path))
+    proto.graph.output.remove(proto.graph.output[1])
+    onnx.save(proto, str(tmp_path / "old.onnx"))
+    with pytest.raises(ValueError, match="no 'finite' output.*export it again"):
+        OnnxStreamingEnhancer(tmp_path / "old.onnx")
 
 
 def test_fixed_batch_streaming_graph(tmp_path):

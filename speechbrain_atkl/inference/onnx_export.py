@@ -22,8 +22,11 @@ state passed in and out explicitly (:class:`~speechbrain_atkl.inference.streamin
   (``stft_context``, ``encoder0`` ... ``encoder5``, ``rnn_h``, ``rnn_c``,
   ``decoder0`` ... ``decoder5``, ``skip1`` ... (one per decoder block that runs
   late), ``spectrum``, ``valid_history``, ``overlap``), zeros at the start;
-* outputs: ``enhanced`` ``(batch, hop_length)`` and ``next_<name>`` for every
-  state tensor, to feed back at the next call.
+* outputs: ``enhanced`` ``(batch, hop_length)``; ``finite``, a 0-d bool,
+  whether the hop's output and new state are all finite (one reduction in
+  the graph: a stream can refuse a hop that overflowed, keeping its old
+  state); and ``next_<name>`` for every state tensor, to feed back at the
+  next call.
 
 All axes are fixed except the batch (axis 0 of every tensor; fixed too with
 ``batch_size``, which makes a hop faster). The state
@@ -57,6 +60,7 @@ import numpy as np
 import torch
 
 from speechbrain_atkl.inference.hop_streamer import HopStreamer
+from speechbrain_atkl.inference.streaming import CheckedStep
 from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
 
@@ -110,17 +114,20 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         if streaming:
             # The layers' one-frame convolutions: onnxruntime runs its Conv kernels faster
             # than the gathers of the matrix-product steps PyTorch prefers.
-            module = StreamingStep(model, matrix_steps=False)
+            # The graph also tells whether the hop's output and new state are all finite.
+            step = StreamingStep(model, matrix_steps=False)
+            module = CheckedStep(step)
             batch = batch_size or 2
-            inputs = (torch.randn(batch, module.hop_length), torch.ones(batch), *module.initial_state(batch))
-            input_names = ["audio", "valid", *module.state_names]
-            output_names = ["enhanced", *(f"next_{name}" for name in module.state_names)]
-            dynamic_axes = {} if batch_size else {name: {0: "batch"} for name in input_names + output_names}
+            inputs = (torch.randn(batch, step.hop_length), torch.ones(batch), *step.initial_state(batch))
+            input_names = ["audio", "valid", *step.state_names]
+            output_names = ["enhanced", "finite", *(f"next_{name}" for name in step.state_names)]
+            batched = [name for name in input_names + output_names if name != "finite"]
+            dynamic_axes = {} if batch_size else {name: {0: "batch"} for name in batched}
             metadata = dict(
                 graph="streaming",
-                hop_length=module.hop_length,
-                win_length=module.win_length,
-                lookahead_frames=module.lookahead_frames,
+                hop_length=step.hop_length,
+                win_length=step.win_length,
+                lookahead_frames=step.lookahead_frames,
             )
         else:
             module = model
@@ -209,6 +216,11 @@ class OnnxStreamingEnhancer(HopStreamer):
                 f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True)."
             )
         self._state_inputs = self.session.get_inputs()[2:]
+        if [node.name for node in self.session.get_outputs()[:2]] != ["enhanced", "finite"]:
+            raise ValueError(
+                f"{path} has no 'finite' output (exported before the graph checked its own values): "
+                "export it again with export_onnx(model, path, streaming=True)."
+            )
         super().__init__(
             int(meta["hop_length"]),
             int(meta["win_length"]),
@@ -224,11 +236,18 @@ class OnnxStreamingEnhancer(HopStreamer):
                 "export it with another batch_size (None for any)."
             )
         self._state = [np.zeros((batch_size, *node.shape[1:]), np.float32) for node in self._state_inputs]
+        self._finite_flags = []
+
+    def _is_finite(self):
+        # The hops of this call checked their outputs and new state: together, all that changed.
+        flags, self._finite_flags = self._finite_flags, []
+        return all(bool(flag) for flag in flags)
 
     def _step(self, audio, valid):
         feeds = {"audio": audio.numpy(), "valid": np.full(audio.shape[0], valid, np.float32)}
         feeds.update((node.name, state) for node, state in zip(self._state_inputs, self._state))
-        out, *self._state = self.session.run(None, feeds)
+        out, finite, *self._state = self.session.run(None, feeds)
+        self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
         return torch.from_numpy(out)
 
 
