@@ -20,9 +20,13 @@ min-max range in brackets:
   range); the two outputs are asserted to agree within 1e-4 first;
 * (c) the achieved GFLOP/s of each model (2 x MACs / 1-thread CPU time) and
   its share of a plain 1-thread matrix product's rate on this CPU
-  (1024 x 1024 float32 ``torch.mm``, 8 per run, same rounds).
+  (1024 x 1024 float32 ``torch.mm``, 8 per run, same rounds);
+* (d) with ``--blocks``: each block's 1-thread wall time (forward hooks, in
+  separate rounds after the others), and for two presets the blocks they
+  share (same parameter shapes) against the rest, which tells how far the
+  student / teacher time ratio can go.
 
-    nice -n 19 python benchmarks/model_speed.py [--rounds 7] [--seconds 10] [--threads 1 2]
+    nice -n 19 python benchmarks/model_speed.py [--rounds 7] [--seconds 10] [--threads 1 2] [--blocks]
 
 The defaults take about a minute on a quiet 2-core CPU. On a loaded machine
 use ``--threads 1``: with 2 threads on 2 busy cores the OpenMP threads wait
@@ -184,15 +188,16 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--blocks", action="store_true", help="also time each block (d)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # the checks too: several threads on busy cores make LSTMs crawl
     noisy = torch.randn(1, int(args.seconds * RATE))
-    runs, macs = {}, {}
+    runs, macs, models = {}, {}, {}
     with torch.inference_mode():
         for name in args.presets:
-            model = DCCRN.from_preset(name).eval()
+            model = models[name] = DCCRN.from_preset(name).eval()
             reference = ReferenceDCCRN(model)
             diff = (model(noisy) - reference(noisy)).abs().max().item()
             assert diff < 1e-4, f"{name}: ours and the reference formulation differ by {diff:.2e}"
@@ -253,6 +258,54 @@ def main():
             rate = 2 * macs[name] / statistics.median(cpu[name, form]) / 1e9
             print(f"{name} {form}: {macs[name] / 1e9:.2f} GMAC, {rate:.1f} GFLOP/s = "
                   f"{100 * rate / matmul_rate:.0f} % of the matmul rate")
+    if args.blocks:
+        print_block_times(models, noisy, args.rounds)
+
+
+def print_block_times(models, noisy, rounds):
+    """(d): each block's and the whole forward's 1-thread wall time (median over ``rounds``
+    interleaved rounds), in ms."""
+    torch.set_num_threads(1)
+    times = {name: {} for name in models}
+    started = {}
+    for name, model in models.items():
+        for block, module in model.named_modules():
+            if block == "stft" or (block.count(".") == 1 and block.split(".")[0] != "stft"):
+                module.register_forward_pre_hook(lambda m, a, key=(name, block): started.__setitem__(key, time.perf_counter()))
+                module.register_forward_hook(
+                    lambda m, a, o, key=(name, block): times[key[0]].setdefault(key[1], []).append(
+                        time.perf_counter() - started[key]
+                    )
+                )
+    with torch.inference_mode():
+        for round_ in range(rounds + 1):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(noisy)
+                times[name].setdefault("whole forward", []).append(time.perf_counter() - start)
+                if not round_:  # warm-up
+                    times[name] = {}
+    median = {name: {b: statistics.median(t) * 1e3 for b, t in blocks.items()} for name, blocks in times.items()}
+    names = list(models)
+    blocks = list(dict.fromkeys(b for name in names for b in median[name]))
+    print(f"\n(d) time per block, ms, 1 thread, median of {rounds} rounds (forward hooks)")
+    print("| block | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for block in blocks:
+        print(f"| {block} | " + " | ".join(f"{median[n].get(block, 0.0):.1f}" for n in names) + " |")
+    if len(names) == 2:
+        def shapes(name, block):
+            module = models[name].get_submodule(block)
+            return [tuple(p.shape) for p in module.parameters()]
+
+        blocks = [b for b in blocks if b != "whole forward"]
+        shared = [b for b in blocks if b in median[names[0]] and b in median[names[1]] and shapes(names[0], b) == shapes(names[1], b)]
+        same = [sum(median[n][b] for b in shared) for n in names]
+        # The rest: the other blocks and what runs between blocks (masking, inverse STFT, joins).
+        rest = [median[n]["whole forward"] - same[i] for i, n in enumerate(names)]
+        print(f"shared blocks ({', '.join(shared)}): {same[0]:.0f} / {same[1]:.0f} ms; the rest of the "
+              f"forward: {rest[0]:.0f} / {rest[1]:.0f} ms, ratio {rest[0] / rest[1]:.3f}; a time ratio of 0.5 "
+              f"needs the shared blocks at {max(0.0, rest[1] - 2 * rest[0]):.0f} ms")
 
 
 if __name__ == "__main__":
