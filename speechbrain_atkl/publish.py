@@ -212,7 +212,8 @@ def publish(
         ``output_dir``.
     """
     from speechbrain_atkl.data.audio import load_audio
-    from speechbrain_atkl.inference.enhance import EnhanceBatch, write_enhanced
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+    from speechbrain_atkl.inference.enhanced_output import write_enhanced
 
     train_dir, output_dir = Path(train_dir), Path(output_dir)
     check_output(train_dir, output_dir, overwrite)

@@ -14,7 +14,7 @@ _LAZY = {
     "EnhanceBatch": "speechbrain_atkl.inference.enhance",
     "enhance_in_chunks": "speechbrain_atkl.inference.chunking",
     "enhance_stream": "speechbrain_atkl.inference.chunking",
-    "write_enhanced": "speechbrain_atkl.inference.enhance",
+    "write_enhanced": "speechbrain_atkl.inference.enhanced_output",
     "StreamingEnhancer": "speechbrain_atkl.inference.streaming",
     "StreamingStep": "speechbrain_atkl.inference.streaming_step",
     "OnnxStreamingEnhancer": "speechbrain_atkl.inference.onnx_export",
