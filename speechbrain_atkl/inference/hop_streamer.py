@@ -34,7 +34,8 @@ class HopStreamer:
     """Turns a hop-by-hop step function into a stream of chunks of any size.
 
     Subclasses provide :meth:`_start` (fresh state for a batch size) and
-    :meth:`_step` (one hop in, one hop out, see :class:`StreamingStep`). This
+    :meth:`_step` (one hop in, one hop out and whether that hop's output and
+    new state are all finite, see :class:`StreamingStep`). This
     class buffers input samples until a hop is complete, discards the output
     positions before the signal, and delays the output by
     :attr:`latency_samples` so that every call returns as many samples as it
@@ -74,6 +75,7 @@ class HopStreamer:
         self._ready = None  # output samples computed but not yet returned
         self._samples_in = 0
         self._steps = 0
+        self._finite_flags = []  # one per hop since the last check
         # Computed output positions before the first sample of the signal.
         self._before_signal = self.lookahead_frames * self.hop_length + self.win_length - self.hop_length
 
@@ -122,9 +124,9 @@ class HopStreamer:
         return self._emit(chunk.shape[1])
 
     def _is_finite(self):
-        # One check over all the state (numpy arrays for the ONNX streamer).
-        state = (self._ready, *getattr(self, "_state", ()))
-        return bool(all_finite([t if isinstance(t, torch.Tensor) else torch.from_numpy(t) for t in state]))
+        # The hops of this call checked their outputs and new state: together, all that changed.
+        flags, self._finite_flags = self._finite_flags, []
+        return not flags or bool(torch.stack([torch.as_tensor(flag) for flag in flags]).all())
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.
@@ -177,7 +179,8 @@ class HopStreamer:
         return chunk.reshape(shape[0], -1)
 
     def _run(self, audio, valid):
-        out = self._step(audio, valid)
+        out, finite = self._step(audio, valid)
+        self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
         silenced = min(self._before_signal, self.hop_length)
         if silenced:
             out = torch.cat([out.new_zeros(out.shape[0], silenced), out[:, silenced:]], 1)

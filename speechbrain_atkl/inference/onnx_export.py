@@ -236,19 +236,12 @@ class OnnxStreamingEnhancer(HopStreamer):
                 "export it with another batch_size (None for any)."
             )
         self._state = [np.zeros((batch_size, *node.shape[1:]), np.float32) for node in self._state_inputs]
-        self._finite_flags = []
-
-    def _is_finite(self):
-        # The hops of this call checked their outputs and new state: together, all that changed.
-        flags, self._finite_flags = self._finite_flags, []
-        return all(bool(flag) for flag in flags)
 
     def _step(self, audio, valid):
         feeds = {"audio": audio.numpy(), "valid": np.full(audio.shape[0], valid, np.float32)}
         feeds.update((node.name, state) for node, state in zip(self._state_inputs, self._state))
         out, finite, *self._state = self.session.run(None, feeds)
-        self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
-        return torch.from_numpy(out)
+        return torch.from_numpy(out), finite
 
 
 def load_model(source, trust_remote_code=False):

@@ -125,12 +125,6 @@ class StreamingEnhancer(HopStreamer):
 
     def _start(self, batch_size):
         self._state = self.step_module.initial_state(batch_size)
-        self._finite_flags = []
-
-    def _is_finite(self):
-        # The hops of this call checked their outputs and new state: together, all that changed.
-        flags, self._finite_flags = self._finite_flags, []
-        return not flags or bool(torch.stack(flags).all())
 
     def _step(self, audio, valid):
         device = self.step_module.inverse_envelope.device
@@ -138,7 +132,6 @@ class StreamingEnhancer(HopStreamer):
             valid = torch.full((audio.shape[0],), valid, device=device)
             try:
                 out, finite, *self._state = self._run_step(audio.to(device), valid, *self._state)
-                self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
             except Exception as error:
                 if not self.compiled:
                     raise
@@ -147,4 +140,4 @@ class StreamingEnhancer(HopStreamer):
                     f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
                     "compiling needs the inductor backend's C++ compiler. Use compile=False for the eager step."
                 ) from error
-        return out.to(audio.device)
+        return out.to(audio.device), finite
