@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.complex_streaming import (
     fold_batch_norm,
     fold_batch_norm_into_conv,
@@ -193,11 +192,8 @@ class StreamingStep(nn.Module):
         # stacked on the channel axis, oldest first, and [x | skip] joined plainly (the weight's
         # input channels reordered from complex_cat's order): no reordering in the graph.
         weight, bias = block.conv.step_kernel()
-        if part == "decoder":
-            halves = complex_cat([torch.arange(channels // 2), torch.arange(channels // 2, channels)], 0)
-            order = torch.empty_like(halves)
-            order[halves] = torch.arange(channels)
-            weight = weight.unflatten(0, (-1, channels))[:, order].flatten(0, 1)
+        if part == "decoder":  # input channels (part, source, channel) -> (source, part, channel)
+            weight = weight.unflatten(0, (-1, 2, 2, channels // 4)).transpose(1, 2).flatten(0, 3)
         out_dim = 1 if part == "decoder" else 0
         kernel, self._norms[name] = fold_batch_norm_into_conv(weight, bias, block.norm, out_dim)
         self._register(name, kernel)
