@@ -1,5 +1,8 @@
 """Tests of the ONNX export: offline and streaming graphs against PyTorch, the runner, the CLI."""
 
+import json
+import math
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -8,6 +11,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, load_model, main
 from speechbrain_atkl.inference.streaming import StreamingEnhancer
+from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.config import model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
@@ -81,17 +85,22 @@ def test_streaming_graph_interface(exported):
     session = onnxruntime.InferenceSession(str(step_path))
     inputs, outputs = session.get_inputs(), session.get_outputs()
     hop = model.stft.hop_length
-    assert [(i.name, i.shape) for i in inputs[:3]] == [
+    meta = session.get_modelmeta().custom_metadata_map
+    layout = json.loads(meta["state_layout"])  # the step's state tensors, packed in this order
+    step = StreamingStep(model, matrix_steps=False)
+    assert layout == [[name, list(shape)] for name, shape in step.state_shapes.items()]
+    assert layout[0] == ["stft_context", [model.stft.win_length - hop]]
+    state_size = sum(math.prod(shape) for _, shape in layout)
+    assert [(i.name, i.shape) for i in inputs] == [
         ("audio", ["batch", hop]),
         ("valid", ["batch"]),
-        ("stft_context", ["batch", model.stft.win_length - hop]),
+        ("state", ["batch", state_size]),
     ]
-    assert [(o.name, o.shape, o.type) for o in outputs[:2]] == [
+    assert [(o.name, o.shape, o.type) for o in outputs] == [
         ("enhanced", ["batch", hop], "tensor(float)"),
         ("finite", [], "tensor(bool)"),  # the hop's output and new state are all finite
+        ("next_state", ["batch", state_size], "tensor(float)"),
     ]
-    assert [o.name for o in outputs[2:]] == [f"next_{i.name}" for i in inputs[2:]]
-    meta = session.get_modelmeta().custom_metadata_map
     assert meta["graph"] == "streaming"
     assert int(meta["latency_samples"]) == model.lookahead_samples
     assert int(meta["lookahead_frames"]) == model.lookahead_frames
@@ -115,13 +124,13 @@ def test_onnx_stream_rejects_an_overflowing_chunk_by_its_in_graph_check(tmp_path
     outputs += [enhancer.process(chunk) for chunk in chunks[2:]] + [enhancer.flush()]
     for got, want in zip(outputs, expected):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
-    # A graph without the check (as exported before it) is refused with what to do.
+    # A graph of an older interface (here: without the check) is refused with what to do.
     import onnx
 
     proto = onnx.load(str(path))
     proto.graph.output.remove(proto.graph.output[1])
     onnx.save(proto, str(tmp_path / "old.onnx"))
-    with pytest.raises(ValueError, match="no 'finite' output.*export it again"):
+    with pytest.raises(ValueError, match=r"outputs \['enhanced', 'next_state'\].*export it again"):
         OnnxStreamingEnhancer(tmp_path / "old.onnx")
 
 

@@ -14,19 +14,23 @@ checkpoint with the best ``valid_pesq`` is used), or a preset name such as
 output ``enhanced`` ``(batch, time)``, both axes dynamic; float32, 16 kHz.
 
 **Streaming graph** (``streaming=True``): one STFT hop per call, the model
-state passed in and out explicitly (:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep`):
+state passed in and out as one tensor (:class:`PackedStep`):
 
 * inputs: ``audio`` ``(batch, hop_length)``, the next input samples;
   ``valid`` ``(batch,)``, 1.0 for frames of the signal and 0.0 for the
-  ``lookahead_frames`` drain steps after its end; then every state tensor
-  (``stft_context``, ``encoder0`` ... ``encoder5``, ``rnn_h``, ``rnn_c``,
-  ``decoder0`` ... ``decoder5``, ``skip1`` ... (one per decoder block that runs
-  late), ``spectrum``, ``valid_history``, ``overlap``), zeros at the start;
+  ``lookahead_frames`` drain steps after its end; ``state`` ``(batch,
+  state_size)``, zeros at the start;
 * outputs: ``enhanced`` ``(batch, hop_length)``; ``finite``, a 0-d bool,
-  whether the hop's output and new state are all finite (one reduction in
-  the graph: a stream can refuse a hop that overflowed, keeping its old
-  state); and ``next_<name>`` for every state tensor, to feed back at the
-  next call.
+  whether the hop's output and new state are all finite (a stream can refuse
+  a hop that overflowed, keeping its old state); ``next_state``, to feed back
+  at the next call.
+
+The state packs the tensors of
+:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` (STFT
+context, each layer's past frames, LSTM states, skip frames, overlap-add
+buffer) flattened and side by side; the metadata's ``state_layout`` lists
+their names and shapes. One tensor instead of two dozen makes a call about
+40 µs cheaper for onnxruntime to bind.
 
 All axes are fixed except the batch (axis 0 of every tensor; fixed too with
 ``batch_size``, which makes a hop faster). The state
@@ -52,21 +56,27 @@ Authors
 """
 
 import argparse
+import json
 import logging
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from speechbrain_atkl.inference.hop_streamer import HopStreamer
-from speechbrain_atkl.inference.streaming import CheckedStep
+from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
 from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
 
 logger = logging.getLogger(__name__)
 
 OPSET_VERSION = 17
+
+#: The streaming graph's inputs and outputs, in order.
+STREAMING_INPUTS = ("audio", "valid", "state")
+STREAMING_OUTPUTS = ("enhanced", "finite", "next_state")
 
 
 def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch_size=None):
@@ -115,19 +125,18 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
             # The layers' one-frame convolutions: onnxruntime runs its Conv kernels faster
             # than the gathers of the matrix-product steps PyTorch prefers.
             # The graph also tells whether the hop's output and new state are all finite.
-            step = StreamingStep(model, matrix_steps=False)
-            module = CheckedStep(step)
+            module = PackedStep(StreamingStep(model, matrix_steps=False))
             batch = batch_size or 2
-            inputs = (torch.randn(batch, step.hop_length), torch.ones(batch), *step.initial_state(batch))
-            input_names = ["audio", "valid", *step.state_names]
-            output_names = ["enhanced", "finite", *(f"next_{name}" for name in step.state_names)]
+            inputs = (torch.randn(batch, module.step.hop_length), torch.ones(batch), module.initial_state(batch))
+            input_names, output_names = list(STREAMING_INPUTS), list(STREAMING_OUTPUTS)
             batched = [name for name in input_names + output_names if name != "finite"]
             dynamic_axes = {} if batch_size else {name: {0: "batch"} for name in batched}
             metadata = dict(
                 graph="streaming",
-                hop_length=step.hop_length,
-                win_length=step.win_length,
-                lookahead_frames=step.lookahead_frames,
+                hop_length=module.step.hop_length,
+                win_length=module.step.win_length,
+                lookahead_frames=module.step.lookahead_frames,
+                state_layout=json.dumps([[name, list(shape)] for name, shape in module.step.state_shapes.items()]),
             )
         else:
             module = model
@@ -156,6 +165,47 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
     _write_metadata(path, metadata)
     return path
+
+
+class PackedStep(nn.Module):
+    """A :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` with its state in one tensor.
+
+    The step's state tensors travel flattened and side by side in one
+    ``(batch, state_size)`` tensor (the streaming graph's interface, see the
+    module docstring), and the hop also tells whether its output and new
+    state are all finite.
+
+    Arguments
+    ---------
+    step : StreamingStep
+        The hop to run.
+
+    Example
+    -------
+    >>> step = PackedStep(StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval()))
+    >>> out, finite, state = step(torch.randn(1, 100), torch.ones(1), step.initial_state(1))
+    >>> out.shape, bool(finite), state.shape == (1, step.state_size)
+    (torch.Size([1, 100]), True, True)
+    """
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+        self.shapes = list(step.state_shapes.values())
+        self.sizes = [math.prod(shape) for shape in self.shapes]
+        self.state_size = sum(self.sizes)
+
+    def initial_state(self, batch_size):
+        """The zero state of ``batch_size`` streams, ``(batch_size, state_size)``."""
+        return torch.cat([t.flatten(1) for t in self.step.initial_state(batch_size)], 1)
+
+    def forward(self, audio, valid, state):
+        """``(enhanced, finite, next_state)`` for one hop; see the module docstring."""
+        # (Batch sizes are written -1, so that the graph keeps them dynamic.)
+        parts = [part.reshape(-1, *shape) for part, shape in zip(state.split(self.sizes, 1), self.shapes)]
+        out, *parts = self.step(audio, valid, *parts)
+        state = torch.cat([part.reshape(-1, size) for part, size in zip(parts, self.sizes)], 1)
+        return out, all_finite([out]) & all_finite([state]), state
 
 
 def _write_metadata(path, metadata):
@@ -215,12 +265,17 @@ class OnnxStreamingEnhancer(HopStreamer):
             raise ValueError(
                 f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True)."
             )
-        self._state_inputs = self.session.get_inputs()[2:]
-        if [node.name for node in self.session.get_outputs()[:2]] != ["enhanced", "finite"]:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if [node.name for node in inputs] != list(STREAMING_INPUTS) or [
+            node.name for node in outputs
+        ] != list(STREAMING_OUTPUTS):
             raise ValueError(
-                f"{path} has no 'finite' output (exported before the graph checked its own values): "
-                "export it again with export_onnx(model, path, streaming=True)."
+                f"{path} has inputs {[node.name for node in inputs][:4]}... and outputs "
+                f"{[node.name for node in outputs][:4]}..., not {list(STREAMING_INPUTS)} -> "
+                f"{list(STREAMING_OUTPUTS)} (an older export): export it again with "
+                "export_onnx(model, path, streaming=True)."
             )
+        self._state_input = inputs[2]
         super().__init__(
             int(meta["hop_length"]),
             int(meta["win_length"]),
@@ -229,18 +284,18 @@ class OnnxStreamingEnhancer(HopStreamer):
         )
 
     def _start(self, batch_size):
-        fixed = self._state_inputs[0].shape[0]
+        fixed, state_size = self._state_input.shape
         if isinstance(fixed, int) and fixed != batch_size:
             raise ValueError(
                 f"this streaming graph was exported for batch_size={fixed}, got a stream of {batch_size}: "
                 "export it with another batch_size (None for any)."
             )
-        self._state = [np.zeros((batch_size, *node.shape[1:]), np.float32) for node in self._state_inputs]
+        self._state = np.zeros((batch_size, state_size), np.float32)
+        self._valid = {flag: np.full(batch_size, flag, np.float32) for flag in (0.0, 1.0)}
 
     def _step(self, audio, valid):
-        feeds = {"audio": audio.numpy(), "valid": np.full(audio.shape[0], valid, np.float32)}
-        feeds.update((node.name, state) for node, state in zip(self._state_inputs, self._state))
-        out, finite, *self._state = self.session.run(None, feeds)
+        feeds = {"audio": audio.numpy(), "valid": self._valid[valid], "state": self._state}
+        out, finite, self._state = self.session.run(None, feeds)
         return torch.from_numpy(out), finite
 
 

@@ -127,6 +127,81 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop, split=False, sources
     return _step_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
 
 
+def polyphase_kernel(weight, bias, stride, crop):
+    """A transposed convolution over frequency as an ordinary convolution and an interleave.
+
+    Output row ``u = stride * m + p`` of a transposed convolution sums the
+    input rows ``m - j`` against the taps ``stride * j + p``: each output
+    phase ``p`` is an ordinary convolution. Stacked as ``stride`` output
+    channels per channel, all phases run as one convolution
+    (:func:`polyphase_conv`), which onnxruntime and PyTorch compute much
+    faster than a transposed one on a single frame. Phases that read fewer
+    rows get zero taps, so that the frequency padding is symmetric.
+
+    Arguments
+    ---------
+    weight : torch.Tensor
+        The transposed convolution's weight ``(in_channels, out_channels,
+        kernel_freq, 1)``.
+    bias : torch.Tensor
+        ``(out_channels,)``.
+    stride : int
+        Frequency stride.
+    crop : int
+        Output rows dropped in front; ``stride * freq`` rows are kept.
+
+    Returns
+    -------
+    tuple
+        ``(weight, bias)`` of the convolution: ``(out_channels * stride,
+        in_channels, 2 * pad + 1, 1)``, output channel ``o * stride + p``
+        for channel ``o`` and phase ``p``.
+
+    Example
+    -------
+    >>> weight, bias = torch.randn(6, 4, 5, 1), torch.randn(4)
+    >>> x = torch.randn(2, 6, 8, 1)
+    >>> full = F.conv_transpose2d(x, weight, bias, (2, 1))[:, :, 2:18]
+    >>> torch.allclose(polyphase_conv(x, *polyphase_kernel(weight, bias, 2, 2), 2), full, atol=1e-5)
+    True
+    """
+    in_channels, out_channels, kernel_freq = weight.shape[:3]
+    # Kept row stride * m + p is row crop + stride * m + p of the full output: it reads input row
+    # m + offset against tap k, with offset = (crop + p - k) / stride where that divides.
+    taps = [
+        (phase, k, (crop + phase - k) // stride)
+        for phase in range(stride)
+        for k in range(kernel_freq)
+        if (crop + phase - k) % stride == 0
+    ]
+    pad = max(abs(offset) for _, _, offset in taps)
+    conv = weight.new_zeros(out_channels, stride, in_channels, 2 * pad + 1)
+    for phase, k, offset in taps:
+        conv[:, phase, :, offset + pad] = weight[:, :, k, 0].T
+    return conv.flatten(0, 1)[..., None], bias.repeat_interleave(stride)
+
+
+def polyphase_conv(x, weight, bias, stride):
+    """Runs :func:`polyphase_kernel`'s convolution and interleaves its phases.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``(batch, in_channels, freq, 1)``.
+    weight, bias : torch.Tensor
+        :func:`polyphase_kernel`'s result.
+    stride : int
+        Frequency stride (the phases per output channel).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, out_channels, stride * freq, 1)``.
+    """
+    out = F.conv2d(x, weight, bias, padding=(weight.shape[2] // 2, 0))  # (batch, out * stride, freq, 1)
+    return out.unflatten(1, (-1, stride)).transpose(2, 3).flatten(2, 3)
+
+
 def row_step(history, frame, kernel):
     """The newest output frame of a complex (transposed) convolution, as one matrix product.
 
