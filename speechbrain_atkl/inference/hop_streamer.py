@@ -10,8 +10,8 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import numpy as np
 import torch
-
 
 
 def all_finite(tensors):
@@ -29,6 +29,7 @@ def all_finite(tensors):
     if flat.numel() == 0:
         return torch.tensor(True)
     return torch.isfinite(torch.stack(torch.aminmax(flat))).all()
+
 
 class HopStreamer:
     """Turns a hop-by-hop step function into a stream of chunks of any size.
@@ -75,7 +76,7 @@ class HopStreamer:
         self._ready = None  # output samples computed but not yet returned
         self._samples_in = 0
         self._steps = 0
-        self._finite_flags = []  # one per hop since the last check
+        self._finite = True  # whether every hop since the last check gave finite values
         # Computed output positions before the first sample of the signal.
         self._before_signal = self.lookahead_frames * self.hop_length + self.win_length - self.hop_length
 
@@ -106,7 +107,7 @@ class HopStreamer:
         chunk = self._check(chunk)
         saved = dict(self.__dict__)  # every step replaces these objects, never mutates them
         try:
-            self._pending = torch.cat([self._pending, chunk], 1)
+            self._pending = torch.cat([self._pending, chunk], 1) if self._pending.shape[1] else chunk
             self._samples_in += chunk.shape[1]
             full = self._pending.shape[1] // self.hop_length * self.hop_length
             for start in range(0, full, self.hop_length):
@@ -115,18 +116,15 @@ class HopStreamer:
         except BaseException:  # e.g. an interrupt: the stream stays as it was before the call
             self.__dict__.update(saved)
             raise
-        if not self._is_finite():
+        # The hops of this call checked their outputs and new state: together, all that changed.
+        finite, self._finite = self._finite, True
+        if not finite:
             self.__dict__.update(saved)
             raise ValueError(
                 f"enhancing this chunk (peak {chunk.abs().max().item():.3g}) produced NaN or infinite "
                 "values: chunk rejected, the stream state is unchanged."
             )
         return self._emit(chunk.shape[1])
-
-    def _is_finite(self):
-        # The hops of this call checked their outputs and new state: together, all that changed.
-        flags, self._finite_flags = self._finite_flags, []
-        return not flags or bool(torch.stack([torch.as_tensor(flag) for flag in flags]).all())
 
     def flush(self):
         """Ends the stream: returns its last :attr:`latency_samples` samples and resets.
@@ -162,7 +160,8 @@ class HopStreamer:
         chunk = torch.as_tensor(chunk, dtype=torch.float32)
         if chunk.dim() not in (1, 2):
             raise ValueError(f"expected a chunk of shape (time,) or (batch, time), got {tuple(chunk.shape)}.")
-        if not torch.isfinite(chunk).all():
+        on_cpu = chunk.device.type == "cpu"  # numpy checks a small chunk 3x faster
+        if not (np.isfinite(chunk.numpy()).all() if on_cpu else torch.isfinite(chunk).all()):
             raise ValueError("the chunk holds NaN or infinite samples: chunk rejected, the stream state is unchanged.")
         shape = (chunk.shape[0] if chunk.dim() == 2 else 1, chunk.dim())
         if self._shape is None:
@@ -180,7 +179,7 @@ class HopStreamer:
 
     def _run(self, audio, valid):
         out, finite = self._step(audio, valid)
-        self._finite_flags = self._finite_flags + [finite]  # replaced, not mutated: see process
+        self._finite = self._finite and bool(finite)
         silenced = min(self._before_signal, self.hop_length)
         if silenced:
             out = torch.cat([out.new_zeros(out.shape[0], silenced), out[:, silenced:]], 1)
