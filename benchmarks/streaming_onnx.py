@@ -16,7 +16,12 @@ prints a Markdown table with
   the first chunk; skip it with ``--no-compile``);
 * onnxruntime streaming (:class:`OnnxStreamingEnhancer`, same calls) with the
   graph exported for one stream (``batch_size=1``) and with the any-batch graph;
-* offline real-time factors of PyTorch (``model(wav)``) and onnxruntime.
+* offline real-time factors of PyTorch (``model(wav)``) and onnxruntime;
+* the work of one hop (multiply-accumulates per STFT frame of the offline
+  network, counted as in ``model_speed.py``) and the rate the ONNX stream
+  computes it at: GFLOP/s and their share of a 1-thread 1024^3 matrix
+  product's rate on this CPU (measured before each model's runs), which
+  tells how far the stream is from what its FLOPs allow.
 
 Streaming figures are medians over ``--repeats`` interleaved runs of
 ``--seconds`` of noise, with their range in brackets; offline ones the
@@ -40,6 +45,7 @@ from pathlib import Path
 import onnxruntime
 import torch
 
+from model_speed import MATMUL_CALLS, MATMUL_SIZE, count_macs
 from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, onnx_session
 from speechbrain_atkl.inference.streaming import StreamingEnhancer
 from speechbrain_atkl.models.dccrn import DCCRN
@@ -89,6 +95,13 @@ def spread(values, digits=2):
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
+def matmul_gflops(clock, repeats=5):
+    """1-thread rate of a 1024^3 float32 matrix product (GFLOP/s, fastest of ``repeats``)."""
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    seconds = fastest(lambda: [torch.mm(a, a) for _ in range(MATMUL_CALLS)], repeats, clock)
+    return 2 * MATMUL_CALLS * MATMUL_SIZE**3 / seconds / 1e9
+
+
 def compile_seconds(enhancer, hop):
     """Wall-clock seconds of the first one-hop chunk, which compiles the step."""
     start = time.perf_counter()
@@ -102,6 +115,9 @@ def measure(name, seconds, repeats, clock, folder, compile_step=True):
     model = DCCRN.from_preset(name).eval()
     rate, hop = model.sample_rate, model.stft.hop_length
     wav = torch.randn(1, int(seconds * rate))
+    second = wav[:, :rate]
+    macs_per_hop = count_macs(model, second) / model.stft.num_frames(rate)
+    matmul_rate = matmul_gflops(clock)
     one_stream = export_onnx(model, folder / f"{name}_step1.onnx", streaming=True, batch_size=1)
     any_batch = export_onnx(model, folder / f"{name}_step.onnx", streaming=True)
     enhancers = {
@@ -122,6 +138,7 @@ def measure(name, seconds, repeats, clock, folder, compile_step=True):
     onnx_offline = fastest(lambda: session.run(None, {"noisy": wav.numpy()}), repeats, clock)
 
     hop_ms = 1000.0 * hop / rate
+    onnx_rate = 2 * macs_per_hop / (statistics.median(times["onnx"]) / 1000.0) / 1e9
     cells = [
         name,
         f"{enhancers['torch'].latency_ms:.2f}",
@@ -136,6 +153,8 @@ def measure(name, seconds, repeats, clock, folder, compile_step=True):
         spread(times["onnx_any_batch"]),
         f"{torch_offline / seconds:.3f}",
         f"{onnx_offline / seconds:.3f}",
+        f"{macs_per_hop / 1e6:.1f}",
+        f"{onnx_rate:.1f} ({100 * onnx_rate / matmul_rate:.0f} % of {matmul_rate:.0f})",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -161,8 +180,9 @@ def main(argv=None):
     print(
         "| model | latency (ms) | PyTorch stream ms/hop | PyTorch stream RTF | PyTorch reference steps ms/hop "
         "| PyTorch / reference | PyTorch compiled ms/hop | compile s | ONNX stream ms/hop | ONNX stream RTF "
-        "| ONNX any-batch graph ms/hop | PyTorch offline RTF | ONNX offline RTF |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| ONNX any-batch graph ms/hop | PyTorch offline RTF | ONNX offline RTF | MMAC/hop "
+        "| ONNX stream GFLOP/s (% of matmul GFLOP/s) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
