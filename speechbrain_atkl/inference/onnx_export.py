@@ -163,7 +163,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     finally:
         model.train(was_training)
     metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
-    _write_metadata(path, metadata)
+    _write_metadata(path, metadata, [("enhanced", "audio"), ("next_state", "state")] if streaming else [])
     return path
 
 
@@ -208,10 +208,17 @@ class PackedStep(nn.Module):
         return out, all_finite([out]) & all_finite([state]), state
 
 
-def _write_metadata(path, metadata):
+def _write_metadata(path, metadata, same_shapes=()):
+    # Also declares each output of `same_shapes` (output, input) with its input's shape: the
+    # exporter's shape inference can lose a fixed axis that the interface guarantees.
     import onnx
 
     proto = onnx.load(str(path))
+    inputs = {node.name: node for node in proto.graph.input}
+    for node in proto.graph.output:
+        for output, source in same_shapes:
+            if node.name == output:
+                node.type.tensor_type.shape.CopyFrom(inputs[source].type.tensor_type.shape)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)

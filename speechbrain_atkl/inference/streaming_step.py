@@ -191,14 +191,11 @@ class StreamingStep(nn.Module):
         # The one-frame convolution of a block, batch norm folded in. A decoder reads its frames
         # stacked on the channel axis, oldest first, and [x | skip] joined plainly (the weight's
         # input channels reordered from complex_cat's order): no reordering in the graph.
+        weight, bias = block.conv.step_kernel()
         if part == "decoder":  # input channels (part, source, channel) -> (source, part, channel)
-            weight, bias = block.conv.frame_kernel()
             weight = weight.unflatten(0, (-1, 2, 2, channels // 4)).transpose(1, 2).flatten(0, 3)
-            kernel, self._norms[name] = fold_batch_norm_into_conv(weight, bias, block.norm, 1)
-            kernel = block.conv.step_kernel(kernel)  # as an ordinary convolution
-        else:
-            weight, bias = block.conv.step_kernel()
-            kernel, self._norms[name] = fold_batch_norm_into_conv(weight, bias, block.norm, 0)
+        out_dim = 1 if part == "decoder" else 0
+        kernel, self._norms[name] = fold_batch_norm_into_conv(weight, bias, block.norm, out_dim)
         self._register(name, kernel)
         if part == "decoder":
             self._layer_shapes[name] = (self.context * channels, freq, 1)
@@ -250,17 +247,15 @@ class StreamingStep(nn.Module):
             name: tuple(getattr(self, p) if isinstance(p, str) else p for p in parts)
             for name, parts in self._kernel_parts.items()
         }
-        # What each block applies after its step: the norm not folded, the PReLU's slope. A
-        # one-slope PReLU is a leaky ReLU: onnxruntime fuses that into the convolution before it.
+        # What each block applies after its step: the norm not folded, the PReLU weight.
         self._rest = {}
         for part in ("encoder", "decoder"):
             for i, block in enumerate(getattr(self.model, part)):
                 name, activation = f"{part}{i}", block.activation
-                one_slope = isinstance(activation, nn.PReLU) and activation.weight.numel() == 1
-                if not (one_slope or isinstance(activation, nn.Identity)):
-                    raise TypeError(f"{name}: streaming runs a one-slope PReLU or no activation, got {activation}.")
+                if not isinstance(activation, (nn.PReLU, nn.Identity)):
+                    raise TypeError(f"{name}: streaming runs PReLU or no activation, got {type(activation).__name__}.")
                 norm = None if isinstance(self._norms[name], nn.Identity) else self._norms[name]
-                self._rest[name] = (norm, activation.weight.item() if one_slope else None)
+                self._rest[name] = (norm, activation.weight if isinstance(activation, nn.PReLU) else None)
 
     def _apply(self, fn, *args, **kwargs):
         module = super()._apply(fn, *args, **kwargs)
@@ -369,10 +364,10 @@ class StreamingStep(nn.Module):
         # A block's matrix step on its newest input frame (batch, 1, freq, channels), the norm
         # left to apply (the complex one, on (batch, channels, freq, 1)), PReLU.
         out, update.new[name] = row_step(update.old[name], frame, self._kernel(name))
-        norm, slope = self._rest[name]
+        norm, prelu = self._rest[name]
         if norm is not None:
             out = norm(out.transpose(1, 3)).transpose(1, 3)
-        return out if slope is None else F.leaky_relu(out, slope)
+        return out if prelu is None else torch.prelu(out, prelu)
 
     def _convolution_network(self, x, valid, update):
         # The U-Net on a frame (batch, 2, bins, 1) -> the mask (batch, 2, bins, 1).
@@ -380,7 +375,7 @@ class StreamingStep(nn.Module):
         for i, block in enumerate(self.model.encoder):
             frames = torch.cat([update.old[f"encoder{i}"], x], -1)  # time last
             update.new[f"encoder{i}"] = x if frames.shape[-1] == 2 else frames[..., 1:]
-            x = self._convolution_rest(f"encoder{i}", block.conv.step(frames, self._kernel(f"encoder{i}")))
+            x = self._convolution_rest(f"encoder{i}", block, block.conv.step(frames, self._kernel(f"encoder{i}")))
             skips.append(x)
         x = self._rnn_step(x.flatten(1), update).view_as(x)
         flags = self._valid_flags(valid, update)
@@ -390,15 +385,13 @@ class StreamingStep(nn.Module):
             frame = torch.cat([x, skip], 1) * flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
             frames = torch.cat([update.old[f"decoder{j}"], frame], 1)  # frames on the channel axis
             update.new[f"decoder{j}"] = frames[:, frame.shape[1] :]
-            x = self._convolution_rest(f"decoder{j}", block.conv.step_channels(frames, self._kernel(f"decoder{j}")))
+            x = self._convolution_rest(f"decoder{j}", block, block.conv.step_channels(frames, self._kernel(f"decoder{j}")))
         return x
 
-    def _convolution_rest(self, name, out):
+    def _convolution_rest(self, name, block, out):
         # The norm left to apply (the complex one), then the activation.
-        norm, slope = self._rest[name]
-        if norm is not None:
-            out = norm(out)
-        return out if slope is None else F.leaky_relu(out, slope)
+        norm = self._norms[name]
+        return block.activation(out if isinstance(norm, nn.Identity) else norm(out))
 
     def _rnn_step(self, seq, update):
         # The bottleneck for one flattened frame (batch, inputs); see RecurrentBottleneck.forward:

@@ -20,12 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.models.complex_streaming import (
-    conv_step_kernel,
-    conv_transpose_step_kernel,
-    polyphase_conv,
-    polyphase_kernel,
-)
+from speechbrain_atkl.models.complex_streaming import conv_step_kernel, conv_transpose_step_kernel
 
 
 def _half(channels, name):
@@ -265,7 +260,8 @@ class ComplexConv2d(nn.Module):
         True
         """
         weight, bias = self.step_kernel() if kernel is None else kernel
-        return F.conv2d(frames, weight, bias, self.real.stride, padding=(self.freq_pad, 0))
+        x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
+        return F.conv2d(x, weight, bias, self.real.stride)
 
 
 class ComplexConvTranspose2d(nn.Module):
@@ -328,25 +324,14 @@ class ComplexConvTranspose2d(nn.Module):
         first_frame = self.time_context if self.lookahead else 0
         return cropped_conv_transpose2d(x, weight, bias, self.real.stride, first_frame)
 
-    def frame_kernel(self):
-        """The layer's one-frame step as a transposed convolution ``(weight, bias)``.
-
-        It reads the input frames stacked on the channel axis, oldest first,
-        against the time-reversed taps: weight ``(kernel_size[1] *
-        in_channels, out_channels, kernel_size[0], 1)``. :meth:`step_kernel`
-        turns it into an ordinary convolution.
-        """
+    def step_kernel(self):
+        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
         weight, bias = self.stacked_weight()
         out_channels, kernel_freq = weight.shape[1:3]
+        # Output frame u is sum_k W[..., k] x[u - k]: :meth:`step` puts the frames on
+        # the channel axis, against the time-reversed taps, for a one-frame kernel.
         weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
         return weight, bias
-
-    def step_kernel(self, frame_kernel=None):
-        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps: the
-        :meth:`frame_kernel` (or the given one) as a
-        :func:`~speechbrain_atkl.models.complex_streaming.polyphase_kernel`."""
-        weight, bias = self.frame_kernel() if frame_kernel is None else frame_kernel
-        return polyphase_kernel(weight, bias, self.freq_stride, self.freq_crop)
 
     def step_matrix(self, freq, split=False, sources=1):
         """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step on
@@ -387,4 +372,6 @@ class ComplexConvTranspose2d(nn.Module):
         """:meth:`step` on the input frames stacked on the channel axis, oldest first:
         ``(batch, kernel_size[1] * in_channels, freq, 1)`` (no reordering needed)."""
         weight, bias = self.step_kernel() if kernel is None else kernel
-        return polyphase_conv(frames, weight, bias, self.freq_stride)
+        out = F.conv_transpose2d(frames, weight, bias, (self.freq_stride, 1))
+        # Crop the frequency output back to stride * freq.
+        return out[:, :, self.freq_crop : self.freq_crop + frames.shape[2] * self.freq_stride]
