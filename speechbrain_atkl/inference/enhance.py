@@ -211,7 +211,7 @@ class EnhanceBatch(Pretrained):
         """Enhances one waveform of any length in overlapping chunks.
 
         See :func:`enhance_in_chunks` for the method and its accuracy. A
-        waveform no longer than one chunk is enhanced in one pass.
+        waveform no longer than one chunk and its context is enhanced in one pass.
 
         Arguments
         ---------
