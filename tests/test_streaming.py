@@ -250,6 +250,18 @@ def test_empty_stream_and_bad_input():
         StreamingStep(torch.nn.Linear(2, 2))
 
 
+def test_chunks_that_require_grad_and_numpy_chunks_stream_alike():
+    # The NaN check reads CPU chunks through numpy: a chunk from an autograd graph must work too.
+    model = small_dccrn()
+    wav = 0.1 * torch.randn(2, 600)
+    with torch.no_grad():
+        expected = StreamingEnhancer(model).process(wav)
+    from_graph = StreamingEnhancer(model).process(wav.clone().requires_grad_())
+    from_numpy = StreamingEnhancer(model).process(wav.numpy())
+    torch.testing.assert_close(from_graph, expected, atol=0, rtol=0)
+    torch.testing.assert_close(from_numpy, expected, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("bad", ["nan", "inf", "overflow"])
 def test_a_bad_chunk_is_rejected_and_leaves_the_stream_clean(bad):
     """One NaN chunk used to poison every later output; extreme finite input overflows the same way."""

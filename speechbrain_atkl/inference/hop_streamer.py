@@ -157,7 +157,7 @@ class HopStreamer:
         return out
 
     def _check(self, chunk):
-        chunk = torch.as_tensor(chunk, dtype=torch.float32)
+        chunk = torch.as_tensor(chunk, dtype=torch.float32).detach()  # streaming computes no gradients
         if chunk.dim() not in (1, 2):
             raise ValueError(f"expected a chunk of shape (time,) or (batch, time), got {tuple(chunk.shape)}.")
         on_cpu = chunk.device.type == "cpu"  # numpy checks a small chunk 3x faster
