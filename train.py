@@ -38,6 +38,7 @@ from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.models.config import save_model_config
 from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, init_from_pretrained, is_maximised, load_teacher
+from speechbrain_atkl.training.precision import choose_precision
 from speechbrain_atkl.training.run_checks import (
     ConfigurationError,
     check_configuration,
@@ -77,6 +78,7 @@ def prepare_data(hparams):
         test_subsets=hparams["test_subsets"],
         valid_count=hparams["valid_count"],
         valid_fraction=hparams["valid_fraction"],
+        valid_split=hparams["valid_split"],
         valid_seconds=hparams["segment_seconds"],
         snr_range=hparams["snr_range"],
         level_range_db=hparams["level_range_db"],
@@ -138,6 +140,7 @@ def main(argv):
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    choose_precision(hparams, run_opts)
     preparation = prepare_data(hparams)
     train_set, valid_set, test_set = make_datasets(hparams, preparation)
 

@@ -12,7 +12,6 @@ Authors
 
 import json
 import math
-import re
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.mixing import mix_at_snr
 from speechbrain_atkl.data.prepare import split_off
+from speechbrain_atkl.data.speakers import SPEAKER_RULE, speaker_of  # noqa: F401 - re-exported for the study
 
 SAMPLE_RATE = 16000
 TEST_SNRS = (-5, 0, 5, 10, 15)
@@ -35,53 +35,6 @@ class StudyError(RuntimeError):
 
 
 # ---------------------------------------------------------------------- the split
-LIBRISPEECH = re.compile(r"(\d+)-\d+-\d+$")
-VCTK = re.compile(r"(?:^|_)(p\d{3})_\d+$")
-ARCTIC = re.compile(r"arctic_([a-z]+)_[ab]\d{4}$")
-READER = re.compile(r"reader_(\d+)_utt_\d+$")
-SPEAKER_RULE = (
-    "LibriSpeech SPEAKER-CHAPTER-UTT -> librispeech-SPEAKER; VCTK _pNNN_MMM -> vctk-pNNN; "
-    "CMU ARCTIC arctic_XXX_aNNNN -> arctic-XXX; demo reader_NN_utt_MMM -> reader-NN; "
-    "any other file is its own speaker"
-)
-
-
-def speaker_of(name):
-    """The speaker of a clean speech file, from its name.
-
-    Rules, first match wins (``name`` is a file name or stem):
-
-    1. ``...SPEAKER-CHAPTER-UTTERANCE`` (LibriSpeech): ``librispeech-SPEAKER``,
-       whatever the prefix, so one reader is one speaker across sources;
-    2. ``..._pNNN_MMM`` (VCTK): ``vctk-pNNN``;
-    3. ``...arctic_XXX_aNNNN`` (CMU ARCTIC): ``arctic-XXX``;
-    4. ``..._reader_NN_utt_MMM`` (the synthetic demo corpus): ``reader-NN``;
-    5. anything else is its own speaker (the file's stem). In the shared
-       corpus that is one file, ``spatialaudio_xmas`` (one freesound voice,
-       see its ``SOURCES.md``).
-
-    Example
-    -------
-    >>> speaker_of("resemblyzer-ls-test-other_1688-142285-0003.wav")
-    'librispeech-1688'
-    >>> speaker_of("audiomentations-vctk_p286_011"), speaker_of("pyroomacoustics-cmuarctic_aew_a0002")
-    ('vctk-p286', 'arctic-aew')
-    >>> speaker_of("spatialaudio_xmas.wav")
-    'spatialaudio_xmas'
-    """
-    stem = Path(name).stem if Path(name).suffix.lower() in AUDIO_EXTENSIONS else str(name)
-    for pattern, prefix in (
-        (LIBRISPEECH, "librispeech"),
-        (VCTK, "vctk"),
-        (ARCTIC, "arctic"),
-        (READER, "reader"),
-    ):
-        match = pattern.search(stem)
-        if match:
-            return f"{prefix}-{match.group(1)}"
-    return stem
-
-
 def _audio_files(folder, expected):
     """Sorted audio files directly in ``folder``; a clear error when there are none."""
     folder = Path(folder)
@@ -215,6 +168,22 @@ def _link(target, link):
     link.symlink_to(Path(target).resolve())
 
 
+def _add_extra_clean(split, folders):
+    """Adds the files of ``folders`` to the split's training speech; refuses test speakers."""
+    for folder in folders:
+        files = _audio_files(folder, "clean speech recordings")
+        speakers = {path.stem: speaker_of(path.stem) for path in files}
+        leaking = sorted(set(speakers.values()) & set(split["test_speakers"]))
+        if leaking:
+            raise StudyError(f"{folder}: holds test speakers of the corpus ({', '.join(leaking)}); remove them.")
+        clash = sorted(p.name for p in files if any(Path(q).name == p.name for q in split["train_clean"]))
+        if clash:
+            raise StudyError(f"{folder}: file names already in the corpus: {', '.join(clash[:5])}")
+        split["train_clean"] += [str(path) for path in files]
+        split["train_speakers"] = sorted(set(split["train_speakers"]) | set(speakers.values()))
+        split["speaker_of_file"].update(speakers)
+
+
 def build_study_data(
     data_dir,
     data_folder,
@@ -224,6 +193,7 @@ def build_study_data(
     test_speaker_fraction=0.15,
     test_noise_fraction=0.2,
     seed=0,
+    extra_clean=(),
 ):
     """Writes the study corpus in the DNS-2020 layout (see the module docstring).
 
@@ -246,6 +216,10 @@ def build_study_data(
         Test SNRs in dB, used in turn.
     test_speaker_fraction, test_noise_fraction, seed :
         See :func:`split_corpus`; ``seed`` also seeds the test mixtures.
+    extra_clean : sequence of str or pathlib.Path
+        More folders of clean speech for training (and validation) only: the
+        test split and the test set are those of the corpus alone, whatever is
+        added. A file whose speaker is a test speaker is an error.
 
     Returns
     -------
@@ -269,6 +243,8 @@ def build_study_data(
         "test_noise_fraction": float(test_noise_fraction),
         "seed": int(seed),
     }
+    if extra_clean:
+        options["extra_clean"] = [str(Path(folder).resolve()) for folder in extra_clean]
     marker = data_folder / DATA_MARKER
     if marker.is_file() and json.loads(marker.read_text())["options"] == options:
         return json.loads((data_folder / "split.json").read_text())
@@ -279,6 +255,7 @@ def build_study_data(
     shutil.rmtree(datasets, ignore_errors=True)
 
     split = split_corpus(data_dir, test_speaker_fraction, test_noise_fraction, seed)
+    _add_extra_clean(split, extra_clean)
     for key, folder in (("train_clean", "clean"), ("train_noise", "noise"), ("rir", "impulse_responses")):
         for path in split[key]:
             _link(path, datasets / folder / Path(path).name)

@@ -34,6 +34,7 @@ import numpy as np
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.mixing import DynamicMixingDataset
 from speechbrain_atkl.data.scan import list_audio, pair_entries, require_dir, single_manifest
+from speechbrain_atkl.data.speakers import group_by_speaker
 
 LAYOUTS = ("dns2020", "dns_fullband", "pairs")
 TEST_SUBSETS = ("no_reverb", "with_reverb")
@@ -200,6 +201,28 @@ def split_off(ids, fraction, rng, what):
     return kept, held
 
 
+def _split_clean(ids, options, rng, fraction_key="valid_fraction"):
+    """Holds ``options[fraction_key]`` of the clean files out, by file or by speaker.
+
+    With ``options["valid_split"] == "speakers"`` the fraction is of the
+    speakers (:func:`~speechbrain_atkl.data.speakers.speaker_of`), and every
+    file of a held-out speaker is held out; ``"files"`` holds out files.
+
+    Example
+    -------
+    >>> ids = [f"vctk_p{s}_{u:03d}" for s in (225, 226, 227, 228) for u in range(3)]
+    >>> kept, held = _split_clean(ids, {"valid_split": "speakers", "valid_fraction": 0.25}, np.random.default_rng(0))
+    >>> len(kept), len(held), len({i.split("_")[1] for i in held})
+    (9, 3, 1)
+    """
+    fraction = options[fraction_key]
+    if options.get("valid_split", "files") == "files":
+        return split_off(ids, fraction, rng, "clean files")
+    groups = group_by_speaker(ids)
+    kept, held = split_off(groups, fraction, rng, "clean speakers")
+    return sorted(i for s in kept for i in groups[s]), sorted(i for s in held for i in groups[s])
+
+
 def _mix_fixed_set(name, clean, noise, rir, seed, options, save_folder):
     """Mixes the fixed set ``name`` (``options[name + "_count"]`` items) once, writes it, returns its manifest."""
     count, seconds = options[f"{name}_count"], options[f"{name}_seconds"]
@@ -257,7 +280,7 @@ def prepare_dynamic(data_folder, layout, options, report, save_folder):
 
     seed = options["seed"]
     clean_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
-    clean_ids, valid_clean = split_off(clean, options["valid_fraction"], clean_rng, "clean files")
+    clean_ids, valid_clean = _split_clean(clean, options, clean_rng)
     noise_ids, valid_noise = split_off(noise, options["valid_fraction"], noise_rng, "noise files")
 
     test = _dns_test_set(root, options["test_subsets"], report)
@@ -266,7 +289,7 @@ def prepare_dynamic(data_folder, layout, options, report, save_folder):
             f"{root}: no test_set/synthetic folder; a fixed test set was mixed from "
             "held-out clean and noise files."
         )
-        clean_ids, test_clean = split_off(clean_ids, options["test_fraction"], clean_rng, "clean files")
+        clean_ids, test_clean = _split_clean(clean_ids, options, clean_rng, "test_fraction")
         noise_ids, test_noise = split_off(noise_ids, options["test_fraction"], noise_rng, "noise files")
         test = _mix_fixed_set(
             "test", {k: clean[k] for k in test_clean}, {k: noise[k] for k in test_noise},

@@ -62,6 +62,7 @@ from speechbrain_atkl.data.scan import (  # noqa: F401 - REPORT_EXAMPLES, SCAN_T
 
 logger = logging.getLogger(__name__)
 
+VALID_SPLITS = ("files", "speakers")
 PREPARATION_FILE = "preparation.json"
 SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
@@ -139,6 +140,7 @@ def prepare_dns(
     valid_count=200,
     valid_seconds=4.0,
     valid_fraction=0.05,
+    valid_split="files",
     test_count=150,
     test_seconds=10.0,
     test_fraction=0.05,
@@ -178,6 +180,11 @@ def prepare_dns(
     valid_fraction : float
         Fraction of clean and of noise files (pairs: of training pairs)
         held out for validation; at least one file.
+    valid_split : str
+        Dynamic-mixing layouts: ``"files"`` holds out a fraction of the clean
+        files, ``"speakers"`` a fraction of the speakers (read from the file
+        names, :func:`~speechbrain_atkl.data.speakers.speaker_of`) with all
+        their files, so no validation speaker is heard in training.
     test_count : int
         Number of test mixtures when the corpus has no paired test set.
     test_seconds : float
@@ -211,6 +218,8 @@ def prepare_dns(
     for subset in test_subsets:
         if subset not in TEST_SUBSETS:
             raise ValueError(f"Unknown test subset {subset!r}; expected {TEST_SUBSETS}.")
+    if valid_split not in VALID_SPLITS:
+        raise ValueError(f"Unknown valid_split {valid_split!r}; expected one of {VALID_SPLITS}.")
     if layout not in ("auto",) + LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; expected 'auto' or one of {LAYOUTS}.")
     options = {
@@ -221,6 +230,7 @@ def prepare_dns(
         "valid_count": int(valid_count),
         "valid_seconds": float(valid_seconds),
         "valid_fraction": float(valid_fraction),
+        "valid_split": valid_split,
         "test_count": int(test_count),
         "test_seconds": float(test_seconds),
         "test_fraction": float(test_fraction),

@@ -10,9 +10,13 @@ Hyper-parameters read from the YAML (``self.hparams``):
 * ``spectral_loss`` and ``spectral_weight`` (optional, :class:`EnhancementBrain`
   only): adds ``spectral_weight * spectral_loss(estimate, clean, lengths)``
   (e.g. ``CompressedSpectralLoss``); absent, None or weight 0/None: no term;
-* ``lr_scheduler`` (optional): SpeechBrain's ``ReduceLROnPlateau`` or
+* ``lr_scheduler`` (optional; or ``lr_schedulers``, a mapping of named
+  schedulers, and ``lr_schedule``, the name of the one to use): SpeechBrain's ``ReduceLROnPlateau`` or
   ``NewBobScheduler`` (called on the validation loss each epoch), or a
-  ``!name:torch.optim.lr_scheduler.X`` partial (built on the optimizer);
+  ``!name:torch.optim.lr_scheduler.X`` partial (built on the optimizer),
+  stepped once per epoch, or a scheduler partial whose class has
+  ``per_step = True`` (:class:`~speechbrain_atkl.training.schedules.WarmupCosineLR`),
+  stepped after every optimiser step;
 * ``valid_pesq`` (bool): compute wide-band PESQ on the validation set;
 * ``ckpt_key``: checkpoint metadata key that selects the best checkpoint
   (``valid_pesq``, ``valid_si_snr`` or ``valid_loss``);
@@ -29,6 +33,7 @@ Authors
 import functools
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +116,8 @@ class EnhancementBrain(sb.Brain):
 
     # ------------------------------------------------------------------ stages
     def on_stage_start(self, stage, epoch=None):
-        """Resets the per-stage accumulators and advances the data epoch."""
+        """Resets the per-stage accumulators, starts the stage's clock and advances the data epoch."""
+        self.stage_started = time.perf_counter()
         self.loss_terms = {}
         self.valid_scores = {"si_snr": [], "pesq": []}
         self.test_items = []
@@ -121,8 +127,8 @@ class EnhancementBrain(sb.Brain):
                 dataset.set_epoch(epoch)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Logs, schedules the learning rate, checkpoints, and scores the test set."""
-        stats = {"loss": stage_loss}
+        """Logs (with the stage's wall time), schedules the learning rate, checkpoints, scores the test set."""
+        stats = {"loss": stage_loss, "wall_s": round(time.perf_counter() - self.stage_started, 1)}
         if stage == sb.Stage.TRAIN:
             stats.update({name: value / max(self.step, 1) for name, value in self.loss_terms.items()})
             self.train_stats = stats
@@ -209,13 +215,24 @@ class EnhancementBrain(sb.Brain):
             update_learning_rate(self.optimizer, new_lr)
         elif isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(valid_loss)
-        elif scheduler is not None:
+        elif scheduler is not None and not getattr(scheduler, "per_step", False):
             scheduler.step()
         return self.optimizer.param_groups[0]["lr"]
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Steps a per-step learning-rate scheduler after each optimiser step."""
+        if should_step and getattr(self.scheduler, "per_step", False):
+            self.scheduler.step()
 
     def _build_scheduler(self):
         """The YAML's ``lr_scheduler``, built on the optimizer if it is a torch scheduler partial."""
         scheduler = getattr(self.hparams, "lr_scheduler", None)
+        choices = getattr(self.hparams, "lr_schedulers", None)
+        if scheduler is None and choices:
+            name = self.hparams.lr_schedule
+            if name not in choices:
+                raise ValueError(f"lr_schedule {name!r} is not one of lr_schedulers: {sorted(choices)}.")
+            scheduler = choices[name]
         if scheduler is None or isinstance(scheduler, (ReduceLROnPlateau, NewBobScheduler)):
             return scheduler
         if isinstance(scheduler, functools.partial):

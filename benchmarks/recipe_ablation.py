@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Benchmark: which recipe changes make the student learn more per step.
+
+Trains Distil-DCCRN alone with ``train.py`` (``hparams/distil_dccrn.yaml``)
+once per arm and seed, from scratch, for the same steps on the same data
+(dynamic mixing with a fixed data seed, so every arm of a seed sees the same
+mixtures when its batches are the same), validates every ``--valid-every``
+steps and prints one table: validation SI-SNR and wide-band PESQ at the
+budget (the last validation), their mean and spread over seeds, and the
+share of wall time spent validating::
+
+    nice -n 5 python benchmarks/recipe_ablation.py --data ../shared/data \\
+        --extra-clean ../shared/data/corpus/clean_extra --steps 600 --seeds 1 2 \\
+        --arms baseline spectral spectral_cosine --threads 1
+
+Runs are resumable (re-run the same command: a finished run is read back,
+an interrupted one resumes from its checkpoint). The work folder defaults to
+``$SPEECHBRAIN_ATKL_WORK/ablation`` (``~/.cache/speechbrain-atkl/ablation``).
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes" / "DNS"))
+
+from study_data import build_study_data  # noqa: E402
+
+#: Each arm's overrides of ``hparams/distil_dccrn.yaml`` (``batch`` and
+#: ``segment`` scale the release's batch at equal audio per step).
+ARMS = {
+    "baseline": {"spectral_weight": "0.0", "lr_schedule": "plateau"},
+    "spectral": {"spectral_weight": "10.0", "lr_schedule": "plateau"},
+    "cosine": {"spectral_weight": "0.0", "lr_schedule": "cosine"},
+    "spectral_cosine": {"spectral_weight": "10.0", "lr_schedule": "cosine"},
+    "segment2": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 2.0},
+    "segment4": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 4.0},
+    "no_clipping": {"spectral_weight": "10.0", "lr_schedule": "cosine", "max_grad_norm": "1e9"},
+}
+LOG_LINE = re.compile(r"^epoch: (\d+), lr: (\S+) - train (.*?) - valid (.*)$")
+
+
+def default_work_dir():
+    """``$SPEECHBRAIN_ATKL_WORK/ablation``, else ``~/.cache/speechbrain-atkl/ablation``."""
+    root = os.environ.get("SPEECHBRAIN_ATKL_WORK") or Path.home() / ".cache" / "speechbrain-atkl"
+    return Path(root) / "ablation"
+
+
+def parse_stats(text):
+    """``{"loss": 1.0, ...}`` from a train log's ``loss: 1.0, si_snr: 2.0`` part.
+
+    Example
+    -------
+    >>> parse_stats("loss: -3.19e+00, wall_s: 12.5")
+    {'loss': -3.19, 'wall_s': 12.5}
+    """
+    stats = {}
+    for item in text.split(", "):
+        name, _, value = item.partition(": ")
+        stats[name.strip()] = float(value)
+    return stats
+
+
+def read_log(path):
+    """Every validated epoch of a ``train_log.txt``: ``[{"epoch", "lr", "train", "valid"}]``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
+    >>> _ = log.write_text("epoch: 1, lr: 1.00e-03 - train loss: 4.0, wall_s: 90.0 - "
+    ...                    "valid loss: 0.1, si_snr: 1.2, pesq: 1.4, wall_s: 10.0\\n")
+    >>> read_log(log)[0]["valid"]["si_snr"]
+    1.2
+    """
+    epochs = []
+    for line in Path(path).read_text().splitlines():
+        match = LOG_LINE.match(line.strip())
+        if match:
+            epochs.append(
+                {
+                    "epoch": int(match.group(1)),
+                    "lr": float(match.group(2)),
+                    "train": parse_stats(match.group(3)),
+                    "valid": parse_stats(match.group(4)),
+                }
+            )
+    return epochs
+
+
+def command(arm, seed, args, data_folder, results_root):
+    """The ``train.py`` command of one run."""
+    overrides = dict(ARMS[arm])
+    segment = float(overrides.pop("segment", args.segment_seconds))
+    batch = max(1, round(args.batch_size * args.segment_seconds / segment))
+    epochs = -(-args.steps // args.valid_every)
+    overrides.update(
+        data_folder=str(data_folder),
+        layout="dns2020",
+        results_root=str(results_root),
+        experiment_name=arm,
+        seed=str(seed),
+        number_of_epochs=str(epochs),
+        epoch_size=str(args.valid_every * batch),
+        batch_size=str(batch),
+        segment_seconds=str(segment),
+        valid_count=str(args.valid_count),
+        valid_fraction=str(args.valid_fraction),
+        num_workers="0",
+        eval_num_workers="1",
+        ckpt_key="valid_si_snr",
+        test_metrics="[si_snr_i]",
+    )
+    return [
+        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / "distil_dccrn.yaml"),
+        *(f"--{key}={value}" for key, value in overrides.items()),
+        "--device=cpu", "--noprogressbar",
+    ]
+
+
+def summarise(results, arms, seeds):
+    """Markdown table: each arm's validation SI-SNR / PESQ at the budget over seeds, and the validation share."""
+    lines = [
+        "| arm | seeds | valid SI-SNR (dB), mean (per seed) | valid PESQ-WB, mean (per seed) | validation share of wall time |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for arm in arms:
+        runs = [results[(arm, seed)] for seed in seeds if (arm, seed) in results]
+        if not runs:
+            continue
+        si_snr = [run[-1]["valid"]["si_snr"] for run in runs]
+        pesq = [run[-1]["valid"].get("pesq", float("nan")) for run in runs]
+        train_wall = sum(epoch["train"].get("wall_s", 0.0) for run in runs for epoch in run)
+        valid_wall = sum(epoch["valid"].get("wall_s", 0.0) for run in runs for epoch in run)
+        share = valid_wall / (train_wall + valid_wall) if train_wall + valid_wall else float("nan")
+        lines.append(
+            f"| {arm} | {len(runs)} | {statistics.mean(si_snr):.2f} ({', '.join(f'{v:.2f}' for v in si_snr)}) "
+            f"| {statistics.mean(pesq):.3f} ({', '.join(f'{v:.3f}' for v in pesq)}) | {100 * share:.1f} % |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="corpus folder")
+    parser.add_argument("--extra-clean", type=Path, nargs="*", default=[], help="more training speech folders")
+    parser.add_argument("--work-dir", type=Path, default=default_work_dir())
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=["baseline", "spectral", "spectral_cosine"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--valid-every", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--segment-seconds", type=float, default=3.0)
+    parser.add_argument("--valid-count", type=int, default=100)
+    parser.add_argument("--valid-fraction", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    args = parser.parse_args(argv)
+
+    work = args.work_dir.resolve()
+    data_folder = work / "data"
+    build_study_data(args.data, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    results = {}
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for arm in args.arms:
+            output = work / "runs" / arm / str(seed)
+            if not (output / "test_metrics.json").is_file():
+                log = work / "logs" / f"{arm}-{seed}.log"
+                print(f"training {arm}, seed {seed} (log: {log})", flush=True)
+                with open(log, "a") as handle:
+                    status = subprocess.call(command(arm, seed, args, data_folder, work / "runs"),
+                                             stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                if status:
+                    sys.exit(f"recipe_ablation.py: {arm} seed {seed} failed (exit {status}); see {log}")
+            results[(arm, seed)] = read_log(output / "train_log.txt")
+            print(summarise(results, args.arms, args.seeds), flush=True)
+    (work / "ablation.json").write_text(
+        json.dumps({f"{arm}/{seed}": epochs for (arm, seed), epochs in results.items()}, indent=2)
+    )
+    print(f"\n{args.steps} steps of {args.batch_size} x {args.segment_seconds:g} s per run, "
+          f"validation every {args.valid_every} steps on {args.valid_count} mixtures\n")
+    print(summarise(results, args.arms, args.seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
