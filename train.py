@@ -98,7 +98,7 @@ def make_datasets(hparams, preparation):
         from speechbrain_atkl.data.webdataset import shard_dataset
 
         train = shard_dataset(
-            hparams["train_shards"], segment_seconds=hparams["segment_seconds"], seed=hparams["data_seed"]
+            hparams["train_shards"], segment_seconds=hparams["segment_seconds"], seed=hparams["mixing_seed"]
         )
     elif preparation["training"] == "dynamic_mixing":
         train = DynamicMixingDataset(
@@ -111,7 +111,7 @@ def make_datasets(hparams, preparation):
             reverb_prob=hparams["reverb_prob"],
             reverberant_target=hparams["reverberant_target"],
             epoch_size=hparams["epoch_size"],
-            seed=hparams["data_seed"],
+            seed=hparams["mixing_seed"],
             sample_rate=hparams["sample_rate"],
             max_bad_files=hparams["max_bad_files"],
         )

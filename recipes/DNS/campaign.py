@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""The training campaign: the shipped student trains on, stage after stage, across sessions.
+
+One resumable command::
+
+    nice -n 5 python recipes/DNS/campaign.py [--work-dir DIR] [--stage-hours 16] [--threads 1]
+
+Each *stage* starts from the shipped student (``<publish-dir>/distil-dccrn-shared16k``,
+whose ``training_history.json`` lists every stage it has been trained by and the
+audio-hours it has seen), trains it alone for ``--stage-hours`` audio-hours of
+dynamically mixed speech with the recipe ``hparams/distil_dccrn.yaml`` (its own
+warm-up and cosine decay, fresh mixtures: ``mixing_seed`` differs per stage),
+and tests its best checkpoint on the fixed held-out test set. The candidate and
+the shipped model are then scored by the same code on the same validation
+mixtures; when the candidate is better (validation SI-SNR), it is published in
+place of the shipped model, its card gets the stage's figures (audio-hours,
+steps, metrics by input SNR) and ``training_history.json`` the stage. Either
+way ``campaign_results.md`` (the learning curve: metric against audio-hours
+seen) is written in the work folder and beside the published model.
+
+The work folder (``--work-dir``, else ``$SPEECHBRAIN_ATKL_WORK/campaign``, else
+``~/.cache/speechbrain-atkl/campaign``) lies outside the repository, so a fresh
+checkout resumes it: an unfinished stage resumes from its checkpoint with the
+command recorded when it started. When the folder is lost, the next stage
+simply starts from the shipped model again: the history travels with it.
+
+The data: the corpus's speaker- and noise-disjoint split with its fixed
+40-mixture test set (``study_data.build_study_data``), plus ``--extra-clean``
+folders for training and validation only (default: the corpus's
+``clean_extra/`` when present); validation holds out whole speakers.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from speechbrain_atkl.training.run_checks import read_run_record
+
+from study_data import StudyError, build_study_data, corpus_root
+from release_report import CAVEAT, licence_summary
+from study_results import snr_breakdown
+
+REPO = Path(__file__).resolve().parents[2]
+STUDENT_FOLDER = "distil-dccrn-shared16k"
+HISTORY = "training_history.json"
+LEDGER = "campaign.json"
+RESULTS = "campaign_results.md"
+DATA_SEED = 1234
+BY_SNR = ("si_snr_i", "pesq_wb")
+RECIPE_KEYS = ("lr", "lr_schedule", "spectral_weight", "max_grad_norm", "precision")
+TEST_METRICS = "[pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808]"
+
+
+def default_work_dir():
+    """``$SPEECHBRAIN_ATKL_WORK/campaign``, else ``~/.cache/speechbrain-atkl/campaign``.
+
+    Example
+    -------
+    >>> os.environ["SPEECHBRAIN_ATKL_WORK"] = "/data/work"
+    >>> str(default_work_dir())
+    '/data/work/campaign'
+    >>> del os.environ["SPEECHBRAIN_ATKL_WORK"]
+    """
+    root = os.environ.get("SPEECHBRAIN_ATKL_WORK") or Path.home() / ".cache" / "speechbrain-atkl"
+    return Path(root) / "campaign"
+
+
+def read_json(path, default):
+    """The JSON content of ``path``, or ``default`` when it does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
+
+
+def write_json(path, value):
+    """Writes ``value`` to ``path`` atomically (a temporary file renamed over it)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def audio_hours_seen(history):
+    """Audio-hours of all the stages of a model's training history.
+
+    Example
+    -------
+    >>> audio_hours_seen([{"audio_hours": 10.5}, {"audio_hours": 4.0}])
+    14.5
+    """
+    return round(sum(stage["audio_hours"] for stage in history), 3)
+
+
+def stage_steps(hours, batch_size, segment_seconds, valid_every):
+    """Optimiser steps of a stage of ``hours`` audio-hours, a whole number of validation periods.
+
+    Example
+    -------
+    >>> stage_steps(16, 8, 3.0, 300)
+    2400
+    """
+    steps = hours * 3600 / (batch_size * segment_seconds)
+    return max(1, round(steps / valid_every)) * valid_every
+
+
+def train_command(args, name, mixing_seed, data_folder, runs, init_from):
+    """The ``train.py`` command of a stage (a list of arguments)."""
+    steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
+    options = {
+        "data_folder": data_folder,
+        "layout": "dns2020",
+        "results_root": runs,
+        "experiment_name": name,
+        "seed": 1986,
+        "mixing_seed": mixing_seed,
+        "number_of_epochs": steps // args.valid_every,
+        "epoch_size": args.valid_every * args.batch_size,
+        "batch_size": args.batch_size,
+        "segment_seconds": args.segment_seconds,
+        "valid_count": args.valid_count,
+        "valid_fraction": args.valid_fraction,
+        "num_workers": 0,
+        "eval_num_workers": 1,
+        "ckpt_interval_minutes": 10,
+        "ckpt_key": "valid_si_snr",
+        "init_from": init_from,
+        "test_metrics": TEST_METRICS,
+        **dict(item.split("=", 1) for item in args.override),
+    }
+    return [
+        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / "distil_dccrn.yaml"),
+        *(f"--{key}={value}" for key, value in options.items()),
+        f"--device={args.device}", "--noprogressbar",
+    ]
+
+
+def _die_with_parent():
+    """In the child: receive SIGTERM when the campaign process dies (Linux), so no trainer is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_stage(command, log_path, threads):
+    """Runs a stage's ``train.py`` to the end; raises StudyError on failure."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        status = subprocess.call(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+    if status:
+        raise StudyError(f"the stage's train.py failed (exit status {status}); see {log_path}")
+
+
+def validation_scores(model_folder, valid_manifest, savedir):
+    """Mean SI-SNR (dB) and wide-band PESQ of a model folder on the fixed validation mixtures."""
+    import torch
+
+    from speechbrain_atkl.data.audio import load_audio
+    from speechbrain_atkl.evaluation.metrics import pesq_wb, si_snr
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    enhancer = EnhanceBatch.from_hparams(source=str(model_folder), savedir=str(savedir))
+    scores = {"si_snr": [], "pesq": []}
+    for entry in read_json(valid_manifest, {}).values():
+        noisy = load_audio(entry["noisy_wav"], 16000)
+        clean = load_audio(entry["clean_wav"], 16000).numpy()
+        with torch.no_grad():
+            enhanced = enhancer.enhance_batch(noisy.unsqueeze(0))[0].numpy()
+        scores["si_snr"].append(si_snr(enhanced, clean))
+        scores["pesq"].append(pesq_wb(enhanced, clean))
+    if not scores["si_snr"]:
+        raise StudyError(f"{valid_manifest}: no validation mixtures")
+    return {name: round(float(np.mean(values)), 4) for name, values in scores.items()}
+
+
+def learning_curve(history):
+    """``campaign_results.md``: each stage of the shipped student's history, metric against audio-hours seen.
+
+    Example
+    -------
+    >>> print(learning_curve([{"stage": "release", "date": "2026-11-30", "steps": 1600, "audio_hours": 10.67,
+    ...     "test": {"si_snr_i": 2.63, "pesq_wb": 1.798}, "by_snr": {"si_snr_i": {"-5": 4.5}}}]).splitlines()[4])
+    | release | 2026-11-30 | 1600 | 10.67 | 10.67 | - | - | 2.63 | 1.798 | - | - | - | -5 dB: +4.50 |
+    """
+    lines = [
+        "# The shipped student's learning curve",
+        "",
+        "| stage | date | steps | audio-hours | audio-hours seen | valid SI-SNR | valid PESQ-WB | "
+        "test SI-SNR-i | test PESQ-WB | STOI | DNSMOS BAK | DNSMOS OVRL | SI-SNR-i by input SNR |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    seen = 0.0
+    for stage in history:
+        seen += stage["audio_hours"]
+        test, valid = stage.get("test", {}), stage.get("valid", {})
+
+        def cell(values, key, digits):
+            return "-" if values.get(key) is None else f"{values[key]:.{digits}f}"
+
+        by_snr = stage.get("by_snr", {}).get("si_snr_i", {})
+        lines.append(
+            f"| {stage['stage']} | {stage.get('date', '-')} | {stage['steps']} | {stage['audio_hours']:.2f} | "
+            f"{seen:.2f} | {cell(valid, 'si_snr', 2)} | {cell(valid, 'pesq', 3)} | {cell(test, 'si_snr_i', 2)} | "
+            f"{cell(test, 'pesq_wb', 3)} | {cell(test, 'stoi', 3)} | {cell(test, 'dnsmos_bak', 3)} | "
+            f"{cell(test, 'dnsmos_ovrl', 3)} | "
+            + (", ".join(f"{snr} dB: {value:+.2f}" for snr, value in by_snr.items()) or "-")
+            + " |"
+        )
+    lines += [
+        "",
+        "Valid: the campaign's fixed validation mixtures (whole speakers held out), scored when the stage "
+        "was published; models of earlier stages were scored on the validation set of their time. Test: the "
+        "fixed 40 held-out mixtures at -5 to 15 dB.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def card_section(entry, history, split, corpus, extra_clean):
+    """The training section of the published card: the stage, its scores by input SNR, the history, credits."""
+    by_snr = entry["by_snr"]
+    snrs = sorted(by_snr.get("si_snr_i", {}), key=float)
+    lines = [
+        "",
+        "## Training",
+        "",
+        f"**Note: {CAVEAT}.** Distil-DCCRN alone, trained by `recipes/DNS/campaign.py` of speechbrain-atkl, "
+        f"stage after stage: the last stage ({entry['stage']}, {entry['date']}) trained the previous shipped "
+        f"model on for {entry['steps']} steps of batch {entry['batch']} ({entry['audio_hours']:.2f} audio-hours; "
+        f"{audio_hours_seen(history):.2f} audio-hours seen in all) with {entry['recipe']}, on "
+        f"{entry['training_speech']} (speaker- and noise-disjoint from the test set); its validation SI-SNR "
+        f"{entry['valid']['si_snr']:.2f} dB beat the previous model's {entry['valid_previous']['si_snr']:.2f} dB "
+        "on the same mixtures.",
+        "",
+        "Held-out test set (40 mixtures of unseen speakers and noises, -5 to 15 dB):",
+        "",
+        "| input SNR | " + " | ".join(f"{s} dB" for s in snrs) + " |",
+        "|---|" + "---:|" * len(snrs),
+    ]
+    for metric, label in (("si_snr_i", "SI-SNR-i (dB)"), ("pesq_wb", "PESQ-WB")):
+        values = by_snr.get(metric, {})
+        if values:
+            lines.append(f"| {label} | " + " | ".join(f"{values[s]:.2f}" for s in snrs) + " |")
+    lines += ["", *learning_curve(history).splitlines()[2:]]
+    sources = Path(corpus) / "SOURCES.md"
+    if sources.is_file():
+        lines += ["", "### Licences of the training audio", "", *licence_summary(sources)]
+    if extra_clean:
+        lines += ["", *EXTRA_CREDITS]
+    lines += ["", "Every file's origin and licence: the corpus's `SOURCES.md` and `clean_extra/SOURCES.csv`. "
+              "`example.wav` is synthetic: no audio of the corpus is shipped."]
+    return "\n".join(lines) + "\n"
+
+
+EXTRA_CREDITS = (
+    "- clean_extra/ (training and validation only): speechocean762 (Zhang et al., Interspeech 2021; "
+    "Xiaomi / SpeechOcean), free for commercial and non-commercial use, Apache-2.0 dataset card; "
+    "CSTR VCTK corpus, speakers p225-p228 at 16 kHz, CC BY 4.0.",
+)
+
+
+def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history):
+    """Publishes a better stage in place of the shipped student; its card shows the whole history."""
+    from speechbrain_atkl.publish import publish
+
+    metrics = read_json(output / "test_metrics.json", {}).get("enhanced", {})
+    record = read_run_record(output)
+    entry = {
+        "stage": stage["name"],
+        "date": date.today().isoformat(),
+        "steps": stage["steps"],
+        "batch": f"{args.batch_size} x {args.segment_seconds:g} s",
+        "audio_hours": stage["audio_hours"],
+        "recipe": ", ".join(f"{key}: {record.get(key)}" for key in RECIPE_KEYS),
+        "training_speech": f"{len(split['train_clean'])} files of {len(split['train_speakers'])} speakers",
+        "valid": valid,
+        "valid_previous": valid_previous,
+        "test": {k: (v["mean"] if isinstance(v, dict) else v) for k, v in metrics.items()},
+        "by_snr": {m: {str(k): v for k, v in snr_breakdown(output, split, m).items()} for m in BY_SNR},
+    }
+    history = history + [entry]
+    publish(output, shipped, checkpoint_key="valid_si_snr", datasets=["speechbrain-atkl-shared16k"], overwrite=True)
+    with open(shipped / "README.md", "a", encoding="utf-8") as card:
+        card.write(card_section(entry, history, split, corpus_root(args.data_dir), args.extra_clean))
+    write_json(shipped / HISTORY, history)
+    return history
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train the shipped student on, stage after stage.")
+    add = parser.add_argument
+    add("--data-dir", type=Path, default=REPO.parent / "shared" / "data", help="corpus (default: %(default)s)")
+    add("--extra-clean", type=Path, nargs="*", help="more training speech (default: the corpus's clean_extra/)")
+    add("--work-dir", type=Path, default=default_work_dir(), help="campaign folder (default: %(default)s)")
+    add("--publish-dir", type=Path, default=REPO / "pretrained", help="shipped models (default: %(default)s)")
+    add("--stage-hours", type=float, default=16.0, help="audio-hours per stage (default: %(default)s)")
+    add("--batch-size", type=int, default=8)
+    add("--segment-seconds", type=float, default=3.0)
+    add("--valid-every", type=int, default=300, help="steps between validations (default: %(default)s)")
+    add("--valid-count", type=int, default=100)
+    add("--valid-fraction", type=float, default=0.1)
+    add("--override", nargs="*", default=[], metavar="KEY=VALUE", help="further train.py overrides")
+    add("--threads", type=int, help="torch threads of the trainer")
+    add("--device", choices=("cpu", "cuda"), default="cpu")
+    add("--stages", type=int, default=1, help="stages to run in this call (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.extra_clean is None:
+        default_extra = corpus_root(args.data_dir) / "clean_extra"
+        args.extra_clean = [default_extra] if default_extra.is_dir() else []
+    if any("=" not in item for item in args.override):
+        raise StudyError(f"--override takes KEY=VALUE items, got {args.override}")
+
+    work = args.work_dir.resolve()
+    shipped = args.publish_dir.resolve() / STUDENT_FOLDER
+    if not (shipped / HISTORY).is_file():
+        raise StudyError(f"{shipped / HISTORY}: missing; the campaign trains on from a shipped student with its history.")
+    data_folder = work / "data"
+    split = build_study_data(args.data_dir, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean)
+    ledger = read_json(work / LEDGER, {"stages": []})
+    for _ in range(args.stages):
+        history = read_json(shipped / HISTORY, [])
+        if ledger["stages"] and ledger["stages"][-1]["status"] == "training":
+            stage = ledger["stages"][-1]
+            print(f"{stage['name']}: resuming (log: {work / 'logs' / stage['name']}.log)", flush=True)
+        else:
+            index = len(ledger["stages"]) + 1
+            name = f"student-alone-stage{index}"
+            steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
+            stage = {
+                "name": name,
+                "status": "training",
+                "steps": steps,
+                "audio_hours": round(steps * args.batch_size * args.segment_seconds / 3600, 3),
+                "starts_from_hours": audio_hours_seen(history),
+                "command": train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped),
+            }
+            ledger["stages"].append(stage)
+            write_json(work / LEDGER, ledger)
+            print(f"{name}: {steps} steps ({stage['audio_hours']:.2f} audio-hours) from the shipped student "
+                  f"({stage['starts_from_hours']:.2f} audio-hours seen)", flush=True)
+        output = work / "runs" / stage["name"] / "1986"
+        if not (output / "test_metrics.json").is_file():
+            run_stage(stage["command"], work / "logs" / f"{stage['name']}.log", args.threads)
+        candidate = work / "candidates" / stage["name"]
+        if not candidate.is_dir():
+            from speechbrain_atkl.publish import publish
+
+            publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
+        valid_manifest = work / "runs" / "prepared" / "valid.json"
+        scratch = work / "loaded"
+        valid = validation_scores(candidate, valid_manifest, scratch / "candidate")
+        previous = validation_scores(shipped, valid_manifest, scratch / "shipped")
+        shutil.rmtree(scratch, ignore_errors=True)
+        better = valid["si_snr"] > previous["si_snr"]
+        print(f"{stage['name']}: validation SI-SNR {valid['si_snr']:.2f} dB, PESQ {valid['pesq']:.3f}; shipped "
+              f"{previous['si_snr']:.2f} dB, {previous['pesq']:.3f}: " + ("published" if better else "not better"),
+              flush=True)
+        if better:
+            history = publish_stage(stage, output, shipped, args, split, valid, previous, history)
+        stage.update(status="published" if better else "not better", valid=valid, valid_shipped=previous)
+        write_json(work / LEDGER, ledger)
+        curve = learning_curve(history)
+        (work / RESULTS).write_text(curve, encoding="utf-8")
+        print(curve, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except StudyError as error:
+        sys.exit(f"campaign.py: error: {error}")

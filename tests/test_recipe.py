@@ -1,0 +1,219 @@
+"""Tests of the recipe's data and training choices: speakers, FLAC speech, precision, schedules."""
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_atkl.data import prepare_dns
+from speechbrain_atkl.data.speakers import speaker_of
+from speechbrain_atkl.training.precision import choose_precision, resolve_precision
+from speechbrain_atkl.training.schedules import WarmupCosineLR
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes" / "DNS"))
+
+import study_data  # noqa: E402
+
+SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
+AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}
+AVX512_BF16 = AVX2_ONLY | {"avx512f", "avx512bw", "avx512_bf16"}
+AMX = AVX2_ONLY | {"amx_tile", "amx_bf16"}
+
+
+def tone(path, seconds, seed, sample_rate=16000):
+    """Writes a short random signal (WAV or FLAC by the suffix)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), 0.1 * rng.standard_normal(int(seconds * sample_rate)), sample_rate)
+    return path
+
+
+# ---------------------------------------------------------------- precision
+@pytest.mark.parametrize(
+    "flags, device, expected",
+    [(AVX2_ONLY, "cpu", "fp32"), (AVX512_BF16, "cpu", "bf16"), (AMX, "cpu", "bf16"),
+     (set(), "cpu", "fp32"), (AVX2_ONLY, "cuda:0", "bf16")],
+)
+def test_auto_precision_uses_bf16_only_where_native(flags, device, expected):
+    assert resolve_precision("auto", device, flags=flags) == expected
+    assert resolve_precision("fp32", device, flags=flags) == "fp32"
+
+
+def test_choose_precision_keeps_the_command_line_and_logs_auto(caplog, monkeypatch):
+    from speechbrain.utils.run_opts import RunOptions
+
+    from speechbrain_atkl.training import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(AVX2_ONLY))
+    hparams = {"precision": "auto"}
+    with caplog.at_level(logging.INFO):
+        assert choose_precision(hparams, RunOptions(device="cpu")) == "fp32"
+    assert hparams["precision"] == "fp32" and "precision: auto -> fp32" in caplog.text
+    hparams = {"precision": "auto"}
+    forced = RunOptions.from_dictionary({"precision": "bf16", "device": "cpu"})
+    assert choose_precision(hparams, forced) == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half", "cpu")
+
+
+def test_student_recipes_default_to_auto_precision():
+    for name in ("distil_dccrn.yaml", "distil_dccrn_atkl.yaml"):
+        lines = (REPO / "hparams" / name).read_text().splitlines()
+        assert [line.split()[1] for line in lines if line.startswith("precision:")] == ["auto"]
+
+
+# ---------------------------------------------------------------- schedule
+def test_warmup_cosine_resumes_exactly_and_stretches_with_more_steps():
+    def optimizer():
+        return torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], lr=1e-3)
+
+    first = optimizer()
+    scheduler = WarmupCosineLR(first, total_steps=20, warmup_steps=4, final_ratio=0.1)
+    rates = []
+    for _ in range(20):
+        first.step()
+        scheduler.step()
+        rates.append(first.param_groups[0]["lr"])
+    assert rates[2] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:]))  # decays monotonically after the warm-up
+
+    # Resumed from its state after 10 steps, it continues with the same rates.
+    replay = optimizer()
+    partial = WarmupCosineLR(replay, total_steps=20, warmup_steps=4, final_ratio=0.1)
+    for _ in range(10):
+        replay.step()
+        partial.step()
+    resumed_opt = optimizer()
+    resumed = WarmupCosineLR(resumed_opt, total_steps=20, warmup_steps=4, final_ratio=0.1)
+    resumed.load_state_dict(partial.state_dict())
+    resumed_rates = []
+    for _ in range(10):
+        resumed_opt.step()
+        resumed.step()
+        resumed_rates.append(resumed_opt.param_groups[0]["lr"])
+    assert resumed_rates == pytest.approx(rates[10:])
+
+    # The planned length comes from the YAML, not the checkpoint: more steps stretch the cosine.
+    longer = WarmupCosineLR(optimizer(), total_steps=40, warmup_steps=4, final_ratio=0.1)
+    longer.load_state_dict(partial.state_dict())
+    assert longer.total_steps == 40 and longer.factor(19) > 0.5
+
+
+@pytest.mark.parametrize("total, warmup, final", [(0, 0, 0.1), (10, 10, 0.1), (10, 2, 1.5)])
+def test_warmup_cosine_refuses_bad_settings(total, warmup, final):
+    with pytest.raises(ValueError, match="WarmupCosineLR"):
+        WarmupCosineLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), total, warmup, final)
+
+
+def test_brain_steps_a_per_step_schedule_after_every_optimiser_step(tmp_path):
+    from types import SimpleNamespace
+
+    from speechbrain_atkl.training.brains import EnhancementBrain
+
+    brain = EnhancementBrain.__new__(EnhancementBrain)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    brain.optimizer = optimizer
+    brain.hparams = SimpleNamespace(
+        lr_schedule="cosine",
+        lr_schedulers={"cosine": functools.partial(WarmupCosineLR, total_steps=10, warmup_steps=0, final_ratio=0.0),
+                       "plateau": None},
+    )
+    brain.scheduler = brain._build_scheduler()
+    for _ in range(5):
+        brain.on_fit_batch_end(None, None, None, should_step=True)
+    brain.on_fit_batch_end(None, None, None, should_step=False)  # gradient accumulation: no step
+    assert brain.scheduler.last_epoch == 5
+    assert brain._schedule(1, 0.0) == pytest.approx(brain.scheduler.get_last_lr()[0])  # not stepped per epoch
+    assert brain.scheduler.last_epoch == 5
+    brain.hparams.lr_schedule = "linear"
+    with pytest.raises(ValueError, match="lr_schedule 'linear'"):
+        brain._build_scheduler()
+
+
+# ---------------------------------------------------------------- speakers and FLAC speech
+def test_validation_holds_out_whole_speakers_and_flac_is_prepared_like_wav(tmp_path, caplog):
+    corpus = tmp_path / "corpus"
+    for speaker in range(10):
+        for utterance in range(3):
+            name = f"so762_SPEAKER{speaker:04d}__{utterance:09d}.flac"
+            tone(corpus / "clean" / name, 1.2, seed=speaker * 10 + utterance)
+    for index in range(4):
+        tone(corpus / "noise" / f"noise_{index}.wav", 1.5, seed=100 + index)
+    options = dict(data_folder=corpus, valid_count=4, valid_seconds=1.0, valid_fraction=0.2, test_count=2,
+                   test_seconds=1.0, test_fraction=0.2)
+    record = prepare_dns(save_folder=tmp_path / "by_speaker", valid_split="speakers", **options)
+    manifests = {k: json.loads(Path(v).read_text()) for k, v in record["manifests"].items()}
+    train_speakers = {speaker_of(entry["wav"]) for entry in manifests["train_clean"].values()}
+    valid_speakers = {speaker_of(entry["clean_source"]) for entry in manifests["valid"].values()}
+    assert len(manifests["train_clean"]) % 3 == 0  # whole speakers only
+    assert valid_speakers and not valid_speakers & train_speakers
+    assert all(entry["wav"].endswith(".flac") for entry in manifests["train_clean"].values())
+
+    # The FLAC corpus is cached like a WAV one, and a changed FLAC file is noticed.
+    with caplog.at_level(logging.INFO):
+        prepare_dns(save_folder=tmp_path / "by_speaker", valid_split="speakers", **options)
+    assert "already prepared" in caplog.text
+    caplog.clear()
+    tone(corpus / "clean" / "so762_SPEAKER0000__000000000.flac", 1.7, seed=99)
+    with caplog.at_level(logging.INFO):
+        prepare_dns(save_folder=tmp_path / "by_speaker", valid_split="speakers", **options)
+    assert "the corpus changed" in caplog.text
+
+    by_file = prepare_dns(save_folder=tmp_path / "by_file", valid_split="files", **options)
+    assert by_file["options"]["valid_split"] == "files"
+    with pytest.raises(ValueError, match="valid_split"):
+        prepare_dns(save_folder=tmp_path / "bad", valid_split="utterances", **options)
+
+
+def _small_corpus(root):
+    for speaker in ("1001", "1002", "1003", "1004", "1005", "1006", "1007"):
+        for utterance in range(2):
+            tone(root / "clean" / f"ls_{speaker}-1-{utterance}.wav", 1.5, seed=int(speaker) + utterance)
+    for index in range(5):
+        tone(root / "noise" / f"noise_{index}.wav", 2.0, seed=200 + index)
+    return root
+
+
+def test_extra_training_speech_leaves_the_test_set_unchanged(tmp_path):
+    corpus = _small_corpus(tmp_path / "corpus")
+    extra = tmp_path / "extra"
+    for speaker in range(3):
+        tone(extra / f"so762_SPEAKER{speaker:04d}__000000001.flac", 1.0, seed=300 + speaker)
+    (extra / "README.md").write_text("not audio")
+    plain = study_data.build_study_data(corpus, tmp_path / "plain", test_count=5, test_seconds=1.0)
+    more = study_data.build_study_data(corpus, tmp_path / "more", test_count=5, test_seconds=1.0, extra_clean=[extra])
+    assert more["test_clean"] == plain["test_clean"] and more["test_speakers"] == plain["test_speakers"]
+    strip = [{k: v for k, v in item.items() if k not in ("clean", "noisy")} for item in plain["test_items"]]
+    assert strip == [{k: v for k, v in item.items() if k not in ("clean", "noisy")} for item in more["test_items"]]
+    for a, b in zip(plain["test_items"], more["test_items"]):
+        assert sf.read(a["noisy"])[0].tolist() == sf.read(b["noisy"])[0].tolist()
+    added = set(more["train_clean"]) - set(plain["train_clean"])
+    assert {Path(p).name for p in added} == {p.name for p in extra.glob("*.flac")}
+    assert {Path(p).name for p in (tmp_path / "more" / "datasets" / "clean").iterdir()} >= {
+        p.name for p in extra.glob("*.flac")
+    }
+    assert "speechocean762-SPEAKER0001" in more["train_speakers"]
+
+    # A test speaker among the extra files would leak into training: refused, naming it.
+    leak = tmp_path / "leak"
+    test_speaker = plain["test_speakers"][0].split("-")[1]
+    tone(leak / f"other_{test_speaker}-9-9.wav", 1.0, seed=1)
+    with pytest.raises(study_data.StudyError, match=plain["test_speakers"][0]):
+        study_data.build_study_data(corpus, tmp_path / "leaky", test_count=5, test_seconds=1.0, extra_clean=[leak])
+
+
+@pytest.mark.skipif(not (SHARED_CORPUS / "clean_extra").is_dir(), reason=f"no clean_extra in {SHARED_CORPUS}")
+def test_shared_extra_speech_has_no_test_speaker_and_keeps_the_release_test_split():
+    split = study_data.split_corpus(SHARED_CORPUS.parent)
+    extra = sorted((SHARED_CORPUS / "clean_extra").glob("*.flac"))
+    assert len(extra) == 1532
+    speakers = {speaker_of(path.name) for path in extra}
+    assert len(speakers) == 205 and not speakers & set(split["test_speakers"])
+    assert len(split["test_speakers"]) == 18 and len(split["test_noise"]) == 6
