@@ -189,7 +189,7 @@ SYSTEMS = (
         (("atkl_dims", "[channel]"),),
         teacher=TEACHER,
     ),
-    # Fixes tried after the ablations (README, "Why AT-KL did not help"): the channel-dimension KL
+    # Fixes tried after the ablations (docs/study.md, "Why AT-KL did not help"): the channel-dimension KL
     # on the large early/late maps is 15-30 nats at temperature 1 and swamps every other term;
     # at temperature 8 it is 0.3-1.6, the scale of the attention-transfer terms.
     System(
