@@ -7,18 +7,51 @@ complex dtype. Framing is causal: the waveform is padded with
 ``(j + 1) * hop_length - 1`` and every input sample is covered by the same
 number of frames as in the middle of an infinite signal.
 
+:class:`CentredSTFT` is the other common convention (``torch.stft`` with
+``center=True``: frame ``j`` is centred on sample ``j * hop_length``), used
+by models trained elsewhere such as GTCRN. Both say where their frames lie in
+time through :class:`FrameTiming`, which is how feature maps of two models
+with different hops are aligned for distillation.
+
 Authors
  * speechbrain-atkl developers 2026
 """
 
 import contextlib
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
+
+
+class FrameTiming(NamedTuple):
+    """Where the frames of a spectrogram lie in the waveform.
+
+    Arguments
+    ---------
+    hop_length : int
+        Samples between the centres of consecutive frames.
+    first_centre : float
+        Sample index of the centre of frame 0 (the peak of its window); may be
+        negative when the first frame reaches into left padding.
+
+    Example
+    -------
+    >>> FrameTiming(hop_length=256, first_centre=0.0).centres(3).tolist()
+    [0.0, 256.0, 512.0]
+    """
+
+    hop_length: int
+    first_centre: float
+
+    def centres(self, frames, device=None):
+        """Sample index of the centre of each of ``frames`` frames, ``(frames,)`` float64."""
+        index = torch.arange(frames, dtype=torch.float64, device=device)
+        return self.first_centre + index * self.hop_length
 
 
 def full_precision(x):
@@ -142,6 +175,17 @@ class STFT(nn.Module):
         """Zeros added before the first sample so that it is fully covered."""
         return self.win_length - self.hop_length
 
+    @property
+    def timing(self):
+        """The :class:`FrameTiming` of the frames: frame ``j`` is centred on ``(j + 1) * hop - win / 2``.
+
+        Example
+        -------
+        >>> STFT(400, 100, 512).timing
+        FrameTiming(hop_length=100, first_centre=-100.0)
+        """
+        return FrameTiming(self.hop_length, self.hop_length - self.win_length / 2)
+
     def num_frames(self, length):
         """Number of frames produced for ``length`` input samples.
 
@@ -198,3 +242,90 @@ class STFT(nn.Module):
             envelope = F.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
         wav = wav / envelope.clamp_min(1e-8)
         return wav[:, 0, self.left_pad : self.left_pad + length]
+
+
+class CentredSTFT(nn.Module):
+    """``torch.stft`` / ``torch.istft`` with centred frames, in this package's layout.
+
+    Frame ``j`` is centred on sample ``j * hop_length`` (the signal is
+    reflect-padded by ``n_fft // 2`` on both sides, so it must be longer than
+    that), so ``length`` samples give ``length // hop_length + 1`` frames. This is the front end of models
+    trained with PyTorch's defaults, such as GTCRN.
+
+    Arguments
+    ---------
+    n_fft : int
+        FFT size and window length (samples).
+    hop_length : int
+        Hop between frames (samples).
+    window : str
+        Analysis and synthesis window (see :func:`make_window`).
+
+    Example
+    -------
+    >>> stft = CentredSTFT(n_fft=512, hop_length=256, window="sqrt_hann")
+    >>> wav = torch.randn(2, 16000)
+    >>> spec = stft(wav)
+    >>> spec.shape  # (batch, real/imag, n_fft // 2 + 1, frames)
+    torch.Size([2, 2, 257, 63])
+    >>> (stft.inverse(spec, 16000) - wav).abs().max().item() < 1e-5
+    True
+    """
+
+    def __init__(self, n_fft=512, hop_length=256, window="sqrt_hann"):
+        super().__init__()
+        if not 0 < hop_length <= n_fft:
+            raise ValueError(f"hop_length must be in (0, n_fft={n_fft}], got {hop_length}.")
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.register_buffer("window", make_window(window, n_fft), persistent=False)
+
+    @property
+    def timing(self):
+        """The :class:`FrameTiming` of the frames: frame ``j`` is centred on ``j * hop_length``.
+
+        Example
+        -------
+        >>> CentredSTFT(512, 256).timing
+        FrameTiming(hop_length=256, first_centre=0.0)
+        """
+        return FrameTiming(self.hop_length, 0.0)
+
+    def forward(self, wav):
+        """Computes the spectrum.
+
+        Arguments
+        ---------
+        wav : torch.Tensor
+            Waveform ``(batch, time)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Real and imaginary parts ``(batch, 2, n_fft // 2 + 1, frames)``.
+        """
+        if wav.dim() != 2:
+            raise ValueError(f"CentredSTFT expects (batch, time), got shape {tuple(wav.shape)}.")
+        if wav.shape[-1] <= self.n_fft // 2:
+            raise ValueError(
+                f"CentredSTFT needs more than n_fft // 2 = {self.n_fft // 2} samples (its reflection "
+                f"padding), got {wav.shape[-1]}."
+            )
+        wav = at_least_float32(wav)
+        with full_precision(wav):
+            spec = torch.stft(
+                wav, self.n_fft, self.hop_length, window=self.window.to(wav.dtype), return_complex=True
+            )
+        return torch.stack([spec.real, spec.imag], 1)
+
+    def inverse(self, spec, length):
+        """Resynthesises ``length`` samples from ``(batch, 2, n_fft // 2 + 1, frames)``."""
+        spec = at_least_float32(spec)
+        with full_precision(spec):
+            return torch.istft(
+                torch.complex(spec[:, 0], spec[:, 1]),
+                self.n_fft,
+                self.hop_length,
+                window=self.window.to(spec.dtype),
+                length=length,
+            )
