@@ -26,7 +26,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 
 from study_data import build_study_data  # noqa: E402
+
+from speechbrain_atkl.training.children import run_logged  # noqa: E402
 
 #: Each arm's overrides of ``hparams/distil_dccrn.yaml`` (``batch`` and
 #: ``segment`` scale the release's batch at equal audio per step).
@@ -177,9 +178,7 @@ def main(argv=None):
             if not (output / "test_metrics.json").is_file():
                 log = work / "logs" / f"{arm}-{seed}.log"
                 print(f"training {arm}, seed {seed} (log: {log})", flush=True)
-                with open(log, "a") as handle:
-                    status = subprocess.call(command(arm, seed, args, data_folder, work / "runs"),
-                                             stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                status = run_logged(command(arm, seed, args, data_folder, work / "runs"), log, env=env, cwd=REPO)
                 if status:
                     sys.exit(f"recipe_ablation.py: {arm} seed {seed} failed (exit {status}); see {log}")
             results[(arm, seed)] = read_log(output / "train_log.txt")

@@ -217,3 +217,35 @@ def test_shared_extra_speech_has_no_test_speaker_and_keeps_the_release_test_spli
     speakers = {speaker_of(path.name) for path in extra}
     assert len(speakers) == 205 and not speakers & set(split["test_speakers"])
     assert len(split["test_speakers"]) == 18 and len(split["test_noise"]) == 6
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_a_training_child_dies_with_its_killed_driver(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    driver = (
+        "import sys, time\n"
+        "from speechbrain_atkl.training.children import run_logged\n"
+        f"run_logged([sys.executable, '-c', 'import os, time; print(os.getpid(), flush=True); time.sleep(60)'], "
+        f"{str(tmp_path / 'child.log')!r})\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", driver])
+    log = tmp_path / "child.log"
+    deadline = time.monotonic() + 120  # the driver imports the package first
+    while not (log.is_file() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(log.read_text().split()[0])
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            state = "gone"
+        if state in ("gone", "Z"):
+            break
+        time.sleep(0.05)
+    assert state in ("gone", "Z")

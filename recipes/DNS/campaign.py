@@ -34,18 +34,16 @@ Authors
 """
 
 import argparse
-import ctypes
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from speechbrain_atkl.training.children import run_logged
 from speechbrain_atkl.training.run_checks import read_run_record
 
 from study_data import StudyError, build_study_data, corpus_root
@@ -145,24 +143,12 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
     ]
 
 
-def _die_with_parent():
-    """In the child: receive SIGTERM when the campaign process dies (Linux), so no trainer is orphaned."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def run_stage(command, log_path, threads):
-    """Runs a stage's ``train.py`` to the end; raises StudyError on failure."""
+    """Runs a stage's ``train.py`` to the end (it dies with the campaign); raises StudyError on failure."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        status = subprocess.call(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
+    status = run_logged(command, log_path, env=env, cwd=REPO)
     if status:
         raise StudyError(f"the stage's train.py failed (exit status {status}); see {log_path}")
 

@@ -89,6 +89,8 @@ from pathlib import Path
 
 import torch
 
+from speechbrain_atkl.training.children import die_with_parent
+
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
 from study_plan import BUDGETS, REPO, SYSTEM_NAMES, estimate_seconds, plan_runs, select_systems, train_command
 from study_report import write_results
@@ -126,7 +128,9 @@ def execute(run, command, results_root, log_folder, env, poll_seconds=5.0):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with open(log_path, "a", encoding="utf-8") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         while True:
             try:
                 process.wait(timeout=poll_seconds)
