@@ -7,10 +7,16 @@ METHOD notes, with every open choice an argument:
 
 For a feature map ``X`` of shape ``(batch, channels, freq, frames)``, take
 ``A = |X| ** p`` (for complex maps ``|X|`` is the complex magnitude, or the
-absolute value of each real and imaginary channel) and collapse one axis:
+absolute value of each real and imaginary channel; maps of a real-valued
+teacher use the absolute value of each channel, ``teacher_complex_features=
+"channels"``) and collapse one axis:
 
 * channel-dimension attention ``mean_c A``, a map over ``(freq, frames)``;
-  the teacher's frame axis is resampled to the student's;
+  the teacher's frames are put onto the student's (``time_alignment``: by the
+  time of each frame's centre, for any pair of hops, or by stretching one
+  frame axis over the other; see
+  :func:`~speechbrain_atkl.losses.attention_maps.align_frames`) and its
+  frequency axis is resampled to the student's;
 * time-dimension attention ``mean_t A``, a map over ``(channels, freq)``.
   Channels of two networks do not correspond, so by default the map is
   compared in a form that does not depend on channel order (``time_map``:
@@ -43,7 +49,9 @@ from torch import nn
 from speechbrain_atkl.losses.attention_maps import (
     ALIGN_MODES,
     ENERGY_MODES,
+    TIME_ALIGNMENTS,
     TIME_MAPS,
+    align_frames,
     frame_mask,
     kl_logits,
     resample_axes,
@@ -86,10 +94,22 @@ class ATKLLoss(nn.Module):
         index against channel index); see
         :func:`~speechbrain_atkl.losses.attention_maps.time_map_pair`.
     align : str
-        How the mismatched axis is resampled: ``"interpolate"`` or ``"pool"``.
+        How mismatched axes are resampled: ``"interpolate"`` or ``"pool"``
+        (the frequency axes, the channel axis of ``time_map="index"``, and
+        the frame axis with ``time_alignment="span"``).
+    time_alignment : str
+        How teacher frames meet student frames in the channel-dimension map:
+        ``"timestamps"``, each student frame takes the teacher's map at the
+        centre of its window (needs both models' frame timings, see
+        :meth:`terms`; right for any pair of hops), or ``"span"``, the
+        teacher's frame axis stretched over the student's (assumes both cover
+        the same stretch of signal; the alignment of the first Uformer runs).
     complex_features : str
         ``"magnitude"``: features are complex (real half first) and ``|X|`` is
         the complex magnitude; ``"channels"``: every channel is used as is.
+    teacher_complex_features : str or None
+        The same for the teacher's maps; None: as ``complex_features``. A
+        real-valued teacher (e.g. GTCRN) needs ``"channels"``.
     layers : list
         Layer pairs to link. An entry ``"encoder.2"`` links the same layer of
         both models; ``["decoder.0", "decoder.1"]`` links student layer to
@@ -108,6 +128,16 @@ class ATKLLoss(nn.Module):
     >>> permuted = {"encoder": [student["encoder"][0][:, torch.randperm(16)]], "decoder": []}
     >>> ATKLLoss(complex_features="channels")(permuted, student, layers=["encoder.0"]).abs().item() < 1e-5
     True
+
+    A real-valued teacher with 65 bins and hop 256 (GTCRN) against a complex
+    student with 128 bins and hop 100, aligned by time:
+
+    >>> from speechbrain_atkl.models.stft import FrameTiming
+    >>> real_teacher = {"encoder": [torch.randn(2, 16, 65, 63)], "decoder": []}
+    >>> loss = ATKLLoss(time_alignment="timestamps", teacher_complex_features="channels")
+    >>> timings = (FrameTiming(100, -100.0), FrameTiming(256, 0.0))
+    >>> bool(loss(student, real_teacher, layers=["encoder.0"], timings=timings) > 0)
+    True
     """
 
     def __init__(
@@ -122,7 +152,9 @@ class ATKLLoss(nn.Module):
         log_floor=1e-3,
         time_map="sorted",
         align="interpolate",
+        time_alignment="span",
         complex_features="magnitude",
+        teacher_complex_features=None,
         layers=None,
     ):
         super().__init__()
@@ -137,8 +169,13 @@ class ATKLLoss(nn.Module):
             raise ValueError(f"time_map must be one of {TIME_MAPS}, got {time_map!r}.")
         if align not in ALIGN_MODES:
             raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}.")
-        if complex_features not in COMPLEX_MODES:
-            raise ValueError(f"complex_features must be one of {COMPLEX_MODES}, got {complex_features!r}.")
+        if time_alignment not in TIME_ALIGNMENTS:
+            raise ValueError(f"time_alignment must be one of {TIME_ALIGNMENTS}, got {time_alignment!r}.")
+        teacher_complex_features = teacher_complex_features or complex_features
+        modes = {"complex_features": complex_features, "teacher_complex_features": teacher_complex_features}
+        for name, mode in modes.items():
+            if mode not in COMPLEX_MODES:
+                raise ValueError(f"{name} must be one of {COMPLEX_MODES}, got {mode!r}.")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
         self.dims = dims
@@ -151,7 +188,9 @@ class ATKLLoss(nn.Module):
         self.log_floor = log_floor
         self.time_map = time_map
         self.align = align
+        self.time_alignment = time_alignment
         self.complex_features = complex_features
+        self.teacher_complex_features = teacher_complex_features
         self.layers = self._parse_layers(layers if layers is not None else DEFAULT_LAYERS)
 
     @staticmethod
@@ -168,11 +207,11 @@ class ATKLLoss(nn.Module):
             raise ValueError("layers must name at least one layer pair.")
         return pairs
 
-    def forward(self, student_features, teacher_features, lengths=None, layers=None):
+    def forward(self, student_features, teacher_features, lengths=None, layers=None, timings=None):
         """Total AT-KL loss (a scalar); see :meth:`terms` for the arguments."""
-        return self.terms(student_features, teacher_features, lengths, layers)["total"]
+        return self.terms(student_features, teacher_features, lengths, layers, timings)["total"]
 
-    def terms(self, student_features, teacher_features, lengths=None, layers=None):
+    def terms(self, student_features, teacher_features, lengths=None, layers=None, timings=None):
         """Computes the loss and its parts.
 
         Arguments
@@ -184,6 +223,10 @@ class ATKLLoss(nn.Module):
             Relative lengths ``(batch,)``; padded frames are ignored.
         layers : list or None
             Overrides the layer pairs given at construction.
+        timings : tuple or None
+            ``(student, teacher)``
+            :class:`~speechbrain_atkl.models.stft.FrameTiming` of the feature
+            maps' frames; needed by ``time_alignment="timestamps"``.
 
         Returns
         -------
@@ -196,7 +239,7 @@ class ATKLLoss(nn.Module):
         for student_name, teacher_name in pairs:
             student = _lookup(student_features, student_name, "student")
             teacher = _lookup(teacher_features, teacher_name, "teacher").detach()
-            for name, value in self._pair_terms(student, teacher, lengths).items():
+            for name, value in self._pair_terms(student, teacher, lengths, timings).items():
                 sums[name] = sums.get(name, 0.0) + value / len(pairs)
         total = 0.0
         for dim in self.dims:
@@ -207,8 +250,19 @@ class ATKLLoss(nn.Module):
         sums["total"] = total if torch.is_tensor(total) else torch.zeros(())
         return sums
 
-    def _attention(self, x, lengths):
-        x = complex_magnitude(x) if self.complex_features == "magnitude" else x.abs()
+    @staticmethod
+    def _amplitude(x, mode, side):
+        if mode == "channels":
+            return x.abs()
+        if x.shape[1] % 2:
+            raise ValueError(
+                f"the {side}'s feature map has {x.shape[1]} channels, so it cannot hold real and imaginary "
+                f"halves ({side}_complex_features 'magnitude'); a real-valued {side} needs 'channels'."
+            )
+        return complex_magnitude(x)
+
+    def _attention(self, x, lengths, mode, side):
+        x = self._amplitude(x, mode, side)
         energy = x.pow(self.p)
         mask = frame_mask(lengths, x.shape[-1], x.device)
         maps = {}
@@ -222,7 +276,7 @@ class ATKLLoss(nn.Module):
                 maps["time"] = (energy * weights).sum(-1) / weights.sum(-1)
         return maps, mask
 
-    def flat_maps(self, student, teacher, lengths=None):
+    def flat_maps(self, student, teacher, lengths=None, timings=None):
         """The flattened maps each term compares, for one layer pair.
 
         Arguments
@@ -231,33 +285,46 @@ class ATKLLoss(nn.Module):
             Feature maps ``(batch, channels, freq, frames)``.
         lengths : torch.Tensor or None
             Relative lengths ``(batch,)``.
+        timings : tuple or None
+            ``(student, teacher)`` frame timings (see :meth:`terms`).
 
         Returns
         -------
         dict
             ``{dim: (student, teacher, valid)}``: ``(batch, bins)`` maps of
-            equal shape (channel dimension: the teacher's frames resampled;
+            equal shape (channel dimension: the teacher's frames aligned;
             time dimension: the ``time_map`` form) and the ``(batch, bins)``
             mask of the bins inside the lengths, or None.
         """
-        student_maps, mask = self._attention(student, lengths)
-        teacher_maps, _ = self._attention(teacher, lengths)
+        student_maps, mask = self._attention(student, lengths, self.complex_features, "student")
+        teacher_maps, _ = self._attention(teacher, lengths, self.teacher_complex_features, "teacher")
         flat = {}
         for dim in self.dims:
             valid = None
             if dim == "time":
                 s_map, t_map = time_map_pair(student_maps[dim], teacher_maps[dim], self.time_map, self.align)
             else:
-                s_map = student_maps[dim]
-                t_map = resample_axes(teacher_maps[dim], s_map.shape[-2:], self.align)
+                s_map, t_map = student_maps[dim], teacher_maps[dim]
+                if self.time_alignment == "timestamps":
+                    t_map = align_frames(t_map, s_map.shape[-1], *self._timings(timings))
+                t_map = resample_axes(t_map, s_map.shape[-2:], self.align)
                 if mask is not None:
                     valid = mask[:, None, :].expand_as(s_map).flatten(1)
             flat[dim] = (s_map.flatten(1), t_map.flatten(1), valid)
         return flat
 
-    def _pair_terms(self, student, teacher, lengths):
+    @staticmethod
+    def _timings(timings):
+        if timings is None or len(timings) != 2:
+            raise ValueError(
+                "time_alignment 'timestamps' needs timings=(student, teacher) FrameTiming of the feature "
+                f"maps (e.g. model.stft.timing), got {timings!r}."
+            )
+        return timings
+
+    def _pair_terms(self, student, teacher, lengths, timings):
         terms = {}
-        for dim, (s_flat, t_flat, valid) in self.flat_maps(student, teacher, lengths).items():
+        for dim, (s_flat, t_flat, valid) in self.flat_maps(student, teacher, lengths, timings).items():
             if self.at_weight:
                 terms[f"at_{dim}"] = self._at_distance(s_flat, t_flat, valid)
             if self.kl_weight:
@@ -294,6 +361,7 @@ def _lookup(features, name, side):
     if int(index) >= len(layers):
         raise ValueError(
             f"{side} has {len(layers)} {group} feature maps, cannot link {name!r}; "
-            "was the model called with return_features=True?"
+            "was the model called with return_features=True (or, for a hooked teacher, does "
+            "teacher_feature_modules name that many modules)?"
         )
     return layers[int(index)]

@@ -18,6 +18,19 @@ so :func:`time_map_pair` offers forms that do not depend on channel order:
 * ``"index"``: channel index against channel index, the teacher's channel
   axis resampled (depends on channel order; kept for the ablation).
 
+Channel-dimension attention is a map over ``(freq, frames)``, and two models
+with different STFT hops have different frames. :func:`align_frames` puts the
+teacher's frames onto the student's by time (``time_alignment="timestamps"``
+of the loss): each student frame takes the teacher's map at the same instant
+(the centre of its window), linearly interpolated between the two nearest
+teacher frames, whatever the two hops (e.g. 256 and 100). The other
+alignment, ``"span"``, stretches the teacher's frame axis over the student's
+(bilinear resampling, :func:`resample_axes`), which assumes that both frame
+axes cover the same stretch of signal. Against DCCRN's frames (hop 100) it
+is off by up to 50 samples for Uformer's (hop 160), and for GTCRN's centred
+hop-256 frames by 22 samples on 2-4 s segments but 146 on 1-s ones, where
+the two frame counts round differently (tested).
+
 Authors
  * speechbrain-atkl developers 2026
 """
@@ -26,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 ALIGN_MODES = ("interpolate", "pool")
+TIME_ALIGNMENTS = ("span", "timestamps")
 TIME_MAPS = ("sorted", "gram", "profile", "index")
 ENERGY_MODES = ("power", "log")
 
@@ -55,6 +69,44 @@ def resample_axes(x, size, mode="interpolate"):
     if mode == "pool":
         return F.adaptive_avg_pool2d(x[:, None], size)[:, 0]
     raise ValueError(f"align must be one of {ALIGN_MODES}, got {mode!r}.")
+
+
+def align_frames(teacher, student_frames, student_timing, teacher_timing):
+    """The teacher's map sampled at the instants of the student's frames.
+
+    Arguments
+    ---------
+    teacher : torch.Tensor
+        ``(..., teacher_frames)``, frames last.
+    student_frames : int
+        Number of student frames.
+    student_timing, teacher_timing : FrameTiming
+        Where each model's frames lie in the waveform
+        (:class:`~speechbrain_atkl.models.stft.FrameTiming`, e.g. ``model.stft.timing``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., student_frames)``: at the centre of each student frame, the
+        linear interpolation of the two teacher frames around it (the first or
+        last teacher frame outside the teacher's range).
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.stft import FrameTiming
+    >>> teacher = FrameTiming(hop_length=256, first_centre=0.0)  # GTCRN
+    >>> student = FrameTiming(hop_length=100, first_centre=-100.0)  # DCCRN
+    >>> centres = teacher.centres(20).float()  # a map holding each frame's time
+    >>> align_frames(centres, 5, student, teacher).tolist()
+    [0.0, 0.0, 100.0, 200.0, 300.0]
+    """
+    frames = teacher.shape[-1]
+    centres = student_timing.centres(student_frames, teacher.device)
+    positions = ((centres - teacher_timing.first_centre) / teacher_timing.hop_length).clamp(0, frames - 1)
+    below = positions.floor().long().clamp(max=max(frames - 2, 0))
+    above = (below + 1).clamp(max=frames - 1)
+    weight = (positions - below).to(teacher.dtype)
+    return teacher[..., below] * (1 - weight) + teacher[..., above] * weight
 
 
 def frame_mask(lengths, frames, device):

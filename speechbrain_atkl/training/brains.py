@@ -45,6 +45,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_atkl.evaluation.metrics import WORST_SCORES, UnscorableError, pesq_wb
 from speechbrain_atkl.losses.si_snr import si_snr
 from speechbrain_atkl.training.checkpoints import is_maximised
+from speechbrain_atkl.training.teacher_features import HookedTeacher, frame_timing
 
 logger = logging.getLogger(__name__)
 
@@ -329,7 +330,14 @@ class DistillationBrain(EnhancementBrain):
     Extra hyper-parameters: ``teacher`` (the frozen model, loaded by the
     recipe), ``balanced_loss`` (:class:`BalancedSISNRLoss`), ``atkl_loss``
     (:class:`ATKLLoss`) and ``feature_weight`` (its weight; 0 gives output-only
-    distillation). Training loss::
+    distillation). The teacher's feature maps come from its
+    ``return_features`` (this package's models) or, when the YAML has
+    ``teacher_feature_modules`` (and ``teacher_feature_layout``), from forward
+    hooks on those modules, so any model mapping ``(batch, time)`` to
+    ``(batch, time)`` can teach (:class:`~speechbrain_atkl.training.teacher_features.HookedTeacher`).
+    With ``atkl_loss.time_alignment == "timestamps"`` the frames are aligned by
+    the models' ``stft.timing`` (or the YAML's ``teacher_frame_timing``).
+    Training loss::
 
         balanced_loss(student, clean, teacher) + feature_weight * atkl_loss(features)
 
@@ -339,9 +347,20 @@ class DistillationBrain(EnhancementBrain):
     """
 
     def on_fit_start(self):
-        """Moves the teacher to the device and freezes it."""
+        """Moves the teacher to the device, freezes it, hooks its feature modules, reads the frame timings."""
         super().on_fit_start()
-        self.teacher = self.hparams.teacher.to(self.device).eval().requires_grad_(False)
+        teacher = self.hparams.teacher
+        self.frame_timings = None
+        if self.hparams.atkl_loss.time_alignment == "timestamps":
+            student = self.modules.model
+            student = student.module if isinstance(student, torch.nn.parallel.DistributedDataParallel) else student
+            override = getattr(self.hparams, "teacher_frame_timing", None)
+            self.frame_timings = (frame_timing(student), frame_timing(teacher, override))
+        feature_modules = getattr(self.hparams, "teacher_feature_modules", None)
+        if feature_modules:
+            layout = getattr(self.hparams, "teacher_feature_layout", "channels_freq_frames")
+            teacher = HookedTeacher(teacher, feature_modules, layout)
+        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
 
     def compute_forward(self, batch, stage):
         """Student output; in training also the teacher's output and both feature maps."""
@@ -368,7 +387,9 @@ class DistillationBrain(EnhancementBrain):
         loss = self.hparams.balanced_loss(student, clean, teacher, lengths)
         self._add_term("balanced_si_snr", loss)
         if student_features is not None:
-            terms = self.hparams.atkl_loss.terms(student_features, teacher_features, lengths)
+            terms = self.hparams.atkl_loss.terms(
+                student_features, teacher_features, lengths, timings=self.frame_timings
+            )
             for name, value in terms.items():
                 self._add_term(f"atkl_{name}", value)
             loss = loss + self.hparams.feature_weight * terms["total"]

@@ -111,7 +111,10 @@ class Decoder(nn.Module):
         super().__init__()
         self.de_convs = nn.ModuleList(
             [
-                *(GroupedTemporalConvBlock(channels, channels, dilation=d, transposed=True) for d in reversed(dilations)),
+                *(
+                    GroupedTemporalConvBlock(channels, channels, dilation=d, transposed=True)
+                    for d in reversed(dilations)
+                ),
                 ConvBlock(channels, channels, groups=2, transposed=True, **STRIDED_CONV),
                 ConvBlock(channels, out_channels, transposed=True, last=True, **STRIDED_CONV),
             ]
@@ -212,11 +215,6 @@ class GTCRN(nn.Module):
         ``n_fft - 1`` samples past the first sample it covers.
         """
         return self.stft.n_fft - 1
-
-    @property
-    def frame_timing(self):
-        """Where the frames of every feature map lie (:class:`~speechbrain_atkl.models.stft.FrameTiming`)."""
-        return self.stft.timing
 
     def forward(self, noisy):
         """Enhances a batch of waveforms.
