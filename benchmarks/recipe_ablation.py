@@ -56,18 +56,18 @@ def default_work_dir():
     return Path(root) / "ablation"
 
 
-def parse_stats(text):
-    """``{"loss": 1.0, ...}`` from a train log's ``loss: 1.0, si_snr: 2.0`` part.
+def parse_stats(text, stage):
+    """``{"loss": 1.0, ...}`` from a train log's ``loss: 1.0, valid si_snr: 2.0`` part of ``stage``.
 
     Example
     -------
-    >>> parse_stats("loss: -3.19e+00, wall_s: 12.5")
+    >>> parse_stats("loss: -3.19e+00, valid wall_s: 12.5", "valid")
     {'loss': -3.19, 'wall_s': 12.5}
     """
     stats = {}
     for item in text.split(", "):
         name, _, value = item.partition(": ")
-        stats[name.strip()] = float(value)
+        stats[name.strip().removeprefix(f"{stage} ")] = float(value)
     return stats
 
 
@@ -78,8 +78,8 @@ def read_log(path):
     -------
     >>> import tempfile
     >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
-    >>> _ = log.write_text("epoch: 1, lr: 1.00e-03 - train loss: 4.0, wall_s: 90.0 - "
-    ...                    "valid loss: 0.1, si_snr: 1.2, pesq: 1.4, wall_s: 10.0\\n")
+    >>> _ = log.write_text("epoch: 1, lr: 1.00e-03 - train loss: 4.0, train wall_s: 90.0 - "
+    ...                    "valid loss: 0.1, valid wall_s: 10.0, valid si_snr: 1.2, valid pesq: 1.4\\n")
     >>> read_log(log)[0]["valid"]["si_snr"]
     1.2
     """
@@ -91,8 +91,8 @@ def read_log(path):
                 {
                     "epoch": int(match.group(1)),
                     "lr": float(match.group(2)),
-                    "train": parse_stats(match.group(3)),
-                    "valid": parse_stats(match.group(4)),
+                    "train": parse_stats(match.group(3), "train"),
+                    "valid": parse_stats(match.group(4), "valid"),
                 }
             )
     return epochs
