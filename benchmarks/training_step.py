@@ -18,6 +18,9 @@ before and after) are printed with it::
 
 The paper-size teacher (``--teacher Uformer``) needs ~1.9 GB per 4-s item in a
 training step; the default batch fits a 24 GB machine with either teacher.
+``--teacher-hparams hparams/distil_dccrn_atkl_gtcrn.yaml`` takes the teacher
+and the distillation settings (hooked feature modules, AT-KL) from a training
+YAML instead, e.g. GTCRN (untrained weights: the cost is the same).
 
 Authors
  * speechbrain-atkl developers 2026
@@ -27,11 +30,14 @@ import argparse
 import os
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import speechbrain as sb
 import torch
+from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_atkl.losses import ATKLLoss, BalancedSISNRLoss, SISNRLoss
 from speechbrain_atkl.models.dccrn import DCCRN
@@ -39,6 +45,16 @@ from speechbrain_atkl.models.uformer import Uformer
 from speechbrain_atkl.training import DistillationBrain, EnhancementBrain
 
 STEPS = ("DCCRN-E", "Distil-DCCRN", "Uformer-light", "distillation")
+#: What the distillation step takes from a training YAML (``--teacher-hparams``).
+DISTILLATION_KEYS = (
+    "teacher",
+    "balanced_loss",
+    "atkl_loss",
+    "feature_weight",
+    "teacher_feature_modules",
+    "teacher_feature_layout",
+    "teacher_frame_timing",
+)
 #: Variant name -> SpeechBrain run options.
 VARIANTS = {
     "fp32": {"precision": "fp32"},
@@ -54,8 +70,29 @@ def build_model(name):
     return DCCRN.from_preset(name)
 
 
-def make_brain(step, variant, teacher="Uformer-light", student="Distil-DCCRN"):
+def distillation_hparams(teacher="Uformer-light", teacher_hparams=None):
+    """The distillation step's teacher and losses: a preset with AT-KL's defaults, or a training YAML's.
+
+    Example
+    -------
+    >>> hparams = distillation_hparams(teacher_hparams="hparams/distil_dccrn_atkl_gtcrn.yaml")
+    >>> type(hparams["teacher"]).__name__, hparams["atkl_loss"].time_alignment
+    ('GTCRN', 'timestamps')
+    """
+    if teacher_hparams is None:
+        return dict(
+            teacher=build_model(teacher), balanced_loss=BalancedSISNRLoss(0.5), atkl_loss=ATKLLoss(), feature_weight=1.0
+        )
+    with tempfile.TemporaryDirectory() as results:
+        recipe = load_hyperpyyaml(Path(teacher_hparams).read_text(), {"results_root": results})
+    return {key: recipe[key] for key in DISTILLATION_KEYS if key in recipe}
+
+
+def make_brain(step, variant, teacher="Uformer-light", student="Distil-DCCRN", teacher_hparams=None):
     """The recipe's Brain for ``step`` (a preset or ``"distillation"``) in ``variant``, fit-started.
+
+    ``teacher`` and ``teacher_hparams`` choose the distillation step's teacher
+    (see :func:`distillation_hparams`).
 
     Example
     -------
@@ -68,12 +105,7 @@ def make_brain(step, variant, teacher="Uformer-light", student="Distil-DCCRN"):
     model = build_model(student if step == "distillation" else step)
     if step == "distillation":
         brain_class = DistillationBrain
-        hparams.update(
-            teacher=build_model(teacher),
-            balanced_loss=BalancedSISNRLoss(0.5),
-            atkl_loss=ATKLLoss(),
-            feature_weight=1.0,
-        )
+        hparams.update(distillation_hparams(teacher, teacher_hparams))
     brain = brain_class(
         modules={"model": model},
         opt_class=lambda params: torch.optim.Adam(params, lr=1e-3),
@@ -165,12 +197,17 @@ def main(argv=None):
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["fp32", "bf16"])
     parser.add_argument("--teacher", default="Uformer-light", help="teacher preset of the distillation step")
+    parser.add_argument(
+        "--teacher-hparams",
+        metavar="YAML",
+        help="take the distillation step's teacher and losses from this training YAML instead of --teacher",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     batch = noise_batch(args.batch, args.seconds)
     brains = {
-        (step, variant): make_brain(step, variant, args.teacher)
+        (step, variant): make_brain(step, variant, args.teacher, teacher_hparams=args.teacher_hparams)
         for step in args.steps
         for variant in args.variants
     }
@@ -181,7 +218,8 @@ def main(argv=None):
         reference = ("Distil-DCCRN", "fp32")
     print(f"After: {conditions(args)}\n")
     if "distillation" in args.steps:
-        print(f"distillation = Distil-DCCRN student + {args.teacher} teacher + balanced SI-SNR + AT-KL\n")
+        teacher = args.teacher_hparams or f"{args.teacher} teacher"
+        print(f"distillation = Distil-DCCRN student + {teacher} + balanced SI-SNR + AT-KL\n")
     print(f"| step | variant | wall s, median (range) | CPU s | audio-s per wall-s | x {' '.join(reference)} |")
     print("|---|---|---:|---:|---:|---:|")
     print("\n".join(summarise(times, args.batch * args.seconds, reference)))
