@@ -464,3 +464,43 @@ def test_non_finite_chunking_is_a_clear_error(tmp_path, enhancer, chunking):
     with pytest.raises(ValueError, match="expected finite chunk_seconds"):
         enhancer.enhance_file(path, tmp_path / "out.wav", **chunking)
     assert not (tmp_path / "out.wav").exists()
+
+
+# ---------------------------------------------------------------- output at the input's rate
+
+
+@pytest.mark.parametrize("rate", [44100, 8000])
+def test_output_at_the_input_rate_is_the_16k_output_resampled_back(tmp_path, enhancer, rate):
+    from speechbrain_atkl.data.resample import resample
+
+    rng = np.random.default_rng(6)
+    path = write(tmp_path / "in.flac", 0.1 * rng.standard_normal((2 * rate + 7, 2)), rate)
+    chunking = dict(chunk_seconds=0.5, context_seconds=0.25)
+    at_16k = enhancer.enhance_file(path, **chunking)
+    out = enhancer.enhance_file(path, tmp_path / "out.wav", output_rate="input", **chunking)
+    assert out.shape == (2 * rate + 7,)  # as many samples as the input
+    torch.testing.assert_close(out, resample(at_16k, RATE, rate)[: out.shape[0]], atol=1e-6, rtol=0)
+    written, written_rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    assert written_rate == rate and np.array_equal(written, out.numpy())
+
+
+def test_output_at_the_input_rate_is_band_limited_to_8k(tmp_path, enhancer):
+    from scipy.signal import welch
+
+    path = write(tmp_path / "in.wav", 0.1 * np.random.default_rng(7).standard_normal(48000 * 3), 48000)
+    out = enhancer.enhance_file(path, output_rate="input").numpy()
+    freqs, power = welch(out, 48000, nperseg=2048)
+    # Measured -34.5 dB above 9 kHz (the resampler's roll-off images 7-8 kHz up to ~9 kHz).
+    ratio_db = 10 * np.log10(power[freqs > 9000].mean() / power[(freqs > 1000) & (freqs < 7000)].mean())
+    assert ratio_db < -25, ratio_db
+
+
+def test_output_rate_of_a_16k_input_or_the_model_rate_changes_nothing(tmp_path, enhancer):
+    path = write(tmp_path / "in.wav", 0.1 * np.random.default_rng(8).standard_normal(5000))
+    default = enhancer.enhance_file(path)
+    assert torch.equal(enhancer.enhance_file(path, output_rate="input"), default)
+    assert torch.equal(enhancer.enhance_file(path, output_rate=RATE), default)
+    for bad in (44100, "44100", "native"):
+        with pytest.raises(ValueError, match=f"output_rate must be None or 16000 .* got {bad!r}"):
+            enhancer.enhance_file(path, tmp_path / "out.wav", output_rate=bad)
+    assert not (tmp_path / "out.wav").exists()

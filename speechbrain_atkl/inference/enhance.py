@@ -10,12 +10,16 @@ Hugging Face Hub id) and enhances batches of waveforms or whole audio files:
 
 Long recordings are read, resampled, enhanced in overlapping chunks
 (:func:`enhance_stream`) and written block by block, so that memory stays
-bounded whatever the file's length.
+bounded whatever the file's length. Every method takes an attenuation limit
+(``atten_lim_db``, see :mod:`~speechbrain_atkl.models.attenuation`), and
+:meth:`EnhanceBatch.enhance_file` can write its output at the input's rate.
 
 Authors
  * speechbrain-atkl developers 2026
 """
 
+import functools
+import inspect
 import math
 from pathlib import Path
 
@@ -23,9 +27,11 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
-from speechbrain_atkl.data.audio import read_blocks
+from speechbrain_atkl.data.audio import audio_info, read_blocks
+from speechbrain_atkl.data.resample import StreamResampler
 from speechbrain_atkl.inference.chunking import enhance_in_chunks, enhance_stream
 from speechbrain_atkl.inference.enhanced_output import EnhancedOutput
+from speechbrain_atkl.models.attenuation import attenuation_floor
 
 __all__ = ["EnhanceBatch", "NonFiniteOutputError", "enhance_in_chunks", "enhance_stream"]
 
@@ -73,6 +79,7 @@ class EnhanceBatch(Pretrained):
     >>> enhanced = enhancer.enhance_batch(noisy, lengths=torch.tensor([1.0, 0.5]))
     >>> enhanced.shape, enhanced[1, 2000:].abs().max().item()
     (torch.Size([2, 4000]), 0.0)
+    >>> gentler = enhancer.enhance_batch(noisy, atten_lim_db=6.0)  # each bin keeps >= 1/2 of its input
     """
 
     HPARAMS_NEEDED = ["sample_rate"]
@@ -152,7 +159,40 @@ class EnhanceBatch(Pretrained):
         """The model's sampling rate in Hz (inputs are resampled to it)."""
         return self.hparams.sample_rate
 
-    def enhance_batch(self, noisy, lengths=None):
+    def attenuation_kwargs(self, atten_lim_db):
+        """The keyword arguments that pass an attenuation limit to the model.
+
+        Arguments
+        ---------
+        atten_lim_db : float or None
+            Attenuation limit in dB (see
+            :mod:`~speechbrain_atkl.models.attenuation`); None: no limit.
+
+        Returns
+        -------
+        dict
+            ``{}`` for None, else ``{"atten_lim_db": atten_lim_db}``.
+
+        Raises
+        ------
+        ValueError
+            If the value is not a finite number >= 0.
+        TypeError
+            If the model's ``forward`` takes no ``atten_lim_db`` (the DCCRN
+            family and the Uformer take it).
+        """
+        if atten_lim_db is None:
+            return {}
+        attenuation_floor(atten_lim_db)
+        model = self.mods.enhance_model
+        if "atten_lim_db" not in inspect.signature(model.forward).parameters:
+            raise TypeError(
+                f"atten_lim_db={atten_lim_db!r}: {type(model).__name__} takes no attenuation limit "
+                "(its forward has no atten_lim_db argument; the DCCRN family and the Uformer have one)."
+            )
+        return {"atten_lim_db": atten_lim_db}
+
+    def enhance_batch(self, noisy, lengths=None, atten_lim_db=None):
         """Enhances a batch of (possibly padded) waveforms.
 
         Each waveform is enhanced on its own valid samples only: the batch is
@@ -176,6 +216,10 @@ class EnhanceBatch(Pretrained):
         lengths : torch.Tensor or None
             Relative lengths ``(batch,)`` in ``(0, 1]`` (SpeechBrain's
             convention); ``None`` means all waveforms are complete.
+        atten_lim_db : float or None
+            Attenuation limit: every time-frequency bin keeps at least
+            ``10 ** (-atten_lim_db / 20)`` of its noisy magnitude (12 dB: a
+            quarter); None: no limit (see :meth:`attenuation_kwargs`).
 
         Returns
         -------
@@ -184,6 +228,7 @@ class EnhanceBatch(Pretrained):
         """
         if noisy.dim() != 2:
             raise ValueError(f"enhance_batch expects noisy of shape (batch, time), got {tuple(noisy.shape)}.")
+        limit = self.attenuation_kwargs(atten_lim_db)
         noisy = noisy.to(self.device, torch.float32)
         if not torch.isfinite(noisy).all():
             raise ValueError("enhance_batch: the noisy input holds NaN or infinite samples.")
@@ -198,7 +243,7 @@ class EnhanceBatch(Pretrained):
         with torch.no_grad():
             for length in samples.unique().tolist():
                 rows = (samples == length).nonzero().squeeze(1).to(self.device)
-                enhanced[rows, :length] = self.mods.enhance_model(noisy[rows, :length])
+                enhanced[rows, :length] = self.mods.enhance_model(noisy[rows, :length], **limit)
         bad = (~torch.isfinite(enhanced)).any(1).nonzero().squeeze(1).tolist()
         if bad:
             raise NonFiniteOutputError(
@@ -207,7 +252,9 @@ class EnhanceBatch(Pretrained):
             )
         return enhanced
 
-    def enhance_waveform(self, wav, chunk_seconds=10.0, context_seconds=2.0, crossfade_seconds=0.05):
+    def enhance_waveform(
+        self, wav, chunk_seconds=10.0, context_seconds=2.0, crossfade_seconds=0.05, atten_lim_db=None
+    ):
         """Enhances one waveform of any length in overlapping chunks.
 
         See :func:`enhance_in_chunks` for the method and its accuracy. A
@@ -225,6 +272,8 @@ class EnhanceBatch(Pretrained):
             ``lookahead_samples``).
         crossfade_seconds : float
             Length of the linear cross-fade between consecutive chunks.
+        atten_lim_db : float or None
+            Attenuation limit in dB (see :meth:`enhance_batch`).
 
         Returns
         -------
@@ -234,10 +283,16 @@ class EnhanceBatch(Pretrained):
         if wav.dim() != 1:
             raise ValueError(f"enhance_waveform expects a (time,) waveform, got {tuple(wav.shape)}.")
         chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
-        return enhance_in_chunks(self._enhance_one, wav.to(self.device, torch.float32), **chunking)
+        enhance = self._one_waveform(atten_lim_db)
+        return enhance_in_chunks(enhance, wav.to(self.device, torch.float32), **chunking)
 
-    def _enhance_one(self, wav):
-        return self.enhance_batch(wav.to(self.device, torch.float32)[None])[0]
+    def _one_waveform(self, atten_lim_db):
+        """A function enhancing one ``(time,)`` waveform (the limit checked now, not per chunk)."""
+        self.attenuation_kwargs(atten_lim_db)
+        return functools.partial(self._enhance_one, atten_lim_db=atten_lim_db)
+
+    def _enhance_one(self, wav, atten_lim_db):
+        return self.enhance_batch(wav.to(self.device, torch.float32)[None], atten_lim_db=atten_lim_db)[0]
 
     def _chunking(self, chunk_seconds, context_seconds, crossfade_seconds):
         """Keyword arguments of :func:`enhance_stream` for this model."""
@@ -266,13 +321,16 @@ class EnhanceBatch(Pretrained):
         context_seconds=2.0,
         crossfade_seconds=0.05,
         return_signal=True,
+        atten_lim_db=None,
+        output_rate=None,
     ):
         """Enhances an audio file of any length in bounded memory.
 
         The file may be in any format soundfile reads and at any sampling
         rate: it is resampled to the model's rate (16 kHz for the published
         models), and several channels are mixed to mono by averaging them.
-        **The output is at the model's rate**, whatever the input's rate.
+        **The output is at the model's rate**, whatever the input's rate,
+        unless ``output_rate="input"``.
         The file is read, resampled and enhanced block by block in
         overlapping chunks (see :meth:`enhance_waveform`; the result equals
         :meth:`enhance_waveform` of the whole signal to float rounding) and
@@ -295,11 +353,18 @@ class EnhanceBatch(Pretrained):
             Chunking (see :meth:`enhance_waveform`).
         return_signal : bool
             Return the enhanced signal (else ``None``; needs ``output_filename``).
+        atten_lim_db : float or None
+            Attenuation limit in dB (see :meth:`enhance_batch`).
+        output_rate : int or str or None
+            None or :attr:`sample_rate`: the output is at the model's rate.
+            ``"input"``: the enhanced signal is resampled back to the file's
+            rate, as many samples as the file has; it holds nothing above
+            half the model's rate (8 kHz for 16 kHz models).
 
         Returns
         -------
         torch.Tensor or None
-            The enhanced signal ``(time,)`` on the CPU, at :attr:`sample_rate`.
+            The enhanced signal ``(time,)`` on the CPU, at the output rate.
 
         Raises
         ------
@@ -314,23 +379,49 @@ class EnhanceBatch(Pretrained):
         """
         if output_filename is None and not return_signal:
             raise ValueError("enhance_file: return_signal=False needs an output_filename.")
+        if output_rate not in (None, self.sample_rate, "input"):
+            raise ValueError(
+                f"enhance_file: output_rate must be None or {self.sample_rate} (the model's rate) or 'input', "
+                f"got {output_rate!r}."
+            )
+        enhance = self._one_waveform(atten_lim_db)
         chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
         blocks = read_blocks(path, self.sample_rate, block_frames=_block_frames(chunking["chunk_samples"]))
-        pieces = [] if return_signal else None
-        with EnhancedOutput(output_filename, self.sample_rate) as output:
+        pieces = (piece.cpu() for piece in enhance_stream(enhance, blocks, **chunking))
+        rate = self.sample_rate
+        if output_rate == "input":
+            info = audio_info(path)
+            if info.sample_rate != rate:
+                pieces = _resampled(pieces, rate, info.sample_rate, info.frames)
+                rate = info.sample_rate
+        kept = [] if return_signal else None
+        with EnhancedOutput(output_filename, rate) as output:
             try:
-                for piece in enhance_stream(self._enhance_one, blocks, **chunking):
-                    piece = piece.cpu()
+                for piece in pieces:
                     output.write(piece)
-                    if pieces is not None:
-                        pieces.append(piece)
+                    if kept is not None:
+                        kept.append(piece)
             except NonFiniteOutputError as error:
                 raise RuntimeError(f"{path}: {error} Nothing written.") from None
-        return torch.cat(pieces) if pieces is not None else None
+        return torch.cat(kept) if kept is not None else None
 
     def forward(self, noisy, lengths=None):
         """Same as :meth:`enhance_batch`."""
         return self.enhance_batch(noisy, lengths)
+
+
+def _resampled(pieces, orig_rate, new_rate, frames):
+    """Consecutive ``(time,)`` pieces of a signal at ``orig_rate``, as pieces at ``new_rate``.
+
+    The output is cut to ``frames`` samples (the rounding up of two
+    resamplings leaves a few more).
+    """
+    resampler = StreamResampler(orig_rate, new_rate)
+    for piece in pieces:
+        piece = resampler.push(piece)[:frames]
+        frames -= piece.shape[0]
+        yield piece
+    yield resampler.finish()[:frames]
 
 
 def _block_frames(chunk_samples):

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx [--streaming [--batch-size 1]]
+    python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx [--streaming [--batch-size 1]] [--atten-lim-db 12]
 
 ``SOURCE`` is a published model folder (``hyperparams.yaml`` and
 ``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`), a training
@@ -36,7 +36,13 @@ All axes are fixed except the batch (axis 0 of every tensor; fixed too with
 ``batch_size``, which makes a hop faster). The state
 shapes are in the graph's input list, and the graph's metadata holds
 ``hop_length``, ``win_length``, ``lookahead_frames``, ``sample_rate`` and
-``latency_samples``. :class:`OnnxStreamingEnhancer` drives the graph with
+``latency_samples``.
+
+An attenuation limit (``atten_lim_db``, see
+:mod:`~speechbrain_atkl.models.attenuation`) is an export option: the graph
+holds it as a constant (both graphs; the metadata's ``atten_lim_db`` says
+which), and its output is ``model(wav, atten_lim_db=...)``'s.
+:class:`OnnxStreamingEnhancer` drives the graph with
 onnxruntime; it takes chunks of any size like
 :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`.
 
@@ -68,6 +74,7 @@ from torch import nn
 
 from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
 from speechbrain_atkl.inference.streaming_step import StreamingStep
+from speechbrain_atkl.models.attenuation import attenuation_floor
 from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -79,7 +86,7 @@ STREAMING_INPUTS = ("audio", "valid", "state")
 STREAMING_OUTPUTS = ("enhanced", "finite", "next_state")
 
 
-def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch_size=None):
+def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch_size=None, atten_lim_db=None):
     """Writes a DCCRN-family model as an ONNX file.
 
     Arguments
@@ -97,6 +104,9 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         Streaming graph only: fix the batch size (1 for one live stream).
         The graph then computes no tensor shapes at run time and onnxruntime
         runs a hop about 20 % faster; None keeps the batch axis dynamic.
+    atten_lim_db : float or None
+        Attenuation limit in dB built into the graph (as the model's
+        ``forward`` takes it); None: no limit.
 
     Returns
     -------
@@ -116,6 +126,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         raise ValueError(f"batch_size={batch_size!r}: a fixed batch size (>= 1) is for the streaming graph only.")
     if not isinstance(model, DCCRN):
         raise TypeError(f"export_onnx supports the DCCRN family, got {type(model).__name__}.")
+    attenuation_floor(atten_lim_db)  # a bad value fails before anything is written
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
@@ -125,7 +136,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
             # The layers' one-frame convolutions: the matrix-product steps PyTorch prefers hold
             # FFTs the exporter cannot write, and with DFT matrices and sliced windows they ran
             # no faster in onnxruntime (1.02x).
-            module = PackedStep(StreamingStep(model, matrix_steps=False))
+            module = PackedStep(StreamingStep(model, matrix_steps=False, atten_lim_db=atten_lim_db))
             batch = batch_size or 2
             inputs = (torch.randn(batch, module.step.hop_length), torch.ones(batch), module.initial_state(batch))
             input_names, output_names = list(STREAMING_INPUTS), list(STREAMING_OUTPUTS)
@@ -139,7 +150,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
                 state_layout=json.dumps([[name, list(shape)] for name, shape in module.step.state_shapes.items()]),
             )
         else:
-            module = model
+            module = OfflineGraph(model, atten_lim_db)
             inputs = (torch.randn(2, 1601),)
             input_names, output_names = ["noisy"], ["enhanced"]
             dynamic_axes = {name: {0: "batch", 1: "time"} for name in input_names + output_names}
@@ -163,8 +174,38 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     finally:
         model.train(was_training)
     metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
+    if atten_lim_db is not None:
+        metadata.update(atten_lim_db=float(atten_lim_db))
     _write_metadata(path, metadata, [("enhanced", "audio"), ("next_state", "state")] if streaming else [])
     return path
+
+
+class OfflineGraph(nn.Module):
+    """What the offline graph computes: the model's ``forward`` with a fixed attenuation limit.
+
+    Arguments
+    ---------
+    model : speechbrain_atkl.models.dccrn.DCCRN
+        The model.
+    atten_lim_db : float or None
+        The limit passed to every call.
+
+    Example
+    -------
+    >>> model = DCCRN(channels=[8] * 6, rnn_units=16).eval()
+    >>> wav = torch.randn(1, 800)
+    >>> torch.equal(OfflineGraph(model, 6.0)(wav), model(wav, atten_lim_db=6.0))
+    True
+    """
+
+    def __init__(self, model, atten_lim_db=None):
+        super().__init__()
+        self.model = model
+        self.atten_lim_db = atten_lim_db
+
+    def forward(self, noisy):
+        """``(batch, time)`` -> ``(batch, time)``."""
+        return self.model(noisy, atten_lim_db=self.atten_lim_db)
 
 
 class PackedStep(nn.Module):
@@ -284,6 +325,8 @@ class OnnxStreamingEnhancer(HopStreamer):
                 "export_onnx(model, path, streaming=True)."
             )
         self._state_input = inputs[2]
+        #: The attenuation limit built into the graph (dB), or None.
+        self.atten_lim_db = float(meta["atten_lim_db"]) if "atten_lim_db" in meta else None
         super().__init__(
             int(meta["hop_length"]),
             int(meta["win_length"]),
@@ -372,6 +415,12 @@ def main(argv=None):
         "--batch-size", type=int, default=None, help="streaming graph: fixed batch size (faster), default any"
     )
     parser.add_argument(
+        "--atten-lim-db",
+        type=float,
+        default=None,
+        help="attenuation limit built into the graph: every bin keeps >= 10^(-dB/20) of its input (default none)",
+    )
+    parser.add_argument(
         "--trust-remote-code", action="store_true", help="skip the safety check of a published hyperparams.yaml"
     )
     args = parser.parse_args(argv)
@@ -379,13 +428,20 @@ def main(argv=None):
     try:
         model = load_model(args.model, trust_remote_code=args.trust_remote_code)
         path = export_onnx(
-            model, args.output, streaming=args.streaming, opset_version=args.opset, batch_size=args.batch_size
+            model,
+            args.output,
+            streaming=args.streaming,
+            opset_version=args.opset,
+            batch_size=args.batch_size,
+            atten_lim_db=args.atten_lim_db,
         )
     except (FileNotFoundError, ValueError, TypeError) as error:
         parser.error(str(error))
     kind = "streaming" if args.streaming else "offline"
+    limit = "" if args.atten_lim_db is None else f", attenuation limit {args.atten_lim_db:g} dB"
     print(
-        f"wrote the {kind} graph of {type(model).__name__} to {path} (latency {model.lookahead_samples} samples)"
+        f"wrote the {kind} graph of {type(model).__name__} to {path} "
+        f"(latency {model.lookahead_samples} samples{limit})"
     )
 
 

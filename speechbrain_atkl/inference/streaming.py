@@ -97,6 +97,11 @@ class StreamingEnhancer(HopStreamer):
         chunk arrives (``benchmarks/streaming_onnx.py`` measures both). Needs
         the inductor backend's C++ compiler. Outputs agree with the eager
         step to float rounding.
+    atten_lim_db : float or None
+        Attenuation limit in dB: every time-frequency bin keeps at least
+        ``10 ** (-atten_lim_db / 20)`` of its noisy magnitude, as in
+        ``model(wav, atten_lim_db=...)`` (see
+        :mod:`~speechbrain_atkl.models.attenuation`); None: no limit.
 
     Example
     -------
@@ -112,10 +117,14 @@ class StreamingEnhancer(HopStreamer):
     torch.Size([2, 1999])
     >>> torch.allclose(stream[:, 999:], model(wav), atol=1e-4)
     True
+    >>> limited = StreamingEnhancer(model, atten_lim_db=12.0)
+    >>> stream = torch.cat([limited.process(wav), limited.flush()], dim=1)
+    >>> torch.allclose(stream[:, 999:], model(wav, atten_lim_db=12.0), atol=1e-4)
+    True
     """
 
-    def __init__(self, model, matrix_steps=True, compile=False):
-        self.step_module = StreamingStep(model, matrix_steps)
+    def __init__(self, model, matrix_steps=True, compile=False, atten_lim_db=None):
+        self.step_module = StreamingStep(model, matrix_steps, atten_lim_db)
         checked = CheckedStep(self.step_module)
         self._run_step = torch.compile(checked, dynamic=False) if compile else checked
         self.compiled = compile

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechbrain_atkl.models.attenuation import attenuation_floor
 from speechbrain_atkl.models.complex_streaming import (
     fold_batch_norm,
     fold_batch_norm_into_conv,
@@ -84,8 +85,8 @@ class StreamingStep(nn.Module):
     keep them rows-first (:mod:`~speechbrain_atkl.models.complex_streaming`):
     ``encoder{i}``/``decoder{j}`` ``(batch, kernel_time - 1, padded freq,
     channels)``, ``skip{j}`` ``(batch, lag, freq, channels)``, ``spectrum``
-    ``(batch, lookahead_frames, n_fft // 2, 2)`` (no DC bin: its mask is
-    zero). Convolution steps keep the model's layout: ``encoder{i}``
+    ``(batch, lookahead_frames, n_fft // 2 + 1, 2)``. Convolution steps keep
+    the model's layout: ``encoder{i}``
     ``(batch, channels, freq, kernel_time - 1)``, ``decoder{j}`` ``(batch,
     (kernel_time - 1) * channels, freq, 1)`` (the frames on the channel axis,
     as the one-frame transposed convolution reads them; the input channels are
@@ -111,6 +112,9 @@ class StreamingStep(nn.Module):
         form onnxruntime runs faster, used for the ONNX graph, and the
         reference of ``benchmarks/streaming_onnx.py``. Same outputs to float
         rounding.
+    atten_lim_db : float or None
+        Attenuation limit in dB, as the model's ``forward`` takes it (the
+        same output, delayed); None: no limit.
 
     Example
     -------
@@ -122,7 +126,7 @@ class StreamingStep(nn.Module):
     (torch.Size([2, 100]), True)
     """
 
-    def __init__(self, model, matrix_steps=True):
+    def __init__(self, model, matrix_steps=True, atten_lim_db=None):
         super().__init__()
         if not isinstance(model, DCCRN):
             raise TypeError(f"streaming needs a DCCRN-family model, got {type(model).__name__}.")
@@ -137,6 +141,7 @@ class StreamingStep(nn.Module):
         self.rnn_type = model.config["rnn_type"]
         self.depth = len(model.encoder)
         self.matrix_steps = matrix_steps
+        self.floor = attenuation_floor(atten_lim_db)
         self.context = model.config["kernel_size"][1] - 1
 
         # How many frames each decoder block's input lags behind the encoder.
@@ -279,7 +284,7 @@ class StreamingStep(nn.Module):
                 frame = (widths[level + 1], bins >> (level + 1))
                 shapes[f"skip{j}"] = (lag, *(frame[::-1] if self.matrix_steps else frame))
         if self.lookahead_frames:
-            frame = (bins, 2) if self.matrix_steps else (2, bins + 1)
+            frame = (bins + 1, 2) if self.matrix_steps else (2, bins + 1)
             shapes["spectrum"] = (self.lookahead_frames, *frame)
             shapes["valid_history"] = (self.lookahead_frames,)
         shapes["overlap"] = (self.win_length - self.hop_length,)
@@ -319,19 +324,19 @@ class StreamingStep(nn.Module):
         update = _StateUpdate(self.state_names, state)
         frame = update.window("stft_context", audio)
         if self.matrix_steps:
-            spectrum = torch.view_as_real(torch.fft.rfft(frame * self.window, self.n_fft))
-            spectrum = spectrum[:, None, 1:]  # (batch, 1, bins, 2), no DC bin: its mask is zero
-            x = self._rows_network(spectrum, valid, update)
+            spectrum = torch.view_as_real(torch.fft.rfft(frame * self.window, self.n_fft))[:, None]
+            x = self._rows_network(spectrum[:, :, 1:], valid, update)  # (batch, 1, bins, 2): no DC bin
             noisy = update.delay("spectrum", spectrum, self.lookahead_frames)  # the frame of this mask
-            enhanced = apply_mask(noisy.transpose(1, 3), x.transpose(1, 3), self.model.masking_mode)
-            enhanced = torch.view_as_complex(F.pad(enhanced.transpose(1, 3)[:, 0], (0, 0, 1, 0)))
+            mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
+            enhanced = apply_mask(noisy.transpose(1, 3), mask.transpose(1, 3), self.model.masking_mode, self.floor)
+            enhanced = torch.view_as_complex(enhanced.transpose(1, 3)[:, 0].contiguous())
             enhanced = torch.fft.irfft(enhanced, self.n_fft)[:, : self.win_length] * self.window
         else:
             spectrum = (frame @ self.analysis).view(frame.shape[0], 1, 2, -1)  # (batch, 1, 2, bins + 1)
             x = self._convolution_network(spectrum[:, 0, :, 1:, None], valid, update)
             noisy = update.delay("spectrum", spectrum, self.lookahead_frames)[:, 0, ..., None]
             mask = F.pad(x, (0, 0, 1, 0))  # zero mask for the DC bin
-            enhanced = apply_mask(noisy, mask, self.model.masking_mode).flatten(1) @ self.synthesis
+            enhanced = apply_mask(noisy, mask, self.model.masking_mode, self.floor).flatten(1) @ self.synthesis
         overlap = enhanced + F.pad(update.old["overlap"], (0, self.hop_length))
         update.new["overlap"] = overlap[:, self.hop_length :]
         out = overlap[:, : self.hop_length] * self.inverse_envelope

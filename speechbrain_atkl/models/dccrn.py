@@ -14,6 +14,7 @@ Authors
 import torch
 from torch import nn
 
+from speechbrain_atkl.models.attenuation import attenuation_floor
 from speechbrain_atkl.models.complex_nn import complex_cat
 from speechbrain_atkl.models.dccrn_blocks import (
     MASKING_MODES,
@@ -84,6 +85,8 @@ class DCCRN(nn.Module):
     >>> enhanced, features = model(noisy, return_features=True)
     >>> [f.shape[2] for f in features["encoder"]], features["decoder"][0].shape[2]
     ([128, 64, 32, 16, 8, 4], 8)
+    >>> model(noisy, atten_lim_db=12.0).shape  # every bin keeps >= 1/4 of its noisy magnitude
+    torch.Size([2, 16000])
     """
 
     def __init__(
@@ -185,7 +188,7 @@ class DCCRN(nn.Module):
         """Output sample ``n`` depends on input samples up to ``n + lookahead_samples``."""
         return self.stft.win_length - 1 + self.lookahead_frames * self.stft.hop_length
 
-    def forward(self, noisy, return_features=False):
+    def forward(self, noisy, return_features=False, atten_lim_db=None):
         """Enhances a batch of waveforms.
 
         Arguments
@@ -194,6 +197,11 @@ class DCCRN(nn.Module):
             Noisy waveforms ``(batch, time)`` at 16 kHz.
         return_features : bool
             Also return the encoder and decoder feature maps (for distillation).
+        atten_lim_db : float or None
+            Attenuation limit: every time-frequency bin keeps at least
+            ``10 ** (-atten_lim_db / 20)`` of its noisy magnitude (a floor
+            under the mask's magnitude, see
+            :mod:`~speechbrain_atkl.models.attenuation`); None: no limit.
 
         Returns
         -------
@@ -203,10 +211,11 @@ class DCCRN(nn.Module):
             Only with ``return_features``: ``{"encoder": [...], "decoder": [...]}``,
             each block's output ``(batch, channels, freq, frames)`` (real half first).
         """
+        floor = attenuation_floor(atten_lim_db)
         spec = self.stft(noisy)
         mask, encoded, decoded = self.estimate_mask(spec[:, :, 1:], return_features)
         mask = nn.functional.pad(mask, (0, 0, 1, 0))  # the DC bin gets a zero mask
-        enhanced = self.stft.inverse(apply_mask(spec, mask, self.masking_mode), noisy.shape[-1])
+        enhanced = self.stft.inverse(apply_mask(spec, mask, self.masking_mode, floor), noisy.shape[-1])
         if return_features:
             return enhanced, {"encoder": encoded, "decoder": decoded}
         return enhanced

@@ -12,6 +12,7 @@ Authors
 import torch
 from torch import nn
 
+from speechbrain_atkl.models.attenuation import limit_attenuation
 from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.complex_nn import (
     ComplexConv2d,
@@ -184,8 +185,8 @@ def _frames_last_to_seq(x):
     return x.permute(0, 3, 1, 2).reshape(batch, frames, channels * freq)
 
 
-def apply_mask(spec, mask, mode):
-    """Applies a complex mask to a spectrum.
+def apply_mask(spec, mask, mode, floor=None):
+    """Applies a complex mask to a spectrum, with an optional attenuation limit.
 
     Arguments
     ---------
@@ -197,6 +198,11 @@ def apply_mask(spec, mask, mode):
         ``"E"``: polar mask, magnitude ``tanh(|M|)`` and phase of ``M`` added;
         ``"C"``: complex multiplication; ``"R"``: real and imaginary parts
         scaled separately.
+    floor : float or None
+        The least gain of any bin, ``|enhanced| >= floor * |spec|`` (for E
+        and C a floor under the complex gain's magnitude, ``tanh|M|`` and
+        ``|M|``; see :func:`~speechbrain_atkl.models.attenuation.limit_attenuation`);
+        None: no limit.
 
     Returns
     -------
@@ -209,16 +215,20 @@ def apply_mask(spec, mask, mode):
     >>> mask = torch.tensor([0.0, 100.0]).view(1, 2, 1, 1)  # phase +90 deg, |M| large
     >>> apply_mask(spec, mask, "E").flatten()
     tensor([0., 1.])
+    >>> apply_mask(spec, torch.zeros(1, 2, 1, 1), "C", floor=0.25).flatten()  # at most 12 dB less
+    tensor([0.2500, 0.0000])
     """
     sr, si = spec[:, 0], spec[:, 1]
     mr, mi = mask[:, 0], mask[:, 1]
     if mode == "R":
-        return torch.stack([sr * mr, si * mi], 1)
-    if mode == "E":
-        # tanh(|M|) * exp(i angle(M)) == M * tanh(|M|) / |M|; no atan2 needed.
-        magnitude = torch.sqrt(mr**2 + mi**2 + 1e-12)
-        gain = torch.tanh(magnitude) / magnitude
-        mr, mi = mr * gain, mi * gain
-    elif mode != "C":
+        enhanced = torch.stack([sr * mr, si * mi], 1)
+    elif mode in ("E", "C"):
+        if mode == "E":
+            # tanh(|M|) * exp(i angle(M)) == M * tanh(|M|) / |M|; no atan2 needed.
+            magnitude = torch.sqrt(mr**2 + mi**2 + 1e-12)
+            gain = torch.tanh(magnitude) / magnitude
+            mr, mi = mr * gain, mi * gain
+        enhanced = torch.stack([sr * mr - si * mi, sr * mi + si * mr], 1)
+    else:
         raise ValueError(f"masking mode must be one of {MASKING_MODES}, got {mode!r}.")
-    return torch.stack([sr * mr - si * mi, sr * mi + si * mr], 1)
+    return enhanced if floor is None else limit_attenuation(enhanced, spec, floor)

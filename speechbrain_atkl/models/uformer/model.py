@@ -21,7 +21,9 @@ Overview (``C`` complex channels, ``M`` magnitude channels, ``F`` frequency,
          skips, optionally through encoder-decoder attention, fused after
          every layer
       -> complex mask Mc and magnitude mask Mm -> enhanced compressed spectrum
-      -> expansion |S|^(1/p), DC bin set to zero, inverse STFT
+      -> expansion |S|^(1/p), DC bin set to zero
+      -> optional attenuation limit (a floor under |S| / |X|, attenuation.py)
+      -> inverse STFT
 
 Output combination (``output_combination``):
 
@@ -47,6 +49,7 @@ Authors
 import torch
 from torch import nn
 
+from speechbrain_atkl.models.attenuation import attenuation_floor, limit_attenuation
 from speechbrain_atkl.models.complex_nn import complex_magnitude, split_complex
 from speechbrain_atkl.models.stft import STFT
 from speechbrain_atkl.models.uformer.branches import Branch, BranchFusion
@@ -335,7 +338,7 @@ class Uformer(nn.Module):
             return 0.5 * (torch.tanh(mask_magnitude) + by_magnitude) * rotated
         return 0.5 * (torch.tanh(mask_magnitude) * rotated + by_magnitude * spec)
 
-    def forward(self, noisy, return_features=False):
+    def forward(self, noisy, return_features=False, atten_lim_db=None):
         """Enhances ``noisy`` speech.
 
         Arguments
@@ -344,6 +347,11 @@ class Uformer(nn.Module):
             Waveform, shape ``(batch, time)``.
         return_features : bool
             Also return the complex branch's fused encoder and decoder outputs.
+        atten_lim_db : float or None
+            Attenuation limit: every time-frequency bin of the expanded
+            estimate keeps at least ``10 ** (-atten_lim_db / 20)`` of its noisy
+            magnitude (see :mod:`~speechbrain_atkl.models.attenuation`); None:
+            no limit.
 
         Returns
         -------
@@ -355,9 +363,10 @@ class Uformer(nn.Module):
         """
         if noisy.dim() != 2:
             raise ValueError(f"Uformer expects (batch, time), got shape {tuple(noisy.shape)}.")
+        floor = attenuation_floor(atten_lim_db)
         length = noisy.shape[-1]
-        spec = self.stft(noisy)
-        dc, spec = spec[:, :, :1], spec[:, :, 1:]
+        full_spec = self.stft(noisy)
+        dc, spec = full_spec[:, :, :1], full_spec[:, :, 1:]
         c, m = self._compress(spec)
         spec_compressed = c
         cb, mb = self.complex_branch, self.magnitude_branch
@@ -379,6 +388,8 @@ class Uformer(nn.Module):
                 decoder_features.append(c)
         estimate = self._expand(self.apply_masks(spec_compressed, c, m))
         estimate = torch.cat([torch.zeros_like(dc), estimate], 2)
+        if floor is not None:
+            estimate = limit_attenuation(estimate, full_spec, floor)
         enhanced = self.stft.inverse(estimate, length)
         if return_features:
             return enhanced, {"encoder": encoder_features, "decoder": decoder_features}
