@@ -1,5 +1,6 @@
 """Tests of the speechbrain-atkl-enhance command-line enhancer."""
 
+import os
 import subprocess
 import sys
 
@@ -117,3 +118,104 @@ def test_non_finite_chunk_seconds_fail_at_once(value, tmp_path, capsys):
 
     assert main([str(tmp_path / "missing.wav"), str(tmp_path / "out"), "--model", str(tmp_path), f"--chunk-seconds={value}"]) == 2
     assert "--chunk-seconds must be a finite number > 0" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- jobs, threads, attenuation limit, output rate
+
+
+def outputs_of(folder):
+    """Each output's samples and rate, by name (a float WAV's bytes also hold the time it was written)."""
+    outputs = {}
+    for path in sorted(folder.rglob("*.wav")):
+        samples, rate = sf.read(str(path), dtype="float32")
+        outputs[path.relative_to(folder).as_posix()] = (samples.tobytes(), rate)
+    return outputs
+
+
+def test_jobs_give_the_outputs_of_one_job_a_bad_file_fails_alone_and_the_bar_counts_files(
+    tree, model_folder, tmp_path, capsys
+):
+    assert run(tree, tmp_path / "one", "--model", model_folder, "--jobs", "1", "--threads", "1") == 1
+    one = capsys.readouterr()
+    argv = [tree, tmp_path / "two", "--model", model_folder, "--jobs", "2", "--threads", "1", "--progress"]
+    assert main([str(a) for a in argv]) == 1
+    two = capsys.readouterr()
+    assert two.out == one.out == "Enhanced 2 file(s), skipped 0 with existing output, 1 failed.\n"
+    failure = [line for line in one.err.splitlines() if line.startswith("FAILED")]
+    assert len(failure) == 1 and "broken.wav" in failure[0] and failure[0] in two.err.splitlines()
+    assert "3/3" in two.err  # the progress bar: every file, whichever job did it
+    assert outputs_of(tmp_path / "two") == outputs_of(tmp_path / "one")  # bit for bit
+    assert len(outputs_of(tmp_path / "one")) == 2
+
+
+@pytest.mark.parametrize(
+    "args, single, expected",
+    [
+        ((), False, dict(jobs=4, threads=1)),
+        ((), True, dict(jobs=1, threads=4)),
+        (("--jobs", "2"), False, dict(jobs=2, threads=2)),
+        (("--jobs", "3", "--threads", "3"), True, dict(jobs=3, threads=3)),
+    ],
+)
+def test_default_jobs_are_the_cores_for_a_folder_and_one_for_a_file(
+    tree, model_folder, tmp_path, monkeypatch, args, single, expected
+):
+    from speechbrain_atkl.inference import cli
+
+    calls = []
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(cli, "enhance_all", lambda enhancer, pairs, **kw: calls.append(kw) or ([], [], []))
+    source = tree / "a.wav" if single else tree
+    assert run(source, tmp_path / "out", "--model", model_folder, *args) == 0
+    assert {key: calls[0][key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--jobs", "0"), "--jobs must be at least 1, got 0"),
+        (("--threads", "-2"), "--threads must be at least 1, got -2"),
+        (("--atten-lim-db", "-3"), "--atten-lim-db: atten_lim_db must be None (no limit) or a finite number of dB >= 0, got -3.0"),
+    ],
+)
+def test_bad_jobs_threads_or_limit_fail_at_once(tree, model_folder, tmp_path, capsys, args, message):
+    assert run(tree, tmp_path / "out", "--model", model_folder, *args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_attenuation_limit_and_output_rate_from_the_command_line(tree, model_folder, tmp_path):
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    source = tree / "sub" / "b.flac"  # 48 kHz stereo, 24000 frames
+    out = tmp_path / "b.wav"
+    assert run(source, out, "--model", model_folder, "--atten-lim-db", "12", "--output-rate", "input") == 0
+    written, rate = sf.read(str(out), dtype="float32")
+    assert rate == 48000 and written.shape == (24000,)
+    enhancer = EnhanceBatch.from_hparams(source=str(model_folder), savedir=str(tmp_path / "saved"))
+    expected = enhancer.enhance_file(source, atten_lim_db=12.0, output_rate="input")
+    assert np.allclose(written, expected.numpy(), atol=1e-6)
+    assert not np.allclose(written, enhancer.enhance_file(source, output_rate="input").numpy(), atol=1e-3)
+
+
+class DiesOnLength(torch.nn.Module):
+    """Returns its input, but ends its process at once on an input of 777 samples."""
+
+    def forward(self, noisy):
+        if noisy.shape[-1] == 777:
+            os._exit(3)
+        return noisy
+
+
+def test_a_dead_worker_loses_its_files_with_a_reason_and_nothing_hangs(tmp_path):
+    from speechbrain_atkl.inference.cli import LOST_REASON, enhance_all
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    for name, length in (("a", 1600), ("dies", 777), ("c", 1600)):
+        sf.write(str(tmp_path / f"{name}.wav"), np.full(length, 0.1), 16000)
+    pairs = [(tmp_path / f"{name}.wav", tmp_path / "out" / f"{name}.wav") for name in ("a", "dies", "c")]
+    enhancer = EnhanceBatch(modules={"enhance_model": DiesOnLength()}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"})
+    enhanced, skipped, failed = enhance_all(enhancer, pairs, progress=False, jobs=2)
+    assert (tmp_path / "dies.wav", LOST_REASON) in failed
+    assert sorted(enhanced + [source for source, _ in failed]) == sorted(source for source, _ in pairs)
+    assert all(reason == LOST_REASON for _, reason in failed) and not skipped

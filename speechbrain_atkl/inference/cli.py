@@ -8,10 +8,18 @@ published model (a local folder or a Hugging Face Hub id)::
 
 A folder is mirrored: ``noisy_dir/a/b.flac`` becomes ``enhanced_dir/a/b.wav``
 (``--output-format`` picks the extension). Outputs are at the model's rate
-(16 kHz) and written atomically. Existing outputs are skipped unless
-``--overwrite``. A file that fails (missing, not audio, empty, NaN samples,
-...) is reported at the end with the reason and does not stop the others;
-the exit status is 0 only if every file was enhanced or skipped.
+(16 kHz; ``--output-rate input``: resampled back to each input's rate,
+band-limited to 8 kHz) and written atomically. Existing outputs are skipped
+unless ``--overwrite``. A file that fails (missing, not audio, empty, NaN
+samples, ...) is reported at the end with the reason and does not stop the
+others; the exit status is 0 only if every file was enhanced or skipped.
+
+``--jobs N`` enhances N files at once in worker processes (default: one per
+core for a folder, 1 for a single file), each on ``--threads`` torch threads
+(default: the cores shared among the jobs, so 1 per job for a folder); the
+outputs do not depend on ``--jobs``. ``--atten-lim-db L`` keeps at least
+``10 ** (-L / 20)`` of the input in every time-frequency bin
+(:mod:`~speechbrain_atkl.models.attenuation`).
 
 Also runs as ``python -m speechbrain_atkl.inference.cli``. It keeps large
 temporaries allocated between chunks (fewer page faults, see
@@ -22,9 +30,14 @@ Authors
 """
 
 import argparse
+import contextlib
 import logging
 import math
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,6 +45,12 @@ from tqdm import tqdm
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 
 OUTPUT_FORMATS = ("wav", "flac")
+OUTPUT_RATES = ("16000", "input")
+#: Why a file was not enhanced when its worker process died.
+LOST_REASON = (
+    "not enhanced: a worker process died (killed, e.g. for lack of memory) before this file was done; "
+    "run again (existing outputs are skipped), with fewer --jobs"
+)
 
 
 def plan_outputs(input_path, output_path, output_format="wav"):
@@ -81,8 +100,8 @@ def plan_outputs(input_path, output_path, output_format="wav"):
     return [(input_path, output_path / (input_path.stem + suffix))]
 
 
-def enhance_all(enhancer, pairs, overwrite=False, progress=None, **chunking):
-    """Enhances each ``(input, output)`` pair, collecting failures.
+def enhance_all(enhancer, pairs, overwrite=False, progress=None, jobs=1, threads=None, **options):
+    """Enhances each ``(input, output)`` pair, collecting failures, in ``jobs`` processes.
 
     Arguments
     ---------
@@ -93,38 +112,128 @@ def enhance_all(enhancer, pairs, overwrite=False, progress=None, **chunking):
     overwrite : bool
         Re-enhance files whose output exists (otherwise they are skipped).
     progress : bool or None
-        Show a progress bar (``None``: only on a terminal).
-    **chunking
-        ``chunk_seconds`` and ``context_seconds`` for ``enhance_file``.
+        Show a progress bar counting files, whichever job did them
+        (``None``: only on a terminal).
+    jobs : int
+        Files enhanced at once: 1 in this process, more in as many worker
+        processes (spawned, each with its own copy of the model), never more
+        than there are files to do. Outputs are the same either way, for
+        the same ``threads``. As with any spawned pool, a script calling
+        this with ``jobs > 1`` must guard its top-level code with
+        ``if __name__ == "__main__":``.
+    threads : int or None
+        Torch threads of each job (restored afterwards in this process);
+        None: this process's number for one job, 1 per worker process.
+    **options
+        ``chunk_seconds``, ``context_seconds``, ``atten_lim_db`` and
+        ``output_rate`` for ``enhance_file``.
 
     Returns
     -------
     enhanced, skipped : list of pathlib.Path
         Inputs enhanced, and inputs skipped because their output exists.
     failed : list of (pathlib.Path, str)
-        Inputs that failed, with the reason.
+        Inputs that failed, with the reason; a file that fails does not
+        stop the others.
     """
-    enhanced, skipped, failed = [], [], []
+    skipped, failed, todo = [], [], []
     claimed = {}
-    for source, target in tqdm(pairs, unit="file", disable=None if progress is None else not progress):
+    for source, target in pairs:
         if target in claimed:
             failed.append((source, f"its output {target} is also the output of {claimed[target]}"))
-            continue
-        if target.resolve() == source.resolve():
+        elif target.resolve() == source.resolve():
             failed.append((source, "the output would replace the input; choose another output folder"))
-            continue
-        claimed[target] = source
-        if target.exists() and not overwrite:
-            skipped.append(source)
-            continue
-        try:
-            enhancer.enhance_file(source, target, return_signal=False, **chunking)
-        except Exception as error:  # noqa: BLE001 - one bad file must not stop the others
-            reason = str(error) if isinstance(error, (ValueError, RuntimeError, OSError)) else repr(error)
-            failed.append((source, reason))
         else:
-            enhanced.append(source)
-    return enhanced, skipped, failed
+            claimed[target] = source
+            if target.exists() and not overwrite:
+                skipped.append(source)
+            else:
+                todo.append((source, target))
+    bar = tqdm(total=len(pairs), unit="file", disable=None if progress is None else not progress)
+    bar.update(len(pairs) - len(todo))
+    if min(jobs, len(todo)) <= 1:
+        with _torch_threads(threads):
+            outcomes = []
+            for source, target in todo:
+                outcomes.append(_enhance_pair(enhancer, source, target, options))
+                bar.update()
+    else:
+        outcomes = _enhance_in_workers(enhancer, todo, min(jobs, len(todo)), threads, options, bar)
+    bar.close()
+    enhanced = [source for (source, _), reason in zip(todo, outcomes) if reason is None]
+    failed += [(source, reason) for (source, _), reason in zip(todo, outcomes) if reason is not None]
+    order = {source: position for position, (source, _) in enumerate(pairs)}
+    return enhanced, skipped, sorted(failed, key=lambda failure: order[failure[0]])
+
+
+def _enhance_pair(enhancer, source, target, options):
+    """Enhances one file: None, or why it failed."""
+    try:
+        enhancer.enhance_file(source, target, return_signal=False, **options)
+    except Exception as error:  # noqa: BLE001 - one bad file must not stop the others
+        return str(error) if isinstance(error, (ValueError, RuntimeError, OSError)) else repr(error)
+    return None
+
+
+@contextlib.contextmanager
+def _torch_threads(threads):
+    """Runs the block with ``threads`` torch threads (None: as many as now), then restores the number."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _enhance_in_workers(enhancer, todo, jobs, threads, options, bar):
+    """Enhances ``todo`` in ``jobs`` worker processes; the reasons, in ``todo``'s order."""
+    outcomes = [LOST_REASON] * len(todo)
+    model_setup = (enhancer.mods.enhance_model, enhancer.sample_rate, str(enhancer.device), threads or 1)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=model_setup,
+    )
+    try:
+        futures = {
+            pool.submit(_enhance_in_worker, source, target, options): position
+            for position, (source, target) in enumerate(todo)
+        }
+        for future in as_completed(futures):
+            try:
+                outcomes[futures[future]] = future.result()
+            except BrokenProcessPool:
+                pass  # the file keeps LOST_REASON
+            bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return outcomes
+
+
+_worker_enhancer = None
+
+
+def _start_worker(model, sample_rate, device, threads):
+    """Process-pool initializer: the worker's own enhancer, on ``threads`` torch threads."""
+    global _worker_enhancer
+    import torch
+
+    from speechbrain_atkl.allocator import tune_allocator
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    tune_allocator()
+    torch.set_num_threads(threads)
+    _worker_enhancer = EnhanceBatch(
+        modules={"enhance_model": model}, hparams={"sample_rate": sample_rate}, run_opts={"device": device}
+    )
+
+
+def _enhance_in_worker(source, target, options):
+    return _enhance_pair(_worker_enhancer, source, target, options)
 
 
 def build_parser():
@@ -149,6 +258,25 @@ def build_parser():
     parser.add_argument("--chunk-seconds", type=float, default=10.0, help="audio per model call (s); 10 s keeps peak memory under 1 GiB")
     parser.add_argument("--context-seconds", type=float, default=2.0, help="overlap before each chunk (s)")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="wav", help="for folder outputs")
+    parser.add_argument(
+        "--output-rate",
+        choices=OUTPUT_RATES,
+        default="16000",
+        help="16000 (the model's rate) or input: resampled back to each input's rate (band-limited to 8 kHz)",
+    )
+    parser.add_argument(
+        "--atten-lim-db",
+        type=float,
+        default=None,
+        help="attenuation limit: every time-frequency bin keeps >= 10^(-dB/20) of its input "
+        "(12: a quarter; default: no limit)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, help="files enhanced at once (default: the number of cores for a folder, 1 for a file)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per job (default: the cores divided among the jobs)"
+    )
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress", dest="progress", action="store_true", default=None, help="show a progress bar"
@@ -169,6 +297,10 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
+    for name, value in (("--jobs", args.jobs), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            print(f"error: {name} must be at least 1, got {value}.", file=sys.stderr)
+            return 2
     if not args.input.exists():
         print(f"error: {args.input}: no such file or folder.", file=sys.stderr)
         return 1
@@ -195,13 +327,24 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 1
+    try:
+        enhancer.attenuation_kwargs(args.atten_lim_db)
+    except (ValueError, TypeError) as error:
+        print(f"error: --atten-lim-db: {error}", file=sys.stderr)
+        return 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    jobs = args.jobs or (cores if args.input.is_dir() else 1)
     enhanced, skipped, failed = enhance_all(
         enhancer,
         pairs,
         overwrite=args.overwrite,
         progress=args.progress,
+        jobs=jobs,
+        threads=args.threads or max(1, cores // min(jobs, len(pairs))),
         chunk_seconds=args.chunk_seconds,
         context_seconds=args.context_seconds,
+        atten_lim_db=args.atten_lim_db,
+        output_rate=None if args.output_rate == "16000" else args.output_rate,
     )
     summary = f"Enhanced {len(enhanced)} file(s), skipped {len(skipped)} with existing output"
     summary += " (--overwrite redoes them)" if skipped else ""
