@@ -119,6 +119,7 @@ class EnhancementBrain(sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         """Resets the per-stage accumulators, starts the stage's clock and advances the data epoch."""
         self.stage_started = time.perf_counter()
+        self.step_seconds = 0.0
         self.loss_terms = {}
         self.valid_scores = {"si_snr": [], "pesq": []}
         self.test_items = []
@@ -131,6 +132,7 @@ class EnhancementBrain(sb.Brain):
         """Logs (with the stage's wall time), schedules the learning rate, checkpoints, scores the test set."""
         stats = {"loss": stage_loss, "wall_s": round(time.perf_counter() - self.stage_started, 1)}
         if stage == sb.Stage.TRAIN:
+            stats["step_s"] = round(self.step_seconds, 1)  # wall_s minus step_s: data, checkpoints, logging
             stats.update({name: value / max(self.step, 1) for name, value in self.loss_terms.items()})
             self.train_stats = stats
             return
@@ -219,6 +221,13 @@ class EnhancementBrain(sb.Brain):
         elif scheduler is not None and not getattr(scheduler, "per_step", False):
             scheduler.step()
         return self.optimizer.param_groups[0]["lr"]
+
+    def fit_batch(self, batch):
+        """SpeechBrain's training step, timed: the train log's ``step_s`` against the stage's ``wall_s``."""
+        started = time.perf_counter()
+        loss = super().fit_batch(batch)
+        self.step_seconds += time.perf_counter() - started
+        return loss
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Steps a per-step learning-rate scheduler after each optimiser step."""
