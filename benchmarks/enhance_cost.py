@@ -96,7 +96,8 @@ def measure(args):
         files[name] = {"cpu_per_s": cpu / args.seconds, "in_model": inside["cpu"] / cpu, "sys_share": system / cpu,
                        "faults": faults, "floor": inside["samples"] / (args.seconds * RATE)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"applied": applied, "forward": forward, "files": files, "peak_mb": peak_mb, "seconds": args.seconds}))
+    record = {"applied": applied, "forward": forward, "files": files, "peak_mb": peak_mb, "seconds": args.seconds}
+    print(json.dumps(record))
 
 
 def report(name, result, lengths):
@@ -115,8 +116,8 @@ def report(name, result, lengths):
           "overlap floor | in the model | system share | minor faults |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for call, f in result["files"].items():
-        print(f"| {call} | {f['cpu_per_s']:.4f} | {f['cpu_per_s'] / base:.3f} | {f['floor']:.3f} | {100 * f['in_model']:.1f} % | "
-              f"{100 * f['sys_share']:.1f} % | {f['faults']:,.0f} |")
+        print(f"| {call} | {f['cpu_per_s']:.4f} | {f['cpu_per_s'] / base:.3f} | {f['floor']:.3f} | "
+              f"{100 * f['in_model']:.1f} % | {100 * f['sys_share']:.1f} % | {f['faults']:,.0f} |")
 
 
 def main(argv=None):

@@ -38,7 +38,8 @@ def write_noise_folder(folder, files, seconds):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(files):
-        sf.write(str(folder / f"noise_{index:03d}.wav"), 0.1 * rng.standard_normal(int(seconds * RATE)), RATE, subtype="PCM_16")
+        noise = 0.1 * rng.standard_normal(int(seconds * RATE))
+        sf.write(str(folder / f"noise_{index:03d}.wav"), noise, RATE, subtype="PCM_16")
 
 
 def audio_seconds(folder):
@@ -103,7 +104,8 @@ def main():
         walls = [wall for wall, _ in results]
         cpu = statistics.median(c for _, c in results)
         print(f"| {jobs} x {threads} | {statistics.median(walls):.1f} [{min(walls):.1f}-{max(walls):.1f}] | "
-              f"{total / statistics.median(walls):.1f} [{total / max(walls):.1f}-{total / min(walls):.1f}] | {cpu:.1f} |")
+              f"{total / statistics.median(walls):.1f} [{total / max(walls):.1f}-{total / min(walls):.1f}] | "
+              f"{cpu:.1f} |")
 
 
 if __name__ == "__main__":

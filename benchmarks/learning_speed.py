@@ -86,7 +86,10 @@ def fixed_batches(data, count, batch_size, segment_seconds, seed=0):
     )
     items = [dataset[i] for i in range(count * batch_size)]
     return [
-        tuple(torch.stack([item[key] for item in items[b * batch_size : (b + 1) * batch_size]]) for key in ("noisy_sig", "clean_sig"))
+        tuple(
+            torch.stack([item[key] for item in items[b * batch_size : (b + 1) * batch_size]])
+            for key in ("noisy_sig", "clean_sig")
+        )
         for b in range(count)
     ]
 

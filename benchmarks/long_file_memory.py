@@ -67,7 +67,10 @@ def main(argv=None):
         "--formats", nargs="+", default=["16000x1", "48000x2"], help="RATExCHANNELS of the input files"
     )
     args = parser.parse_args(argv)
-    print(f"model {args.model}, chunks of {args.chunk_seconds:g} s, 1 torch thread; peak RSS of a fresh process per file")
+    print(
+        f"model {args.model}, chunks of {args.chunk_seconds:g} s, 1 torch thread; "
+        "peak RSS of a fresh process per file"
+    )
     print("| input | minutes | RSS before (MB) | peak RSS (MB) | seconds |")
     print("|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
@@ -77,7 +80,8 @@ def main(argv=None):
                 source = Path(folder) / f"noisy_{spec}_{minutes}.wav"
                 write_noise(source, minutes, rate, channels)
                 result = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(source), str(Path(folder) / "out.wav"), args.model, str(args.chunk_seconds)],
+                    [sys.executable, "-c", CHILD, str(source), str(Path(folder) / "out.wav"), args.model,
+                     str(args.chunk_seconds)],
                     capture_output=True,
                     text=True,
                     check=True,

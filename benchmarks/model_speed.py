@@ -271,7 +271,9 @@ def print_block_times(models, noisy, rounds):
     for name, model in models.items():
         for block, module in model.named_modules():
             if block == "stft" or (block.count(".") == 1 and block.split(".")[0] != "stft"):
-                module.register_forward_pre_hook(lambda m, a, key=(name, block): started.__setitem__(key, time.perf_counter()))
+                module.register_forward_pre_hook(
+                    lambda m, a, key=(name, block): started.__setitem__(key, time.perf_counter())
+                )
                 module.register_forward_hook(
                     lambda m, a, o, key=(name, block): times[key[0]].setdefault(key[1], []).append(
                         time.perf_counter() - started[key]
@@ -299,7 +301,10 @@ def print_block_times(models, noisy, rounds):
             return [tuple(p.shape) for p in module.parameters()]
 
         blocks = [b for b in blocks if b != "whole forward"]
-        shared = [b for b in blocks if b in median[names[0]] and b in median[names[1]] and shapes(names[0], b) == shapes(names[1], b)]
+        shared = [
+            b for b in blocks
+            if b in median[names[0]] and b in median[names[1]] and shapes(names[0], b) == shapes(names[1], b)
+        ]
         same = [sum(median[n][b] for b in shared) for n in names]
         # The rest: the other blocks and what runs between blocks (masking, inverse STFT, joins).
         rest = [median[n]["whole forward"] - same[i] for i, n in enumerate(names)]

@@ -32,9 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 
-from study_data import build_study_data  # noqa: E402
-
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
+
+from study_data import build_study_data  # noqa: E402
 
 #: Each arm's overrides of ``hparams/distil_dccrn.yaml`` (``batch`` and
 #: ``segment`` scale the release's batch at equal audio per step).
@@ -131,7 +131,8 @@ def command(arm, seed, args, data_folder, results_root):
 def summarise(results, arms, seeds):
     """Markdown table: each arm's validation SI-SNR / PESQ at the budget over seeds, and the validation share."""
     lines = [
-        "| arm | seeds | valid SI-SNR (dB), mean (per seed) | valid PESQ-WB, mean (per seed) | validation share of wall time |",
+        "| arm | seeds | valid SI-SNR (dB), mean (per seed) | valid PESQ-WB, mean (per seed) "
+        "| validation share of wall time |",
         "|---|---:|---:|---:|---:|",
     ]
     for arm in arms:

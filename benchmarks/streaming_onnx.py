@@ -31,7 +31,8 @@ than wall-clock times (``--clock wall``); with one thread both agree on an idle
 machine. The defaults take about four minutes on a loaded 2-core machine
 (two of them compiling).
 
-    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 4] [--clock cpu] [--no-compile]
+    python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 4] \\
+        [--clock cpu] [--no-compile]
 """
 
 import argparse
@@ -45,10 +46,11 @@ from pathlib import Path
 import onnxruntime
 import torch
 
-from model_speed import MATMUL_CALLS, MATMUL_SIZE, count_macs
 from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, onnx_session
 from speechbrain_atkl.inference.streaming import StreamingEnhancer
 from speechbrain_atkl.models.dccrn import DCCRN
+
+from model_speed import MATMUL_CALLS, MATMUL_SIZE, count_macs
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
@@ -82,7 +84,7 @@ def stream_ms_per_hop(enhancers, wav, hop, repeats, clock):
 
     times = {name: [] for name in enhancers}
     with torch.inference_mode():
-        for name, enhancer in enhancers.items():
+        for enhancer in enhancers.values():
             run(enhancer)
         for _ in range(repeats):
             for name, enhancer in enhancers.items():

@@ -110,5 +110,7 @@ def _threshold_mib(text):
         return None
     if text.isdigit() and int(text) < MAX_MIB:
         return int(text)
-    logger.warning("%s=%r: expected 'off' or a whole number of MiB below %d; allocator left alone.", ENV_VAR, text, MAX_MIB)
+    logger.warning(
+        "%s=%r: expected 'off' or a whole number of MiB below %d; allocator left alone.", ENV_VAR, text, MAX_MIB
+    )
     return None

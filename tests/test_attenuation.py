@@ -13,6 +13,7 @@ from speechbrain_atkl.models.attenuation import attenuation_floor, limit_attenua
 from speechbrain_atkl.models.complex_nn import complex_magnitude
 from speechbrain_atkl.models.uformer import Uformer
 from speechbrain_atkl.models.uformer import model as uformer_model
+
 from helpers import small_dccrn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,7 +72,8 @@ def test_the_limit_holds_bin_by_bin_and_leaves_the_other_bins_alone(name, atten_
     above = (free_gain >= floor).expand_as(free)
     assert torch.equal(limited[above], free[above])
     raised = ~above[:, :1] & (free_gain > 0)
-    cosine = (limited * free).sum(1, keepdim=True) / (complex_magnitude(limited, eps=0.0) * complex_magnitude(free, eps=0.0))
+    norms = complex_magnitude(limited, eps=0.0) * complex_magnitude(free, eps=0.0)
+    cosine = (limited * free).sum(1, keepdim=True) / norms
     assert cosine[raised].min() > 1 - 1e-5
 
 
@@ -108,7 +110,9 @@ def test_without_a_limit_nothing_is_applied(monkeypatch, tmp_path):
         model = build()
         with torch.no_grad():
             assert torch.equal(model(wav, atten_lim_db=None), expected[name])
-        enhancer = EnhanceBatch(modules={"enhance_model": model}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"})
+        enhancer = EnhanceBatch(
+            modules={"enhance_model": model}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"}
+        )
         assert torch.equal(enhancer.enhance_batch(wav), expected[name])
     model = MODELS["DCCRN-E"]()
     for matrix_steps in (True, False):
@@ -118,7 +122,9 @@ def test_without_a_limit_nothing_is_applied(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("matrix_steps", [True, False])
-@pytest.mark.parametrize("config", [dict(masking_mode="E"), dict(masking_mode="C", lookahead=0), dict(masking_mode="R", lookahead=2)])
+@pytest.mark.parametrize(
+    "config", [dict(masking_mode="E"), dict(masking_mode="C", lookahead=0), dict(masking_mode="R", lookahead=2)]
+)
 def test_stream_equals_offline_with_a_limit(matrix_steps, config):
     model = small_dccrn(**config)
     wav = noisy_speechlike(length=3000)
@@ -153,7 +159,9 @@ def test_onnx_graphs_with_a_limit_match_pytorch(tmp_path):
 
 def test_enhance_batch_and_file_take_the_limit(tmp_path):
     model = small_dccrn()
-    enhancer = EnhanceBatch(modules={"enhance_model": model}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"})
+    enhancer = EnhanceBatch(
+        modules={"enhance_model": model}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"}
+    )
     wav = noisy_speechlike(length=5000)
     with torch.no_grad():
         expected = model(wav, atten_lim_db=12.0)

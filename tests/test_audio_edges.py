@@ -88,7 +88,9 @@ def test_read_blocks_equals_load_audio_and_reads_in_blocks(tmp_path, rate, chann
     sf.write(str(path), data, rate)
     reads = []
     original = sf.SoundFile.read
-    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or original(self, frames, *a, **kw))
+    monkeypatch.setattr(
+        sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or original(self, frames, *a, **kw)
+    )
     blocks = list(read_blocks(path, block_frames=5000))
     assert reads and max(reads) == 5000  # never the whole file at once (-1)
     torch.testing.assert_close(torch.cat(blocks), load_audio(path), atol=1e-6, rtol=0)
@@ -138,3 +140,33 @@ def test_non_utf8_file_names_are_read_and_written(tmp_path):
     target = os.fsdecode(os.path.join(folder, b"enhanced \xfe.wav"))
     save_audio(target, torch.zeros(1600), 16000)
     assert b"enhanced \xfe.wav" in os.listdir(folder)
+
+
+WRITE_AND_WAIT = """
+import signal, sys, time, torch
+from speechbrain_atkl.data.audio_writer import AudioWriter
+if sys.argv[2] == "python":
+    signal.signal(signal.SIGTERM, lambda *args: sys.exit(3))
+with AudioWriter(sys.argv[1], 16000) as writer:
+    writer.write(torch.zeros(1600))
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("handler", ["default", "python"])
+def test_sigterm_mid_file_leaves_no_temporary(tmp_path, handler):
+    """SIGTERM removes the hidden temporary, then acts as before: the default action, or the program's handler."""
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITE_AND_WAIT, str(tmp_path / "enhanced.wav"), handler], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() == "writing\n"
+        assert [p.suffix for p in tmp_path.iterdir()] == [".partial"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == (-signal.SIGTERM if handler == "default" else 3)
+    finally:
+        process.kill()
+    assert list(tmp_path.iterdir()) == []

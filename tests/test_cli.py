@@ -14,7 +14,6 @@ from speechbrain_atkl.models.config import model_spec
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -116,7 +115,9 @@ def test_module_entry_point_help():
 def test_non_finite_chunk_seconds_fail_at_once(value, tmp_path, capsys):
     from speechbrain_atkl.inference.cli import main
 
-    assert main([str(tmp_path / "missing.wav"), str(tmp_path / "out"), "--model", str(tmp_path), f"--chunk-seconds={value}"]) == 2
+    arguments = [str(tmp_path / "missing.wav"), str(tmp_path / "out"), "--model", str(tmp_path)]
+    arguments.append(f"--chunk-seconds={value}")
+    assert main(arguments) == 2
     assert "--chunk-seconds must be a finite number > 0" in capsys.readouterr().err
 
 
@@ -175,7 +176,10 @@ def test_default_jobs_are_the_cores_for_a_folder_and_one_for_a_file(
     [
         (("--jobs", "0"), "--jobs must be at least 1, got 0"),
         (("--threads", "-2"), "--threads must be at least 1, got -2"),
-        (("--atten-lim-db", "-3"), "--atten-lim-db: atten_lim_db must be None (no limit) or a finite number of dB >= 0, got -3.0"),
+        (
+            ("--atten-lim-db", "-3"),
+            "--atten-lim-db: atten_lim_db must be None (no limit) or a finite number of dB >= 0, got -3.0",
+        ),
     ],
 )
 def test_bad_jobs_threads_or_limit_fail_at_once(tree, model_folder, tmp_path, capsys, args, message):
@@ -214,7 +218,9 @@ def test_a_dead_worker_loses_its_files_with_a_reason_and_nothing_hangs(tmp_path)
     for name, length in (("a", 1600), ("dies", 777), ("c", 1600)):
         sf.write(str(tmp_path / f"{name}.wav"), np.full(length, 0.1), 16000)
     pairs = [(tmp_path / f"{name}.wav", tmp_path / "out" / f"{name}.wav") for name in ("a", "dies", "c")]
-    enhancer = EnhanceBatch(modules={"enhance_model": DiesOnLength()}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"})
+    enhancer = EnhanceBatch(
+        modules={"enhance_model": DiesOnLength()}, hparams={"sample_rate": 16000}, run_opts={"device": "cpu"}
+    )
     enhanced, skipped, failed = enhance_all(enhancer, pairs, progress=False, jobs=2)
     assert (tmp_path / "dies.wav", LOST_REASON) in failed
     assert sorted(enhanced + [source for source, _ in failed]) == sorted(source for source, _ in pairs)

@@ -16,6 +16,7 @@ from speechbrain_atkl.data import (
     AudioError,
     DynamicMixingDataset,
     audio_info,
+    audio_writer,
     detect_layout,
     load_audio,
     mix_at_snr,
@@ -24,7 +25,6 @@ from speechbrain_atkl.data import (
     read_preparation,
     save_audio,
 )
-from speechbrain_atkl.data import audio_writer
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.data.webdataset import DNSShardDataset, shard_dataset
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
-from helpers import small_dccrn
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.losses import ATKLLoss
 from speechbrain_atkl.models.config import save_model_config
+
+from helpers import small_dccrn
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "loss_scales.py"
 spec = importlib.util.spec_from_file_location("loss_scales", SCRIPT)

@@ -15,8 +15,8 @@ from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.config import model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
-from helpers import small_dccrn
 
+from helpers import small_dccrn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_atkl.inference.streaming import StreamingEnhancer
 from speechbrain_atkl.inference import streaming_step
+from speechbrain_atkl.inference.streaming import StreamingEnhancer
 from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.complex_nn import ComplexConv2d, ComplexConvTranspose2d
 from speechbrain_atkl.models.complex_streaming import (
@@ -19,6 +19,7 @@ from speechbrain_atkl.models.complex_streaming import (
     row_step,
 )
 from speechbrain_atkl.models.dccrn import DCCRN
+
 from helpers import small_dccrn
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -69,6 +69,7 @@ def test_bf16_training_step_keeps_losses_in_float32(distill):
 
     from speechbrain_atkl.losses import ATKLLoss, BalancedSISNRLoss, SISNRLoss
     from speechbrain_atkl.training import DistillationBrain, EnhancementBrain
+
     from helpers import small_dccrn
 
     student = small_dccrn(seed=1).train()

@@ -46,8 +46,8 @@ import numpy as np
 from speechbrain_atkl.training.children import run_logged
 from speechbrain_atkl.training.run_checks import read_run_record
 
-from study_data import StudyError, build_study_data, corpus_root
 from release_report import CAVEAT, licence_summary
+from study_data import StudyError, build_study_data, corpus_root
 from study_results import snr_breakdown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -314,7 +314,9 @@ def main(argv=None):
     work = args.work_dir.resolve()
     shipped = args.publish_dir.resolve() / STUDENT_FOLDER
     if not (shipped / HISTORY).is_file():
-        raise StudyError(f"{shipped / HISTORY}: missing; the campaign trains on from a shipped student with its history.")
+        raise StudyError(
+            f"{shipped / HISTORY}: missing; the campaign trains on from a shipped student with its history."
+        )
     data_folder = work / "data"
     split = build_study_data(args.data_dir, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean)
     ledger = read_json(work / LEDGER, {"stages": []})

@@ -3,10 +3,10 @@
 
 Same options as ``python -m speechbrain_atkl.evaluation`` (see ``--help``), e.g.
 
-    python recipes/DNS/evaluate.py \
-        --enhanced results/enhanced \
-        --clean test_set/synthetic/no_reverb/clean \
-        --noisy test_set/synthetic/no_reverb/noisy \
+    python recipes/DNS/evaluate.py \\
+        --enhanced results/enhanced \\
+        --clean test_set/synthetic/no_reverb/clean \\
+        --noisy test_set/synthetic/no_reverb/noisy \\
         --output results/scores
 """
 

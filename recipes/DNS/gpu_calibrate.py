@@ -93,7 +93,9 @@ def calibrate(device, precision, batch_size, segment_seconds, repeats, train_sec
             "label": SYSTEM_OF[name].label,
             "step_s": round(seconds, 4),
             "audio_s_per_s": round(batch_size * segment_seconds / seconds, 2),
-            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.startswith("cuda") else None,
+            "peak_memory_gib": (
+                round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.startswith("cuda") else None
+            ),
         }
         del brain
     steps = max(1, int(train_seconds / sum(model["step_s"] for model in models.values())))

@@ -38,8 +38,8 @@ import torch
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.data.mixing import mix_at_snr
 from speechbrain_atkl.losses import ATKLLoss
-from speechbrain_atkl.losses.attention_maps import ENERGY_MODES, TIME_MAPS, softmax_concentration
 from speechbrain_atkl.losses.atkl import DEFAULT_LAYERS
+from speechbrain_atkl.losses.attention_maps import ENERGY_MODES, TIME_MAPS, softmax_concentration
 
 SAMPLE_RATE = 16000
 
@@ -169,7 +169,9 @@ def time_map_checks(student, teacher, noisy, layers=DEFAULT_LAYERS, seed=0, **op
     >>> from speechbrain_atkl.models import DCCRN
     >>> torch.manual_seed(0) and None
     >>> small = dict(channels=[8, 8, 8, 8, 8, 8], rnn_units=8)
-    >>> checks = time_map_checks(DCCRN(**small).eval(), DCCRN(**small).eval(), torch.randn(2, 3200), layers=["encoder.1"])
+    >>> checks = time_map_checks(
+    ...     DCCRN(**small).eval(), DCCRN(**small).eval(), torch.randn(2, 3200), layers=["encoder.1"]
+    ... )
     >>> checks["sorted"]["permuted"]["kl"] < 1e-6 < checks["index"]["permuted"]["kl"]
     True
     """
@@ -282,7 +284,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of untrained presets and permutations")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 4.0, 8.0])
     parser.add_argument("--energy", choices=ENERGY_MODES, default="log", help="ATKLLoss energy (default: %(default)s)")
-    parser.add_argument("--time-map", choices=TIME_MAPS, default="sorted", help="ATKLLoss time_map (default: %(default)s)")
+    parser.add_argument(
+        "--time-map", choices=TIME_MAPS, default="sorted", help="ATKLLoss time_map (default: %(default)s)"
+    )
     parser.add_argument("--checks", action="store_true", help="also print the time-map checks table")
     args = parser.parse_args(argv)
 

@@ -52,12 +52,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
 from speechbrain_atkl.training.run_checks import read_run_record
 
+from release_report import ALL_METRICS, BY_SNR_METRICS, CAVEAT, card_section, results_markdown
 from study import check_work_record, execute
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
 from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
-from release_report import ALL_METRICS, BY_SNR_METRICS, CAVEAT, card_section, results_markdown
 from study_report import plot_spectrograms
 from study_results import snr_breakdown
 

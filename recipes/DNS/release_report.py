@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 
 CAVEAT = "not a DNS-scale model; for demonstration and fine-tuning"
-ALL_METRICS = ("pesq_wb", "stoi", "estoi", "si_snr", "si_snr_i", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
+ALL_METRICS = (
+    "pesq_wb", "stoi", "estoi", "si_snr", "si_snr_i", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"
+)
 BY_SNR_METRICS = ("si_snr_i", "pesq_wb", "stoi")
 
 
@@ -95,7 +97,8 @@ def licence_summary(sources_md):
         for row in rows:
             licence = row.strip("|").split("|")[column].strip()
             counts[licence] = counts.get(licence, 0) + 1
-        parts = [f"{name} ({count} file{'s' * (count > 1)})" for name, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+        by_count = sorted(counts.items(), key=lambda kv: -kv[1])
+        parts = [f"{name} ({count} file{'s' * (count > 1)})" for name, count in by_count]
         lines.append(f"- {folder}: " + "; ".join(parts))
     lines += ["", *(line for line in text.splitlines() if line.startswith("Obligations:"))]
     return lines
@@ -117,12 +120,14 @@ def card_section(system, results, split, data_dir, args):
         f"**Note: {CAVEAT}.** {system['label']}, trained by `recipes/DNS/release.py` of speechbrain-atkl.",
         "",
         f"- Training: {system['steps']} steps of batch {args.batch_size} x {args.segment_seconds:g} s dynamically "
-        f"mixed segments ({system['audio_hours']:.2f} audio-hours), on {args.device} ({precision_label(args.precision)}).",
+        f"mixed segments ({system['audio_hours']:.2f} audio-hours), "
+        f"on {args.device} ({precision_label(args.precision)}).",
         "- Data: a small openly licensed corpus of real 16 kHz recordings (read speech, mostly LibriSpeech; "
         "nature, city, transport, machine, music and babble noise; measured room responses), split by speaker and "
         f"by noise recording: {len(split['train_speakers'])} training / {len(split['test_speakers'])} test speakers, "
         f"{len(split['train_noise'])} / {len(split['test_noise'])} noises; SNR -5 to 20 dB in training.",
-        f"- Test: {results['test_items']} held-out mixtures at -5 to 15 dB (speakers and noises never seen in training).",
+        f"- Test: {results['test_items']} held-out mixtures at -5 to 15 dB "
+        "(speakers and noises never seen in training).",
         "",
         "| input SNR | " + " | ".join(f"{s} dB" for s in sorted(system["by_snr"].get("si_snr_i", {}))) + " |",
         "|---|" + "---:|" * len(system["by_snr"].get("si_snr_i", {})),

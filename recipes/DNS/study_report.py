@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from speechbrain_atkl.data.audio import load_audio
+
 from study_data import SAMPLE_RATE
 from study_plan import (
     LONG_TEACHER,

@@ -170,7 +170,11 @@ def results_table(runs, results_root, budget):
         seeds = entry["seeds"]
         cells = [_cell([m.get(k) for m in seeds.values()], d) for k, _, d in COLUMNS]
         lines.append(f"| {entry['label']} | {len(seeds)} | " + " | ".join(cells) + " |")
-    lines += ["", "| system | seed | " + " | ".join(t for _, t, _ in COLUMNS) + " |", "|---|---|" + "---:|" * len(COLUMNS)]
+    lines += [
+        "",
+        "| system | seed | " + " | ".join(t for _, t, _ in COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(COLUMNS),
+    ]
     for entry in results["systems"].values():
         for seed, metrics in entry["seeds"].items():
             cells = [_cell([metrics.get(k)], d) for k, _, d in COLUMNS]

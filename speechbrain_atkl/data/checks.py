@@ -133,7 +133,8 @@ class BadFiles:
     >>> bad.record("b.wav", "b.wav: no such audio file.")
     Traceback (most recent call last):
     ...
-    RuntimeError: 2 audio files failed to load, more than max_bad_files=1; the last: b.wav: no such audio file. Fix or remove them and prepare the data again, or raise max_bad_files.
+    RuntimeError: 2 audio files failed to load, more than max_bad_files=1; the last: b.wav: no such audio file.
+    Fix or remove them and prepare the data again, or raise max_bad_files.
     """
 
     def __init__(self, max_bad_files=0, what="audio"):

@@ -101,7 +101,8 @@ def resolve_metrics(metrics, items):
     >>> resolve_metrics(["pesq"], [])
     Traceback (most recent call last):
     ...
-    ValueError: Unknown metric 'pesq'; choose from pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808.
+    ValueError: Unknown metric 'pesq'; choose from pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak,
+    dnsmos_ovrl, dnsmos_p808.
     """
     without_noisy = [item["id"] for item in items if item.get("noisy") is None]
     if metrics is None:

@@ -133,7 +133,8 @@ def enhance_stream(
     while True:
         size = chunk if start else chunk + context  # output samples of this chunk
         # Enough input for this chunk, and one sample more to know that it is not the last.
-        while not ended and (buffer is None or offset + buffer.shape[0] <= start + size + crossfade_samples + lookahead_samples):
+        needed = start + size + crossfade_samples + lookahead_samples
+        while not ended and (buffer is None or offset + buffer.shape[0] <= needed):
             block = next(blocks, None)
             ended = block is None
             if not ended:

@@ -255,7 +255,9 @@ def build_parser():
         help="load a model whose hyperparams.yaml holds tags that can run code (only from authors you trust)",
     )
     parser.add_argument("--overwrite", action="store_true", help="redo files whose output exists")
-    parser.add_argument("--chunk-seconds", type=float, default=10.0, help="audio per model call (s); 10 s keeps peak memory under 1 GiB")
+    parser.add_argument(
+        "--chunk-seconds", type=float, default=10.0, help="audio per model call (s); 10 s keeps peak memory under 1 GiB"
+    )
     parser.add_argument("--context-seconds", type=float, default=2.0, help="overlap before each chunk (s)")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="wav", help="for folder outputs")
     parser.add_argument(

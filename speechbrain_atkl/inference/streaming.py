@@ -2,8 +2,8 @@
 
 Two layers:
 
-* :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` runs one STFT hop of a :class:`~speechbrain_atkl.models.dccrn.DCCRN`
-  as a pure function of explicit state tensors: ``hop_length`` samples in,
+* :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` runs one STFT hop of a
+  :class:`~speechbrain_atkl.models.dccrn.DCCRN` as a pure function of explicit state tensors: ``hop_length`` samples in,
   ``hop_length`` samples out. It is what the streaming ONNX graph holds
   (:mod:`speechbrain_atkl.inference.onnx_export`).
 * :class:`StreamingEnhancer` keeps that state and accepts chunks of any size

@@ -390,7 +390,8 @@ class StreamingStep(nn.Module):
             frame = torch.cat([x, skip], 1) * flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
             frames = torch.cat([update.old[f"decoder{j}"], frame], 1)  # frames on the channel axis
             update.new[f"decoder{j}"] = frames[:, frame.shape[1] :]
-            x = self._convolution_rest(f"decoder{j}", block, block.conv.step_channels(frames, self._kernel(f"decoder{j}")))
+            out = block.conv.step_channels(frames, self._kernel(f"decoder{j}"))
+            x = self._convolution_rest(f"decoder{j}", block, out)
         return x
 
     def _convolution_rest(self, name, block, out):

@@ -16,7 +16,6 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
-import torch
 from torch import nn
 
 from speechbrain_atkl.models.uformer.attention import (
