@@ -547,3 +547,22 @@ def test_scoring_benchmark_builds_triples_and_compares_reports(tmp_path):
     write_report(results, tmp_path / "new")
     write_report(results, tmp_path / "old")
     assert bench.compare_reports(tmp_path / "new", tmp_path / "old") == ({"si_snr": 0.0}, True)
+
+
+def test_report_on_a_full_disk_names_the_file_and_leaves_no_partial(tmp_path, monkeypatch, capsys):
+    import errno
+
+    enhanced, clean = _write_pair_folders(tmp_path, ["a.wav"])
+    write_text = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name.endswith(".partial"):
+            write_text(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert _cli(enhanced, clean, tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert str(tmp_path / "out" / "per_utterance.csv") in err and "disk full" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []

@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 import soundfile
 
 from speechbrain_atkl.evaluation import metrics as metrics_module
@@ -100,3 +101,71 @@ def test_unusable_cache_path_is_named(tmp_path, capsys):
         assert "a_file" in str(err) and "SQLite" in str(err)
     else:
         raise AssertionError("no error for a cache inside a file")
+
+
+def _cli_args(tmp_path, cache):
+    folders = {name: tmp_path / name for name in ("clean", "noisy", "enhanced")}
+    for item in _items(count=2):
+        for name, folder in folders.items():
+            folder.mkdir(exist_ok=True)
+            soundfile.write(folder / f"{item['id']}.wav", item[name] * 0.1, SR)
+    return ["--enhanced", str(folders["enhanced"]), "--clean", str(folders["clean"]), "--noisy",
+            str(folders["noisy"]), "--metrics", "si_snr", "--num-workers", "0", "--no-progress",
+            "--noisy-cache", str(cache), "--output", str(tmp_path / "report")]
+
+
+def test_read_only_cache_gives_its_scores_and_the_report_is_written(tmp_path, monkeypatch, caplog):
+    """A cache that cannot be written (here opened read-only, as SQLite opens a file it may not write)."""
+    import sqlite3
+
+    path = tmp_path / "scores.sqlite"
+    item = _items(count=1)[0]
+    cache = NoisyScoreCache(path)
+    cache.put(cache.key(item["noisy"], item["clean"]), {"si_snr": 123.0})
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda name, **kw: connect(f"file:{name}?mode=ro", uri=True, **kw))
+    read_only = NoisyScoreCache(path)
+    assert "read-only" in caplog.text and str(path) in caplog.text
+    items = [item, *_items(seed=1, count=2)[1:]]  # one hit, one miss that cannot be stored
+    results = score_utterances(items, metrics=["si_snr"], progress=False, noisy_cache=read_only)
+    assert [row["si_snr"] for row in results.rows if row["system"] == "noisy"][0] == 123.0
+    assert len(results.rows) == 4
+    monkeypatch.undo()
+    assert NoisyScoreCache(path).get(read_only.key(items[1]["noisy"], items[1]["clean"]), ["si_snr"]) is None
+
+
+def test_a_cache_that_fails_to_store_does_not_lose_the_evaluation(tmp_path, monkeypatch, caplog):
+    import sqlite3
+
+    cache = NoisyScoreCache(tmp_path / "scores.sqlite")
+
+    class FullDisk(sqlite3.Connection):
+        def executemany(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda name, **kw: connect(name, factory=FullDisk, **kw))
+    results = score_utterances(_items(count=2), metrics=["si_snr"], progress=False, noisy_cache=cache)
+    assert len(results.rows) == 4 and "disk is full" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["another table", "another scores table", "text"])
+def test_a_foreign_cache_file_is_refused_before_scoring(tmp_path, monkeypatch, capsys, content):
+    import sqlite3
+
+    from speechbrain_atkl.evaluation import cli
+
+    path = tmp_path / "foreign.sqlite"
+    if content == "text":
+        path.write_text("a text file, not SQLite" * 10)
+    else:
+        table = "notes (text TEXT)" if content == "another table" else "scores (id INTEGER, payload BLOB)"
+        with sqlite3.connect(path) as connection:
+            connection.execute(f"CREATE TABLE {table}")
+    before = path.read_bytes()
+    monkeypatch.setattr(cli, "score_utterances", lambda *a, **k: pytest.fail("scored before checking the cache"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(_cli_args(tmp_path, path))
+    assert exit_info.value.code == 2
+    assert str(path) in capsys.readouterr().err
+    assert path.read_bytes() == before  # a foreign file is left as it was

@@ -2,26 +2,29 @@
 
 :func:`save_audio` writes a whole signal; :class:`AudioWriter` writes one block
 by block (in bounded memory). Either way the samples go to a temporary file
-renamed to the target once complete, so a file is never half-written. Every
-write failure (full disk, no permission, ...) raises :class:`AudioWriteError`
-(an ``OSError``) naming the file. Reading is in :mod:`~speechbrain_atkl.data.audio`.
+renamed to the target once complete, so a file is never half-written, and the
+temporary is removed when writing fails or the process is stopped with SIGTERM
+(:mod:`~speechbrain_atkl.data.atomic`). Every write failure (full disk, no
+permission, ...) raises :class:`AudioWriteError` (an ``OSError``) naming the
+file. Reading is in :mod:`~speechbrain_atkl.data.audio`.
 
 Authors
  * speechbrain-atkl developers 2026
 """
 
+import contextlib
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from speechbrain_atkl.data.atomic import FileWriteError, atomic_temporary, naming_the_file
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 
 
-class AudioWriteError(OSError):
+class AudioWriteError(FileWriteError):
     """Writing an audio file failed (full disk, no permission, ...)."""
 
 
@@ -30,7 +33,8 @@ class AudioWriter:
 
     Samples go to a temporary file in the target's folder, renamed to
     ``path`` when the ``with`` block ends without error and removed when it
-    raises, so ``path`` is never half-written. Parent folders are created.
+    raises or SIGTERM stops the process, so ``path`` is never half-written.
+    Parent folders are created.
     Any write failure raises :class:`AudioWriteError` naming ``path``.
 
     Arguments
@@ -64,13 +68,13 @@ class AudioWriter:
                 f"{self.path}: unknown audio extension; expected one of {', '.join(AUDIO_EXTENSIONS)}."
             )
         self.options = dict(samplerate=sample_rate, channels=channels, subtype=subtype, format=self.format)
-        # A short name: the target's own name may already be as long as the system allows.
-        self.temporary = self.path.with_name(f".{uuid.uuid4().hex[:16]}.partial")
         self.handle, self.written = None, False
+        self._cleanup = contextlib.ExitStack()
 
     def __enter__(self):
         with self._failure("creating"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = self._cleanup.enter_context(atomic_temporary(self.path))
         return self
 
     def write(self, wav, whole=False):
@@ -105,30 +109,14 @@ class AudioWriter:
                 with self._failure("renaming the finished file to"):
                     os.replace(self.temporary, self.path)
         finally:
-            if self.temporary.exists():
-                self.temporary.unlink()
+            self._cleanup.close()
         return False
 
     def _failure(self, doing):
-        return _WrapWriteErrors(f"{self.path}: {doing} the audio file failed")
-
-
-class _WrapWriteErrors:
-    """Turns libsndfile and OS errors into :class:`AudioWriteError` with a message."""
-
-    def __init__(self, message):
-        self.message = message
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if isinstance(error, (sf.LibsndfileError, RuntimeError, OSError)) and not isinstance(
-            error, AudioWriteError
-        ):
-            hint = " (is the disk full?)" if "System error" in str(error) or getattr(error, "errno", 0) == 28 else ""
-            raise AudioWriteError(f"{self.message}{hint}: {error}") from error
-        return False
+        """Turns libsndfile and OS errors into :class:`AudioWriteError` naming the file."""
+        return naming_the_file(
+            self.path, f"{doing} the audio file", AudioWriteError, (sf.LibsndfileError, RuntimeError, OSError)
+        )
 
 
 def save_audio(path, wav, sample_rate, subtype=None):

@@ -5,9 +5,9 @@ Authors
 """
 
 import json
-import os
-import uuid
 from pathlib import Path
+
+from speechbrain_atkl.data.atomic import write_text_atomically
 
 
 def read_manifest(manifest):
@@ -49,7 +49,8 @@ def write_json(path, data):
     Arguments
     ---------
     path : str or pathlib.Path
-        Output file; parent folders are created.
+        Output file; parent folders are created. A failed write raises
+        :class:`~speechbrain_atkl.data.atomic.FileWriteError` naming it.
     data : object
         Anything ``json.dump`` accepts.
 
@@ -61,13 +62,4 @@ def write_json(path, data):
     >>> read_manifest(path)["utt1"]["duration"]
     1.0
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    write_text_atomically(path, json.dumps(data, indent=2))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from speechbrain_atkl.allocator import tune_allocator
+from speechbrain_atkl.data.atomic import FileWriteError, check_writable
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.pairing import pair_folders
 from speechbrain_atkl.evaluation.report import format_summary, write_report
@@ -33,7 +34,8 @@ Writes per_utterance.csv, summary.csv, summary.md and skipped.csv to --output.
 An enhanced file that is unreadable, NaN, silent, too short or of the wrong
 length gets the worst score of every metric and is counted as failed; only
 problems of the clean or noisy files exclude an utterance. Exit status 1 when
-no utterance was scored or when utterances were lost to a dead worker.
+no utterance was scored, when utterances were lost to a dead worker, or when
+the report could not be written (the message names the file).
 """
 
 
@@ -137,8 +139,9 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0, or 1 when no utterance was scored or some were lost to
-        a dead worker process (the report of the others is still written); bad
+        Exit status: 0, or 1 when no utterance was scored, some were lost to
+        a dead worker process (the report of the others is still written) or
+        the report could not be written (the message names the file); bad
         arguments exit with status 2 and a message.
     """
     parser = build_parser()
@@ -154,9 +157,9 @@ def main(argv=None):
     if output.exists() and not output.is_dir():
         parser.error(f"--output {output} is an existing file; give a folder for the report")
     try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"--output {output}: cannot create the report folder: {err}")
+        check_writable(output)
+    except FileWriteError as err:
+        parser.error(f"--output: {err}")
     try:
         pairing = pair_folders(args.enhanced, args.clean, args.noisy)
         noisy_cache = NoisyScoreCache(args.noisy_cache) if args.noisy_cache else None
@@ -173,7 +176,11 @@ def main(argv=None):
     )
     n_scored = len({row["id"] for row in results.rows})
     results.skipped.extend(pairing.missing)
-    summary = write_report(results, output)
+    try:
+        summary = write_report(results, output)
+    except FileWriteError as err:
+        print(f"error: the report could not be written: {err}", file=sys.stderr)
+        return 1
     print(format_summary(summary))
     failed = {row["id"] for row in results.rows if row["failed"]}
     skipped_csv = output / "skipped.csv"

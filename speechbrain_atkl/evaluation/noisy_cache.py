@@ -11,6 +11,12 @@ is a miss, never a stale score. Only complete noisy rows are stored (a noisy
 input that cannot be scored is scored, and reported, again). SQLite makes the
 file safe for several evaluations running at the same time.
 
+A file that is not such a cache (another SQLite database, any other file) is
+refused when the cache is opened, before any scoring. A cache that cannot be
+written (a read-only file or file system, a full disk) still gives its scores:
+the scores it cannot store are left out with a warning, and the evaluation
+goes on.
+
 Usage::
 
     cache = NoisyScoreCache("results/noisy_scores.sqlite")
@@ -22,14 +28,20 @@ Authors
 
 import contextlib
 import hashlib
+import logging
 import sqlite3
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 #: Libraries whose version is part of every key.
 SCORING_LIBRARIES = ("speechbrain-atkl", "pesq", "pystoi", "speechmos", "onnxruntime")
+#: The cache's one table and its columns.
+SCHEMA = "CREATE TABLE IF NOT EXISTS scores (key TEXT, metric TEXT, value REAL, PRIMARY KEY (key, metric))"
+COLUMNS = ["key", "metric", "value"]
 
 
 def scoring_version():
@@ -112,14 +124,38 @@ class NoisyScoreCache:
         self.path = Path(path)
         self.version = scoring_version()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.is_file():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as connection:
-                connection.execute(
-                    "CREATE TABLE IF NOT EXISTS scores (key TEXT, metric TEXT, value REAL, "
-                    "PRIMARY KEY (key, metric))"
-                )
+                tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                if not tables:
+                    connection.execute(SCHEMA)
+                columns = [row[1] for row in connection.execute("PRAGMA table_info(scores)")]
+            self.writable = self._can_write()
         except (OSError, sqlite3.Error) as err:
             raise ValueError(f"Cannot use {self.path} as a noisy-score cache (an SQLite file): {err}") from err
+        if columns != COLUMNS:
+            raise ValueError(
+                f"{self.path} is not a noisy-score cache: it holds the tables {tables}, not one table "
+                f"'scores' of columns {COLUMNS}. Give another --noisy-cache file (or noisy_score_cache)."
+            )
+        if not self.writable:
+            logger.warning("%s: the noisy-score cache is read-only: its scores are used, new ones are not stored.",
+                           self.path)
+
+    def _can_write(self):
+        """Whether a write transaction succeeds (it changes nothing and is rolled back)."""
+        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            connection.execute("BEGIN")
+            connection.execute("DELETE FROM scores WHERE 0")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            connection.close()
 
     @contextlib.contextmanager
     def _connect(self):
@@ -137,19 +173,29 @@ class NoisyScoreCache:
 
     def get(self, key, metrics):
         """``{metric: score}`` when every metric is cached, else None."""
-        with self._connect() as connection:
-            found = dict(
-                connection.execute(
-                    f"SELECT metric, value FROM scores WHERE key = ? AND metric IN ({','.join('?' * len(metrics))})",
-                    (key, *metrics),
-                ).fetchall()
-            )
+        try:
+            with self._connect() as connection:
+                found = dict(
+                    connection.execute(
+                        f"SELECT metric, value FROM scores WHERE key = ? AND metric IN ({','.join('?' * len(metrics))})",
+                        (key, *metrics),
+                    ).fetchall()
+                )
+        except sqlite3.Error as err:
+            raise ValueError(f"{self.path}: reading the noisy-score cache failed: {err}") from err
         return {metric: found[metric] for metric in metrics} if len(found) == len(metrics) else None
 
     def put(self, key, scores):
-        """Stores ``{metric: score}`` of one noisy input."""
-        with self._connect() as connection:
-            connection.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
-                [(key, metric, float(value)) for metric, value in scores.items()],
-            )
+        """Stores ``{metric: score}`` of one noisy input (nothing, with a warning, when the cache cannot be written)."""
+        if not self.writable:
+            return
+        try:
+            with self._connect() as connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                    [(key, metric, float(value)) for metric, value in scores.items()],
+                )
+        except sqlite3.Error as err:
+            self.writable = False
+            logger.warning("%s: storing noisy scores failed (%s); the evaluation goes on without storing them.",
+                           self.path, err)

@@ -14,9 +14,12 @@ Works on :class:`~speechbrain_atkl.evaluation.scoring.ScoringResults`.
 * ``skipped.csv``: ``id, reason`` for every utterance left out of the means
   (reference data problems, unpaired files, items lost to a dead worker).
 
-Each file is first written under a ``.partial`` name and then renamed, so an
-interrupted run never leaves a file that looks complete. File names that are
-not valid UTF-8 (allowed on Linux) are written back byte for byte.
+Each file is first written under a hidden ``.partial`` name and then renamed
+(:func:`~speechbrain_atkl.data.atomic.write_text_atomically`), so an
+interrupted run never leaves a file that looks complete, and a failed write
+(a full disk) raises an ``OSError`` naming the file and leaves no temporary.
+File names that are not valid UTF-8 (allowed on Linux) are written back byte
+for byte.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -25,10 +28,11 @@ Authors
 import csv
 import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from speechbrain_atkl.data.atomic import write_text_atomically
 
 
 def summarise(results):
@@ -129,11 +133,8 @@ def format_summary(summary, digits=3):
     return "\n".join(lines)
 
 
-def _write_atomically(path, text):
-    """Writes text under ``<path>.partial`` and then renames it to ``path``."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8", errors="surrogateescape")
-    os.replace(partial, path)
+def _write(path, text):
+    write_text_atomically(path, text, errors="surrogateescape")
 
 
 def _failure_text(row):
@@ -164,6 +165,11 @@ def write_report(results, out_dir):
     dict
         The summary from :func:`summarise`.
 
+    Raises
+    ------
+    speechbrain_atkl.data.atomic.FileWriteError
+        (an ``OSError``) naming the file that could not be written.
+
     Example
     -------
     >>> import tempfile
@@ -178,7 +184,6 @@ def write_report(results, out_dir):
     ['per_utterance.csv', 'skipped.csv', 'summary.csv', 'summary.md']
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(results)
 
     per_utterance = [
@@ -190,7 +195,7 @@ def write_report(results, out_dir):
         ]
         for row in results.rows
     ]
-    _write_atomically(
+    _write(
         out_dir / "per_utterance.csv",
         _csv_text(["id", "system", *results.metrics, "failed"], per_utterance),
     )
@@ -199,12 +204,12 @@ def write_report(results, out_dir):
         for system, by_metric in summary.items()
         for metric, stats in by_metric.items()
     ]
-    _write_atomically(
+    _write(
         out_dir / "summary.csv",
         _csv_text(["system", "metric", "mean", "std", "count", "failed"], summary_rows),
     )
     left_out = list(results.skipped) + list(results.lost)
-    _write_atomically(out_dir / "skipped.csv", _csv_text(["id", "reason"], left_out))
+    _write(out_dir / "skipped.csv", _csv_text(["id", "reason"], left_out))
     failed_lines = [
         f"- `{row['id']}` ({row['system']}): {_failure_text(row)}"
         for row in results.rows
@@ -224,5 +229,5 @@ def write_report(results, out_dir):
         *([f"- `{utt_id}`: {reason}" for utt_id, reason in left_out] or ["None."]),
         "",
     ]
-    _write_atomically(out_dir / "summary.md", "\n".join(markdown))
+    _write(out_dir / "summary.md", "\n".join(markdown))
     return summary
