@@ -120,11 +120,12 @@ def test_brain_steps_a_per_step_schedule_after_every_optimiser_step(tmp_path):
     brain = EnhancementBrain.__new__(EnhancementBrain)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     brain.optimizer = optimizer
-    brain.hparams = SimpleNamespace(
-        lr_schedule="cosine",
-        lr_schedulers={"cosine": functools.partial(WarmupCosineLR, total_steps=10, warmup_steps=0, final_ratio=0.0),
-                       "plateau": None},
-    )
+    brain.hparams = SimpleNamespace(**EnhancementBrain.DEFAULT_HPARAMS)
+    brain.hparams.lr_schedule = "cosine"
+    brain.hparams.lr_schedulers = {
+        "cosine": functools.partial(WarmupCosineLR, total_steps=10, warmup_steps=0, final_ratio=0.0),
+        "plateau": None,
+    }
     brain.scheduler = brain._build_scheduler()
     for _ in range(5):
         brain.on_fit_batch_end(None, None, None, should_step=True)

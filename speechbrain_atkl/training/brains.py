@@ -4,13 +4,15 @@ Both expect batches with ``id``, ``noisy_sig`` and ``clean_sig`` (padded
 ``(batch, time)`` signals with relative lengths) and a ``model`` module that
 maps ``(batch, time)`` to ``(batch, time)``.
 
-Hyper-parameters read from the YAML (``self.hparams``):
+Hyper-parameters read from the YAML (``self.hparams``); those with a default
+in :attr:`EnhancementBrain.DEFAULT_HPARAMS` (or
+:attr:`DistillationBrain.DEFAULT_HPARAMS`) may be left out of it:
 
 * ``loss``: the supervised loss (``SISNRLoss``), also used for validation;
-* ``spectral_loss`` and ``spectral_weight`` (optional, :class:`EnhancementBrain`
+* ``spectral_loss`` and ``spectral_weight`` (:class:`EnhancementBrain`
   only): adds ``spectral_weight * spectral_loss(estimate, clean, lengths)``
-  (e.g. ``CompressedSpectralLoss``); absent, None or weight 0/None: no term;
-* ``lr_scheduler`` (optional; or ``lr_schedulers``, a mapping of named
+  (e.g. ``CompressedSpectralLoss``); None or weight 0/None: no term;
+* ``lr_scheduler`` (or ``lr_schedulers``, a mapping of named
   schedulers, and ``lr_schedule``, the name of the one to use): SpeechBrain's ``ReduceLROnPlateau`` or
   ``NewBobScheduler`` (called on the validation loss each epoch), or a
   ``!name:torch.optim.lr_scheduler.X`` partial (built on the optimizer),
@@ -22,8 +24,9 @@ Hyper-parameters read from the YAML (``self.hparams``):
   (``valid_pesq``, ``valid_si_snr`` or ``valid_loss``);
 * ``keep_checkpoints``: how many end-of-epoch checkpoints to keep;
 * ``test_metrics``, ``eval_num_workers``, ``save_enhanced``,
-  ``enhanced_folder``, ``test_results_folder``: the final evaluation;
-* ``use_tensorboard`` and ``tensorboard_folder`` (optional): also log every
+  ``enhanced_folder``, ``test_results_folder``, ``noisy_score_cache``,
+  ``test_set_name``: the final evaluation;
+* ``use_tensorboard`` and ``tensorboard_folder``: also log every
   stage's statistics to TensorBoard (needs ``pip install tensorboard``).
 
 Authors
@@ -97,6 +100,27 @@ class EnhancementBrain(sb.Brain):
     torch.Size([])
     """
 
+    #: The value of each hyper-parameter a YAML (or an ``hparams`` dict) may leave out.
+    DEFAULT_HPARAMS = {
+        "spectral_loss": None,
+        "spectral_weight": None,
+        "lr_scheduler": None,
+        "lr_schedulers": None,
+        "valid_pesq": True,
+        "keep_checkpoints": 2,
+        "use_tensorboard": False,
+        "test_metrics": None,
+        "eval_num_workers": 0,
+        "noisy_score_cache": None,
+        "save_enhanced": False,
+        "test_set_name": "test",
+    }
+
+    def __init__(self, modules=None, opt_class=None, hparams=None, run_opts=None, checkpointer=None):
+        """SpeechBrain's ``Brain``, with the keys ``hparams`` leaves out taken from :attr:`DEFAULT_HPARAMS`."""
+        hparams = {**self.DEFAULT_HPARAMS, **(hparams or {})}
+        super().__init__(modules, opt_class, hparams, run_opts, checkpointer)
+
     def compute_forward(self, batch, stage):
         """Enhances ``batch.noisy_sig``; returns ``(batch, time)``."""
         noisy, _ = batch.noisy_sig
@@ -108,9 +132,8 @@ class EnhancementBrain(sb.Brain):
         clean, lengths = batch.clean_sig
         clean, lengths = clean.to(self.device), lengths.to(self.device)
         loss = self.hparams.loss(predictions, clean, lengths)
-        spectral_weight = getattr(self.hparams, "spectral_weight", None)
-        if getattr(self.hparams, "spectral_loss", None) is not None and spectral_weight:
-            loss = loss + spectral_weight * self.hparams.spectral_loss(predictions, clean, lengths)
+        if self.hparams.spectral_loss is not None and self.hparams.spectral_weight:
+            loss = loss + self.hparams.spectral_weight * self.hparams.spectral_loss(predictions, clean, lengths)
         if stage != sb.Stage.TRAIN:
             self._collect(predictions, batch, stage)
         return loss
@@ -150,7 +173,7 @@ class EnhancementBrain(sb.Brain):
                 raise ValueError(f"ckpt_key {key!r} is not computed; available: {sorted(meta)}.")
             self.checkpointer.save_and_keep_only(
                 meta=meta,
-                num_to_keep=getattr(self.hparams, "keep_checkpoints", 2),
+                num_to_keep=self.hparams.keep_checkpoints,
                 max_keys=[key] if is_maximised(key) else None,
                 min_keys=None if is_maximised(key) else [key],
             )
@@ -181,7 +204,7 @@ class EnhancementBrain(sb.Brain):
         for i, length in enumerate(absolute):
             enhanced = predictions[i, :length].detach().float().cpu().numpy()
             reference = clean[i, :length].float().cpu().numpy()
-            if stage == sb.Stage.VALID and getattr(self.hparams, "valid_pesq", True):
+            if stage == sb.Stage.VALID and self.hparams.valid_pesq:
                 try:
                     self.valid_scores["pesq"].append(pesq_wb(enhanced, reference))
                 except UnscorableError as error:
@@ -236,8 +259,8 @@ class EnhancementBrain(sb.Brain):
 
     def _build_scheduler(self):
         """The YAML's ``lr_scheduler``, built on the optimizer if it is a torch scheduler partial."""
-        scheduler = getattr(self.hparams, "lr_scheduler", None)
-        choices = getattr(self.hparams, "lr_schedulers", None)
+        scheduler = self.hparams.lr_scheduler
+        choices = self.hparams.lr_schedulers
         if scheduler is None and choices:
             name = self.hparams.lr_schedule
             if name not in choices:
@@ -261,7 +284,7 @@ class EnhancementBrain(sb.Brain):
     def on_fit_start(self):
         """Opens TensorBoard if asked, then SpeechBrain's start (optimizers, recovery)."""
         self.tensorboard = None
-        if getattr(self.hparams, "use_tensorboard", False):
+        if self.hparams.use_tensorboard:
             from speechbrain.utils.train_logger import TensorboardLogger
 
             try:
@@ -283,7 +306,7 @@ class EnhancementBrain(sb.Brain):
         """The ``noisy_score_cache`` file of the YAML as a cache, or None."""
         from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 
-        path = getattr(self.hparams, "noisy_score_cache", None)
+        path = self.hparams.noisy_score_cache
         return NoisyScoreCache(path) if path else None
 
     def _score_test_set(self):
@@ -291,7 +314,7 @@ class EnhancementBrain(sb.Brain):
         from speechbrain_atkl.evaluation import score_utterances, write_report
 
         output = Path(self.hparams.test_results_folder)
-        if getattr(self.hparams, "save_enhanced", False) and if_main_process():
+        if self.hparams.save_enhanced and if_main_process():
             from speechbrain_atkl.data.audio_writer import save_audio
 
             folder = Path(self.hparams.enhanced_folder)
@@ -301,8 +324,8 @@ class EnhancementBrain(sb.Brain):
             return {}
         results = score_utterances(
             self.test_items,
-            metrics=getattr(self.hparams, "test_metrics", None),
-            num_workers=getattr(self.hparams, "eval_num_workers", 0),
+            metrics=self.hparams.test_metrics,
+            num_workers=self.hparams.eval_num_workers,
             noisy_cache=self._noisy_cache(),
         )
         summary = write_report(results, output)
@@ -320,7 +343,7 @@ class EnhancementBrain(sb.Brain):
         failed = {system: {row["id"] for row in results.rows if row["system"] == system and row["failed"]}
                   for system in summary}
         record = {
-            "test_set": str(getattr(self.hparams, "test_set_name", "test")),
+            "test_set": str(self.hparams.test_set_name),
             "num_utterances": len(self.test_items),
             "num_skipped": len(results.skipped),
             "num_failed": {system: len(ids) for system, ids in failed.items()},
@@ -355,6 +378,13 @@ class DistillationBrain(EnhancementBrain):
     gradients and costs one forward pass per step.
     """
 
+    DEFAULT_HPARAMS = {
+        **EnhancementBrain.DEFAULT_HPARAMS,
+        "teacher_feature_modules": None,
+        "teacher_feature_layout": "channels_freq_frames",
+        "teacher_frame_timing": None,
+    }
+
     def on_fit_start(self):
         """Moves the teacher to the device, freezes it, hooks its feature modules, reads the frame timings."""
         super().on_fit_start()
@@ -363,12 +393,9 @@ class DistillationBrain(EnhancementBrain):
         if self.hparams.atkl_loss.time_alignment == "timestamps":
             student = self.modules.model
             student = student.module if isinstance(student, torch.nn.parallel.DistributedDataParallel) else student
-            override = getattr(self.hparams, "teacher_frame_timing", None)
-            self.frame_timings = (frame_timing(student), frame_timing(teacher, override))
-        feature_modules = getattr(self.hparams, "teacher_feature_modules", None)
-        if feature_modules:
-            layout = getattr(self.hparams, "teacher_feature_layout", "channels_freq_frames")
-            teacher = HookedTeacher(teacher, feature_modules, layout)
+            self.frame_timings = (frame_timing(student), frame_timing(teacher, self.hparams.teacher_frame_timing))
+        if self.hparams.teacher_feature_modules:
+            teacher = HookedTeacher(teacher, self.hparams.teacher_feature_modules, self.hparams.teacher_feature_layout)
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
 
     def compute_forward(self, batch, stage):
