@@ -4,19 +4,21 @@ glibc's ``malloc`` serves every request above its mmap threshold (at most
 32 MiB by default) with a fresh ``mmap`` and gives it back with ``munmap``
 when freed; it also trims the top of its heap beyond a trim threshold. A
 model forward on seconds of audio allocates and frees temporaries of tens
-to hundreds of MiB, so every call faults all of their pages in again: on a
-10 s input of Distil-DCCRN that is ~50 k minor page faults, 16 % of the
-CPU time spent in the kernel, and 37 % on a 60 s input (the faults grow
-faster than the length). :func:`tune_allocator` raises both thresholds,
-so that the memory is kept and reused by later calls (see
-``benchmarks/enhance_cost.py``). The peak resident memory of ``enhance_file`` stays ~1.0 GB; a one-pass forward
-on 60 s peaks ~0.7 GB higher (2.15 instead of 1.47 GB) and a training step
-~0.3 GB higher, and memory freed at the top of the heap is kept up to the
-threshold.
+to hundreds of MiB, so every call faults all of their pages in again, and
+a large share of the CPU time goes to the kernel, the more so the longer the
+input (the faults grow faster than the length). :func:`tune_allocator`
+raises both thresholds, so that the memory is kept and reused by later
+calls. The price is memory: the largest temporaries stay allocated, and
+memory freed at the top of the heap is kept up to the threshold. What it
+saves and costs, measured with ``benchmarks/enhance_cost.py``:
+``docs/benchmarks.md``, "enhance_file: CPU cost and the allocator".
 
-The package's commands call it at start-up (``speechbrain-atkl-enhance``,
-``speechbrain-atkl-evaluate`` and ``train.py``); a library user may call it
-once too. The environment variable :data:`ENV_VAR` controls it:
+The inference and evaluation commands call it at start-up
+(``speechbrain-atkl-enhance``, ``speechbrain-atkl-evaluate``); a library
+user may call it once too. ``train.py`` does not: a training step's peak
+memory grew with it and its CPU time did not measurably shrink.
+
+The environment variable :data:`ENV_VAR` controls it:
 
 * unset: both thresholds set to :data:`DEFAULT_THRESHOLD_MIB` MiB;
 * ``off`` (or ``0``): the allocator is left alone;
@@ -44,7 +46,7 @@ logger = logging.getLogger(__name__)
 #: Environment variable: ``off``, or the thresholds in MiB.
 ENV_VAR = "SPEECHBRAIN_ATKL_MALLOC_MIB"
 #: Default mmap and trim thresholds (MiB): above the largest temporaries of a 60 s Distil-DCCRN
-#: forward (256 MiB left 174 k faults there); peak memory as with 256 MiB, within 3 %.
+#: forward (a lower one left many of its faults), at about the peak memory of a lower one.
 DEFAULT_THRESHOLD_MIB = 1024
 #: ``mallopt`` takes a C ``int``: thresholds stay below 2 GiB.
 MAX_MIB = 2048

@@ -2,8 +2,8 @@
 
 The Distil-DCCRN paper distils intermediate feature maps of a teacher and a
 student whose channel counts and frame rates differ. Its equations are not
-published; this module implements the reading given in the project's
-METHOD notes, with every open choice an argument:
+published; this module implements the reading given in ``docs/method.md``
+("The AT-KL loss"), with every open choice an argument:
 
 For a feature map ``X`` of shape ``(batch, channels, freq, frames)``, take
 ``A = |X| ** p`` (for complex maps ``|X|`` is the complex magnitude, or the

@@ -6,7 +6,8 @@ With ``S_c = |S|^p e^{j angle S}`` the compressed spectrum of a waveform
     complex_weight * mean |Y_c - S_c|^2 + (1 - complex_weight) * mean (|Y|^p - |S|^p)^2
 
 over the frequency bins and the valid frames of every item. It is the kind of
-compressed-spectrum term the Uformer authors train with (METHOD.md section 3),
+compressed-spectrum term the Uformer authors train with (Fu et al., ICASSP 2022;
+our settings and why: ``docs/method.md``, "Uformer teacher loss"),
 added to the SI-SNR loss by ``spectral_loss`` / ``spectral_weight`` in the
 recipe YAML (:class:`speechbrain_atkl.training.EnhancementBrain`).
 

@@ -109,7 +109,7 @@ def complex_cat(tensors, dim=1, memory_format=torch.contiguous_format):
     shape = list(halves[0].shape)
     shape[dim] = sum(t.shape[dim] for t in halves)
     out = torch.empty(shape, dtype=halves[0].dtype, device=halves[0].device, memory_format=memory_format)
-    # One copy per part (`torch.cat(..., out=out)` was up to 2.5x slower from the default layout).
+    # One copy per part: `torch.cat(..., out=out)` is slower from the default layout (docs/benchmarks.md).
     start = 0
     for half in halves:
         out.narrow(dim, start, half.shape[dim]).copy_(half)

@@ -27,7 +27,7 @@ from speechbrain_atkl.models.stft import STFT
 
 #: Named configurations. Parameter counts of the first two match the DCCRN
 #: reference implementation exactly (3,742,349 and 3,671,053). The student's
-#: layer list is this project's choice (see README, "Choices").
+#: layer list is this project's choice (see ``docs/method.md``, "Choices the papers leave open").
 DCCRN_PRESETS = {
     "DCCRN-E": dict(
         channels=[16, 32, 64, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="E"
@@ -245,10 +245,10 @@ class DCCRN(nn.Module):
         x, _ = self.bottleneck(x)
         decoded = []
         # In eval mode the decoder runs channels-last: oneDNN's transposed convolution computes
-        # in that layout, and in PyTorch's default one each block's input and output are
-        # reordered to and from it (the same values, bit for bit, in ~0.85x the forward's
-        # time). Training keeps the default: its batch statistics and backward pass were
-        # slower channels-last.
+        # in that layout, and in PyTorch's default one each block's input and output would be
+        # reordered to and from it (the same values, bit for bit; the time it saves is in
+        # docs/benchmarks.md, "Offline forward speed"). Training keeps the default layout: its
+        # batch statistics would differ in the last bit, and its step is slower channels-last.
         layout = torch.contiguous_format if self.training else torch.channels_last
         for block, skip in zip(self.decoder, reversed(skips)):
             x = block(complex_cat([x, skip], memory_format=layout))

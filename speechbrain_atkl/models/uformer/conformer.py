@@ -46,6 +46,7 @@ class FeedForward(nn.Module):
 
     Example
     -------
+    >>> import torch
     >>> ff = FeedForward(8, 16, dropout=0.0, is_complex=True)
     >>> ff(torch.randn(2, 5, 8)).shape
     torch.Size([2, 5, 8])
@@ -94,6 +95,7 @@ class DualPathConformerBlock(nn.Module):
 
     Example
     -------
+    >>> import torch
     >>> block = DualPathConformerBlock(8, 2, 16, [1, 2], is_complex=True, conv_channels=4)
     >>> block(torch.randn(2, 4, 10, 8)).shape
     torch.Size([2, 4, 10, 8])
@@ -172,6 +174,7 @@ class DualStreamConformerBlock(nn.Module):
 
     Example
     -------
+    >>> import torch
     >>> block = DualStreamConformerBlock(8, 4, 16, 8, fusion=True, heads=2, dilations=[1, 2], conv_channels=4)
     >>> c, m = block(torch.randn(2, 8, 4, 10), torch.randn(2, 4, 4, 10))
     >>> c.shape, m.shape

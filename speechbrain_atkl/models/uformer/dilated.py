@@ -8,13 +8,15 @@ Two forms, chosen by ``dilated_conv`` (:class:`~.model.Uformer`):
   (layer norm), a pointwise map to ``hidden`` channels, Swish, the dilated
   convolution to twice ``hidden`` channels, a GLU gate
   (``value * sigmoid(gate)``), and a pointwise map back. This is what the
-  authors' public model does (METHOD.md section 3): it mixes neighbouring
-  frequency bins of the bottleneck (4 bins of 128 complex channels) and its
-  receptive field (31 frames = 0.3 s at hop 160) stays inside a 2-s training
-  segment, where dilations up to 128 read mostly zero padding.
-* ``"time"`` (the previous teacher, :class:`DilatedConvModule`): a pointwise
-  map, one depthwise time-only gated unit ``tanh(w_f * x) * sigmoid(w_g * x)``
-  per dilation (``1 ... 128``), residual, and a pointwise map.
+  authors' public model does (``docs/method.md``, "Uformer dilated
+  convolutions"): it mixes neighbouring frequency bins of the bottleneck
+  (4 bins of 128 complex channels) and its receptive field (31 frames =
+  0.3 s at hop 160) stays inside a 2-s training segment, where dilations up
+  to 128 read mostly zero padding.
+* ``"time"`` (as in :data:`~.model.PREVIOUS_TEACHER`,
+  :class:`DilatedConvModule`): a pointwise map, one depthwise time-only
+  gated unit ``tanh(w_f * x) * sigmoid(w_g * x)`` per dilation
+  (``1 ... 128``), residual, and a pointwise map.
 
 In the complex branch every map is complex (complex product of weights and
 features), gates and activations act on real and imaginary parts separately

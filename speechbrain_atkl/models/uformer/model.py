@@ -3,8 +3,9 @@
 The teacher model of Distil-DCCRN, written from the description in
 Fu et al., "Uformer: A Unet based dilated complex & real dual-path conformer
 network for simultaneous speech enhancement and dereverberation" (ICASSP 2022)
-and the facts gathered in METHOD.md section 3 (the authors' code has no
-licence and was not used).
+and, where the paper is silent, what the authors' public model does as
+described in ``docs/method.md``, "Choices the papers leave open" (the
+authors' code has no licence and was not used).
 
 Overview (``C`` complex channels, ``M`` magnitude channels, ``F`` frequency,
 ``T`` frames)::
@@ -30,7 +31,7 @@ Output combination (``output_combination``):
 * ``"magnitude"`` (default, the authors' public model): the magnitudes are
   averaged under the complex branch's phase,
   ``S = 0.5 (tanh|Mc| + sigmoid(Mm)) |Xc| e^{j (angle Xc + angle Mc)}``.
-* ``"complex_mean"`` (the previous teacher): the mean of the complex-branch
+* ``"complex_mean"`` (as in :data:`PREVIOUS_TEACHER`): the mean of the complex-branch
   estimate ``tanh(|Mc|) e^{j angle Mc} Xc`` and the magnitude-branch estimate
   ``sigmoid(Mm) Xc`` (noisy phase). The two partly cancel when ``Mc`` rotates
   the phase.
@@ -39,8 +40,11 @@ Both are computed without ``atan2``: ``Xc Mc / |Mc|`` carries the phase.
 ``channels`` counts real and imaginary parts together (``[16, ..., 256]`` is
 8 ... 128 complex channels); ``magnitude_channels`` defaults to half of it.
 
-The previous teacher is rebuilt exactly by ``output_combination="complex_mean",
-conformer_fusion=False, dilated_conv="time", dilations=[1, 2, ..., 128]``.
+The Uformer as this package first wrote it, before it followed the authors'
+public model, is rebuilt exactly by :data:`PREVIOUS_TEACHER`
+(``output_combination="complex_mean", conformer_fusion=False,
+dilated_conv="time", dilations=[1, 2, ..., 128], init="pytorch"``); it is
+kept for ablations (``docs/method.md``, row "previous teacher").
 
 Authors
  * speechbrain-atkl developers 2026
@@ -56,7 +60,8 @@ from speechbrain_atkl.models.uformer.branches import Branch, BranchFusion
 from speechbrain_atkl.models.uformer.conformer import DILATED_CONV, DualStreamConformerBlock
 
 OUTPUT_COMBINATIONS = ("magnitude", "complex_mean")
-#: Overrides that rebuild the teacher of before issue 8 (same parameter count).
+#: Overrides that rebuild the Uformer as first written here, before it followed the authors' public model
+#: (output combination, conformer fusion, dilated convolutions, initialisation), with its parameter counts.
 PREVIOUS_TEACHER = dict(
     output_combination="complex_mean",
     conformer_fusion=False,
@@ -142,8 +147,8 @@ class Uformer(nn.Module):
     init : str
         Initialisation of the encoder and decoder convolutions of both
         branches: ``"reference"`` (weights N(0, 0.05), zero biases, the DCCRN
-        authors' choice) or ``"pytorch"`` (PyTorch's default, the previous
-        teacher's).
+        authors' choice) or ``"pytorch"`` (PyTorch's default, as in
+        :data:`PREVIOUS_TEACHER`).
 
     Example
     -------
