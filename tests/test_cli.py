@@ -118,7 +118,32 @@ def test_non_finite_chunk_seconds_fail_at_once(value, tmp_path, capsys):
     arguments = [str(tmp_path / "missing.wav"), str(tmp_path / "out"), "--model", str(tmp_path)]
     arguments.append(f"--chunk-seconds={value}")
     assert main(arguments) == 2
-    assert "--chunk-seconds must be a finite number > 0" in capsys.readouterr().err
+    assert "--chunk-seconds, --context-seconds, --crossfade-seconds: expected finite chunk_seconds > 0" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_chunk_shorter_than_the_cross_fade_fails_at_once_and_the_cross_fade_is_an_option(
+    tree, model_folder, tmp_path, capsys
+):
+    arguments = [tmp_path / "missing.wav", tmp_path / "out", "--model", tmp_path / "no_model"]
+    assert run(*arguments, "--chunk-seconds", "0.001") == 2
+    assert "0 <= crossfade_seconds <= chunk_seconds, got (0.001, 2.0, 0.05)" in capsys.readouterr().err
+    out = tmp_path / "short_chunks.wav"
+    assert run(tree / "a.wav", out, "--model", model_folder, "--chunk-seconds", "0.001", "--crossfade-seconds", "0") == 0
+    assert sf.info(str(out)).frames == 8000
+
+
+def test_an_existing_folder_named_like_an_output_is_not_taken_for_the_output(tree, model_folder, tmp_path, capsys):
+    (tree / "sub" / "broken.wav").unlink()
+    (tmp_path / "out" / "a.wav").mkdir(parents=True)
+    assert run(tree, tmp_path / "out", "--model", model_folder) == 1
+    captured = capsys.readouterr()
+    assert "Enhanced 1 file(s), skipped 0 with existing output, 1 failed." in captured.out
+    assert f"its output {tmp_path / 'out' / 'a.wav'} is an existing folder" in captured.err
+    (tmp_path / "folder.wav").mkdir()  # a single input into a folder, whatever its name
+    assert run(tree / "a.wav", tmp_path / "folder.wav", "--model", model_folder) == 0
+    assert sf.info(str(tmp_path / "folder.wav" / "a.wav")).frames == 8000
 
 
 # ---------------------------------------------------------------- jobs, threads, attenuation limit, output rate

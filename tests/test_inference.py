@@ -93,6 +93,23 @@ def test_enhance_batch_rejects_bad_input(enhancer, noisy, lengths, message):
         enhancer.enhance_batch(noisy, lengths)
 
 
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32, torch.uint8])
+def test_integer_samples_are_refused_not_enhanced_as_floats(enhancer, dtype):
+    pcm = (torch.randn(1, 800) * 1000).to(dtype)
+    with pytest.raises(TypeError, match=f"noisy: expected floating-point samples.*{str(dtype).split('.')[1]}"):
+        enhancer.enhance_batch(pcm)
+    with pytest.raises(TypeError, match="wav: expected floating-point samples"):
+        enhancer.enhance_waveform(pcm[0])
+
+
+def test_numpy_waveforms_are_enhanced_like_tensors(enhancer):
+    noisy = 0.1 * torch.randn(2, 800)
+    torch.testing.assert_close(enhancer.enhance_batch(noisy.numpy()), enhancer.enhance_batch(noisy), atol=0, rtol=0)
+    torch.testing.assert_close(
+        enhancer.enhance_waveform(noisy[0].double().numpy()), enhancer.enhance_waveform(noisy[0]), atol=0, rtol=0
+    )
+
+
 def test_chunked_enhancement_matches_one_pass(model):
     torch.manual_seed(2)
     wav = 0.1 * torch.randn(RATE)

@@ -285,6 +285,30 @@ def test_a_bad_chunk_is_rejected_and_leaves_the_stream_clean(bad):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32, torch.bool])
+def test_integer_chunks_are_refused_and_leave_the_stream_clean(dtype):
+    """int16 PCM enhanced as floats would be 32768 times too loud: refused, the stream goes on."""
+    model = small_dccrn()
+    wav = 0.1 * torch.randn(1, 600)
+    expected = StreamingEnhancer(model).process(wav)
+    enhancer = StreamingEnhancer(model)
+    with pytest.raises(TypeError, match=f"floating-point samples.*{str(dtype).split('.')[1]}.*32768"):
+        enhancer.process(torch.ones(1, 100, dtype=dtype))
+    with pytest.raises(TypeError, match="floating-point"):
+        enhancer.process(torch.ones(1, 100, dtype=dtype).numpy())
+    torch.testing.assert_close(enhancer.process(wav), expected, atol=0, rtol=0)
+
+
+def test_an_empty_batch_first_chunk_is_refused_and_the_stream_stays_usable():
+    model = small_dccrn()
+    wav = 0.1 * torch.randn(2, 600)
+    expected = StreamingEnhancer(model).process(wav)
+    enhancer = StreamingEnhancer(model)
+    with pytest.raises(ValueError, match=r"batch >= 1, got \(0, 100\)"):
+        enhancer.process(torch.zeros(0, 100))
+    torch.testing.assert_close(enhancer.process(wav), expected, atol=0, rtol=0)
+
+
 def test_state_shapes_are_documented_names():
     step = StreamingStep(small_dccrn(lookahead=6, rnn_type="complex"))
     names = step.state_names

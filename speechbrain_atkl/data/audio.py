@@ -12,7 +12,9 @@ requested sample rate:
 * several channels are mixed to mono by **averaging** them (a stereo file
   with identical channels therefore loads unchanged);
 * :func:`read_blocks` reads a file of any length block by block, in bounded
-  memory.
+  memory;
+* :func:`float_samples` takes signals handed over in memory, refusing integer
+  samples (16-bit PCM read as integers is not in [-1, 1]).
 
 Every problem with a file raises :class:`AudioError` (a ``ValueError``) whose
 message starts with the file's path. Writing is in
@@ -200,6 +202,47 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
     if frames is not None:
         wav = wav[:frames]
     return wav.contiguous()
+
+
+def float_samples(signal, what="signal"):
+    """A signal given in memory as a float32 tensor; integer, boolean or complex samples are refused.
+
+    Models take samples in [-1, 1]: ``int16`` PCM as floats would be 32768
+    times too loud, so the caller must scale it (``x / 32768``).
+
+    Arguments
+    ---------
+    signal : torch.Tensor, numpy.ndarray or sequence of float
+        The samples.
+    what : str
+        Its name in the error message.
+
+    Returns
+    -------
+    torch.Tensor
+        float32, on ``signal``'s device (CPU for arrays).
+
+    Raises
+    ------
+    TypeError
+        Naming the dtype and the conversion to make.
+
+    Example
+    -------
+    >>> float_samples(np.zeros(4, np.float64)).dtype
+    torch.float32
+    >>> float_samples(torch.zeros(4, dtype=torch.int16), "noisy")
+    Traceback (most recent call last):
+    ...
+    TypeError: noisy: expected floating-point samples in [-1, 1], got torch.int16; scale integer PCM first (int16: x / 32768).
+    """
+    tensor = torch.as_tensor(signal)
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"{what}: expected floating-point samples in [-1, 1], got {tensor.dtype}; "
+            "scale integer PCM first (int16: x / 32768)."
+        )
+    return tensor.to(torch.float32)
 
 
 def _check_rate(path, rate):

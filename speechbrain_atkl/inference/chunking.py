@@ -9,6 +9,8 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import math
+
 import torch
 
 
@@ -164,6 +166,28 @@ def enhance_stream(
         start += size
         keep = max(start - context, 0)
         buffer, offset = buffer[keep - offset :], keep
+
+
+def check_chunking(chunk_seconds, context_seconds, crossfade_seconds):
+    """Raises ``ValueError`` unless chunks of these lengths (seconds) can be enhanced.
+
+    The chunk must be a finite length > 0, the context finite and >= 0, and
+    the cross-fade between chunks no longer than a chunk.
+
+    Example
+    -------
+    >>> check_chunking(10.0, 2.0, 0.05)
+    >>> check_chunking(0.001, 2.0, 0.05)
+    Traceback (most recent call last):
+    ...
+    ValueError: expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds, got (0.001, 2.0, 0.05).
+    """
+    values = (chunk_seconds, context_seconds, crossfade_seconds)
+    if not (0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf and 0 <= crossfade_seconds <= chunk_seconds):
+        raise ValueError(
+            "expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds, "
+            f"got {values}."
+        )
 
 
 def _round_up(value, multiple):

@@ -32,7 +32,6 @@ Authors
 import argparse
 import contextlib
 import logging
-import math
 import multiprocessing
 import os
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
+from speechbrain_atkl.inference.chunking import check_chunking
 
 OUTPUT_FORMATS = ("wav", "flac")
 OUTPUT_RATES = ("16000", "input")
@@ -63,8 +63,9 @@ def plan_outputs(input_path, output_path, output_format="wav"):
         extension in :data:`~speechbrain_atkl.data.audio.AUDIO_EXTENSIONS`
         (hidden files and anything under ``output_path`` excluded).
     output_path : pathlib.Path
-        For a file input: the output file if it has an audio extension, else
-        the folder to write it in. For a folder input: the output folder.
+        For a file input: the output file if it has an audio extension and is
+        not an existing folder, else the folder to write it in. For a folder
+        input: the output folder.
     output_format : str
         Extension of the outputs written into folders.
 
@@ -95,7 +96,7 @@ def plan_outputs(input_path, output_path, output_format="wav"):
             and output_root not in path.resolve().parents
         )
         return [(path, output_path / path.relative_to(input_path).with_suffix(suffix)) for path in inputs]
-    if output_path.suffix.lower() in AUDIO_EXTENSIONS:
+    if output_path.suffix.lower() in AUDIO_EXTENSIONS and not output_path.is_dir():
         return [(input_path, output_path)]
     return [(input_path, output_path / (input_path.stem + suffix))]
 
@@ -125,8 +126,8 @@ def enhance_all(enhancer, pairs, overwrite=False, progress=None, jobs=1, threads
         Torch threads of each job (restored afterwards in this process);
         None: this process's number for one job, 1 per worker process.
     **options
-        ``chunk_seconds``, ``context_seconds``, ``atten_lim_db`` and
-        ``output_rate`` for ``enhance_file``.
+        ``chunk_seconds``, ``context_seconds``, ``crossfade_seconds``,
+        ``atten_lim_db`` and ``output_rate`` for ``enhance_file``.
 
     Returns
     -------
@@ -143,6 +144,8 @@ def enhance_all(enhancer, pairs, overwrite=False, progress=None, jobs=1, threads
             failed.append((source, f"its output {target} is also the output of {claimed[target]}"))
         elif target.resolve() == source.resolve():
             failed.append((source, "the output would replace the input; choose another output folder"))
+        elif target.is_dir():
+            failed.append((source, f"its output {target} is an existing folder; move it away"))
         else:
             claimed[target] = source
             if target.exists() and not overwrite:
@@ -259,6 +262,9 @@ def build_parser():
         "--chunk-seconds", type=float, default=10.0, help="audio per model call (s); 10 s keeps peak memory under 1 GiB"
     )
     parser.add_argument("--context-seconds", type=float, default=2.0, help="overlap before each chunk (s)")
+    parser.add_argument(
+        "--crossfade-seconds", type=float, default=0.05, help="cross-fade between chunks (s), at most --chunk-seconds"
+    )
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="wav", help="for folder outputs")
     parser.add_argument(
         "--output-rate",
@@ -292,12 +298,10 @@ def build_parser():
 def main(argv=None):
     """Runs the enhancer; returns the exit status (0 only if no file failed)."""
     args = build_parser().parse_args(argv)
-    if not (0 < args.chunk_seconds < math.inf and 0 <= args.context_seconds < math.inf):
-        print(
-            "error: --chunk-seconds must be a finite number > 0 and --context-seconds a finite "
-            f"number >= 0; got {args.chunk_seconds} and {args.context_seconds}.",
-            file=sys.stderr,
-        )
+    try:
+        check_chunking(args.chunk_seconds, args.context_seconds, args.crossfade_seconds)
+    except ValueError as error:
+        print(f"error: --chunk-seconds, --context-seconds, --crossfade-seconds: {error}", file=sys.stderr)
         return 2
     for name, value in (("--jobs", args.jobs), ("--threads", args.threads)):
         if value is not None and value < 1:
@@ -345,6 +349,7 @@ def main(argv=None):
         threads=args.threads or max(1, cores // min(jobs, len(pairs))),
         chunk_seconds=args.chunk_seconds,
         context_seconds=args.context_seconds,
+        crossfade_seconds=args.crossfade_seconds,
         atten_lim_db=args.atten_lim_db,
         output_rate=None if args.output_rate == "16000" else args.output_rate,
     )

@@ -27,9 +27,9 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 
-from speechbrain_atkl.data.audio import audio_info, read_blocks
+from speechbrain_atkl.data.audio import audio_info, float_samples, read_blocks
 from speechbrain_atkl.data.resample import StreamResampler
-from speechbrain_atkl.inference.chunking import enhance_in_chunks, enhance_stream
+from speechbrain_atkl.inference.chunking import check_chunking, enhance_in_chunks, enhance_stream
 from speechbrain_atkl.inference.enhanced_output import EnhancedOutput
 from speechbrain_atkl.models.attenuation import attenuation_floor
 
@@ -211,8 +211,10 @@ class EnhanceBatch(Pretrained):
 
         Arguments
         ---------
-        noisy : torch.Tensor
-            Waveforms ``(batch, time)`` at :attr:`sample_rate`.
+        noisy : torch.Tensor or numpy.ndarray
+            Waveforms ``(batch, time)`` at :attr:`sample_rate`, floating-point
+            samples in [-1, 1] (integer PCM is refused with a ``TypeError``:
+            scale it first).
         lengths : torch.Tensor or None
             Relative lengths ``(batch,)`` in ``(0, 1]`` (SpeechBrain's
             convention); ``None`` means all waveforms are complete.
@@ -226,10 +228,11 @@ class EnhanceBatch(Pretrained):
         torch.Tensor
             Enhanced waveforms ``(batch, time)`` on the interface's device.
         """
+        noisy = float_samples(noisy, "enhance_batch: noisy")
         if noisy.dim() != 2:
             raise ValueError(f"enhance_batch expects noisy of shape (batch, time), got {tuple(noisy.shape)}.")
         limit = self.attenuation_kwargs(atten_lim_db)
-        noisy = noisy.to(self.device, torch.float32)
+        noisy = noisy.to(self.device)
         if not torch.isfinite(noisy).all():
             raise ValueError("enhance_batch: the noisy input holds NaN or infinite samples.")
         batch, time = noisy.shape
@@ -262,8 +265,9 @@ class EnhanceBatch(Pretrained):
 
         Arguments
         ---------
-        wav : torch.Tensor
-            Noisy waveform ``(time,)`` at :attr:`sample_rate`.
+        wav : torch.Tensor or numpy.ndarray
+            Noisy waveform ``(time,)`` at :attr:`sample_rate`, floating-point
+            samples in [-1, 1].
         chunk_seconds : float
             Output produced per model call; with the contexts, bounds memory.
         context_seconds : float
@@ -271,7 +275,8 @@ class EnhanceBatch(Pretrained):
             state (and future audio too, for models without
             ``lookahead_samples``).
         crossfade_seconds : float
-            Length of the linear cross-fade between consecutive chunks.
+            Length of the linear cross-fade between consecutive chunks (at
+            most ``chunk_seconds``).
         atten_lim_db : float or None
             Attenuation limit in dB (see :meth:`enhance_batch`).
 
@@ -280,11 +285,12 @@ class EnhanceBatch(Pretrained):
         torch.Tensor
             Enhanced waveform ``(time,)`` on the interface's device.
         """
+        wav = float_samples(wav, "enhance_waveform: wav")
         if wav.dim() != 1:
             raise ValueError(f"enhance_waveform expects a (time,) waveform, got {tuple(wav.shape)}.")
         chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
         enhance = self._one_waveform(atten_lim_db)
-        return enhance_in_chunks(enhance, wav.to(self.device, torch.float32), **chunking)
+        return enhance_in_chunks(enhance, wav.to(self.device), **chunking)
 
     def _one_waveform(self, atten_lim_db):
         """A function enhancing one ``(time,)`` waveform (the limit checked now, not per chunk)."""
@@ -296,12 +302,7 @@ class EnhanceBatch(Pretrained):
 
     def _chunking(self, chunk_seconds, context_seconds, crossfade_seconds):
         """Keyword arguments of :func:`enhance_stream` for this model."""
-        values = (chunk_seconds, context_seconds, crossfade_seconds)
-        if not (0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf and 0 <= crossfade_seconds):
-            raise ValueError(
-                "expected finite chunk_seconds > 0, context_seconds >= 0 and crossfade_seconds >= 0, "
-                f"got {values}."
-            )
+        check_chunking(chunk_seconds, context_seconds, crossfade_seconds)
         model = self.mods.enhance_model
         rate = self.sample_rate
         context = math.ceil(context_seconds * rate)

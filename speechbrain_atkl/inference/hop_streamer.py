@@ -13,6 +13,8 @@ Authors
 import numpy as np
 import torch
 
+from speechbrain_atkl.data.audio import float_samples
+
 
 def all_finite(tensors):
     """Whether every value of ``tensors`` is finite, as a 0-d bool tensor (True for none).
@@ -86,8 +88,10 @@ class HopStreamer:
         Arguments
         ---------
         chunk : torch.Tensor or numpy.ndarray
-            ``(time,)`` or ``(batch, time)``, any ``time`` (zero included);
-            every chunk of a stream must have the same batch size.
+            ``(time,)`` or ``(batch, time)``, any ``time`` (zero included),
+            floating-point samples in [-1, 1] (integer PCM is refused with a
+            ``TypeError``: scale it first); every chunk of a stream must have
+            the same batch size (at least 1).
 
         Returns
         -------
@@ -102,7 +106,10 @@ class HopStreamer:
             (e.g. 3e38) that enhancing it overflows. The chunk is rejected and
             the stream's state is left as it was before the call, so the stream
             goes on cleanly with the next chunk (send zeros in its place to
-            keep the timing).
+            keep the timing). Also for a chunk of another shape than the
+            stream's, or of batch size 0.
+        TypeError
+            If ``chunk`` holds integer samples; the stream is unchanged.
         """
         chunk = self._check(chunk)
         saved = dict(self.__dict__)  # every step replaces these objects, never mutates them
@@ -157,9 +164,12 @@ class HopStreamer:
         return out
 
     def _check(self, chunk):
-        chunk = torch.as_tensor(chunk, dtype=torch.float32).detach()  # streaming computes no gradients
-        if chunk.dim() not in (1, 2):
-            raise ValueError(f"expected a chunk of shape (time,) or (batch, time), got {tuple(chunk.shape)}.")
+        chunk = float_samples(chunk, "chunk").detach()  # streaming computes no gradients
+        if chunk.dim() not in (1, 2) or (chunk.dim() == 2 and chunk.shape[0] == 0):
+            raise ValueError(
+                f"expected a chunk of shape (time,) or (batch, time) with batch >= 1, got {tuple(chunk.shape)}: "
+                "chunk rejected, the stream state is unchanged."
+            )
         on_cpu = chunk.device.type == "cpu"  # numpy checks a small chunk 3x faster
         if not (np.isfinite(chunk.numpy()).all() if on_cpu else torch.isfinite(chunk).all()):
             raise ValueError("the chunk holds NaN or infinite samples: chunk rejected, the stream state is unchanged.")
