@@ -30,7 +30,7 @@ min-max range in brackets:
 
 The defaults take about a minute on a quiet 2-core CPU. On a loaded machine
 use ``--threads 1``: with 2 threads on 2 busy cores the OpenMP threads wait
-for each other and wall times grew 5-40x in a run at load average 5.
+for each other and wall times grow many times over (``docs/benchmarks.md``).
 
 Authors
  * speechbrain-atkl developers 2026

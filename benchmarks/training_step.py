@@ -16,8 +16,8 @@ before and after) are printed with it::
 
     nice -n 10 python benchmarks/training_step.py --threads 2 --batch 4 --seconds 2 --rounds 5
 
-The paper-size teacher (``--teacher Uformer``) needs ~1.9 GB per 4-s item in a
-training step; the default batch fits a 24 GB machine with either teacher.
+The paper-size teacher (``--teacher Uformer``) needs the most memory; the
+default batch fits a 24 GB machine with either teacher (``docs/training.md``).
 ``--teacher-hparams hparams/distil_dccrn_atkl_gtcrn.yaml`` takes the teacher
 and the distillation settings (hooked feature modules, AT-KL) from a training
 YAML instead, e.g. GTCRN (untrained weights: the cost is the same).

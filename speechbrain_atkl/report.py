@@ -1,7 +1,7 @@
 """Model report: parameters, multiply-accumulates per second and CPU speed.
 
 Run ``python -m speechbrain_atkl.report`` to print a Markdown table for every
-preset (the table in the README comes from it).
+preset (the table in ``docs/benchmarks.md`` comes from it).
 
 Multiply-accumulates are counted with :class:`torch.utils.flop_counter.FlopCounterMode`
 (convolutions, matrix products, attention), plus the LSTMs, which that counter

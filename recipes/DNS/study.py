@@ -62,15 +62,14 @@ small      5       112         8      2.0 s    20     20 items (4 per SNR), <= 6
 full       8       160         8      3.0 s    40     40 items (8 per SNR), <= 8 s
 =========  ======  ==========  =====  =======  =====  ===========================
 
-Estimated time with ``--seeds 3`` (26 runs) on an idle 2-core CPU, from the
-single-thread CPU time of a training step (batch 8 x 2 s) measured per
-system (CPU-seconds per second of training audio: student 0.19, AT-KL 0.35,
-output-only distillation 0.31, DCCRN-E 0.33, Uformer-light 0.41), the
-scoring of a test item (about 3 CPU-seconds, DNSMOS of noisy and enhanced
-included) and about 10 s of start-up per run: ``small`` about 3.5-5 h,
-``full`` about 12-17 h (a GPU job); the range is the unknown gain of the second thread
-(none to 1.5x). Measured: the first 13 ``small`` runs took 63 min. On a machine busy with other work, ``--threads 1`` avoids
-thread over-subscription (measured 2-4x slower than one thread there).
+The study prints its estimate of the wall time before it starts
+(:func:`study_plan.estimate_seconds`: each system's single-thread CPU cost
+of a training step, the scoring of the test items and each run's start-up,
+on an idle 2-core CPU; ``full`` is a GPU job) and records each run's wall
+and CPU time in ``timings.json``. The estimates per budget and what the
+runs took: ``recipes/DNS/README.md``. On a machine busy with other work,
+``--threads 1`` avoids thread over-subscription (two torch threads per run
+were several times slower than one there).
 
 Authors
  * speechbrain-atkl developers 2026

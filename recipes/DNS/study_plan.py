@@ -293,7 +293,7 @@ def plan_runs(systems, seeds):
 STARTUP_SECONDS = 10.0
 # CPU-seconds to score one test item for noisy and enhanced: DNSMOS 2 x 1.4, the rest 0.2.
 SCORE_SECONDS = {"dnsmos": 3.0, "other": 0.3}
-# Speed-up of a second torch thread on an idle 2-core CPU: unknown, between none and 1.5x.
+# What a second torch thread may gain on an idle 2-core CPU (not measured): from 1.5 times the speed to nothing.
 THREAD_GAIN = (1.5, 1.0)
 
 

@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Teacher benchmark: the Uformer-light teacher before and after issue 8, and DCCRN-E, on equal terms.
+"""Teacher benchmark: the Uformer-light teacher before and after its rework, and DCCRN-E, on equal terms.
+
+The rework made the Uformer follow the authors' public model (magnitude output,
+conformer fusion, 2-D dilated blocks, reference initialisation) and added the
+compressed spectral loss to its training (``docs/method.md``, "Choices the
+papers leave open").
 
 ::
 
@@ -18,8 +23,8 @@ and seed) and seeds (1986, 1987, ...), validated each epoch on the same
 mixtures, the best checkpoint (validation PESQ) scored on the test set for
 PESQ-WB, SI-SNR and SI-SNRi. Systems (:data:`SYSTEMS`):
 
-* ``uformer_before``: ``uformer.yaml`` with the previous teacher's overrides
-  (:data:`PREVIOUS_TEACHER`: complex-mean output, no conformer fusion,
+* ``uformer_before``: ``uformer.yaml`` with the overrides that rebuild the
+  teacher before the rework (:data:`PREVIOUS_TEACHER`: complex-mean output, no conformer fusion,
   time-only dilated units 1 ... 128, SI-SNR loss only);
 * ``uformer_after``: ``uformer.yaml``'s new structure (magnitude output, conformer
   fusion, 2-D dilated blocks, reference init), SI-SNR + :data:`SPECTRAL_WEIGHT` x the
@@ -63,7 +68,7 @@ from study_plan import Budget, Run, System, train_command  # noqa: E402
 FIRST_SEED = 1986
 RECORD = "benchmark.json"
 TEST_METRICS = "[pesq_wb, si_snr, si_snr_i]"
-#: ``train.py`` overrides of ``uformer.yaml`` that give the teacher of before issue 8.
+#: ``train.py`` overrides of ``uformer.yaml`` that give the teacher before its rework.
 PREVIOUS_TEACHER = (
     ("output_combination", "complex_mean"),
     ("conformer_fusion", "False"),

@@ -92,9 +92,9 @@ class StreamingEnhancer(HopStreamer):
         See :class:`StreamingStep` (True: the fast form).
     compile : bool
         Run the hop through ``torch.compile`` (SpeechBrain's ``compile``
-        switch): 0.6-0.9x the CPU time per hop of the eager step, after a
-        one-off compilation of about a minute on a 2-core CPU when the first
-        chunk arrives (``benchmarks/streaming_onnx.py`` measures both). Needs
+        switch): less CPU time per hop than the eager step, after a one-off
+        compilation when the first chunk arrives (``benchmarks/streaming_onnx.py``
+        measures both; figures in ``docs/benchmarks.md``). Needs
         the inductor backend's C++ compiler. Outputs agree with the eager
         step to float rounding.
     atten_lim_db : float or None
