@@ -291,7 +291,7 @@ def plan_runs(systems, seeds):
 
 # Start-up of a run (imports, environment record, model building), seconds.
 STARTUP_SECONDS = 10.0
-# CPU-seconds to score one test item for noisy and enhanced: DNSMOS 2 x 1.4, the rest 0.2.
+# CPU-seconds to score one test item, noisy and enhanced: DNSMOS (run on both) and the other metrics.
 SCORE_SECONDS = {"dnsmos": 3.0, "other": 0.3}
 # What a second torch thread may gain on an idle 2-core CPU (not measured): from 1.5 times the speed to nothing.
 THREAD_GAIN = (1.5, 1.0)
