@@ -160,7 +160,9 @@ def test_sigterm_mid_file_leaves_no_temporary(tmp_path, handler):
     import signal
 
     process = subprocess.Popen(
-        [sys.executable, "-c", WRITE_AND_WAIT, str(tmp_path / "enhanced.wav"), handler], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITE_AND_WAIT, str(tmp_path / "enhanced.wav"), handler],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout.readline() == "writing\n"

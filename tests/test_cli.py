@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from speechbrain_atkl.inference.cli import main
-from speechbrain_atkl.models.config import model_spec
+from speechbrain_atkl.loading import model_spec
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
 
@@ -130,7 +130,8 @@ def test_a_chunk_shorter_than_the_cross_fade_fails_at_once_and_the_cross_fade_is
     assert run(*arguments, "--chunk-seconds", "0.001") == 2
     assert "0 <= crossfade_seconds <= chunk_seconds, got (0.001, 2.0, 0.05)" in capsys.readouterr().err
     out = tmp_path / "short_chunks.wav"
-    assert run(tree / "a.wav", out, "--model", model_folder, "--chunk-seconds", "0.001", "--crossfade-seconds", "0") == 0
+    options = ("--model", model_folder, "--chunk-seconds", "0.001", "--crossfade-seconds", "0")
+    assert run(tree / "a.wav", out, *options) == 0
     assert sf.info(str(out)).frames == 8000
 
 

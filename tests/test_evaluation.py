@@ -13,6 +13,7 @@ import soundfile
 import torch
 from scipy.signal import resample_poly
 
+from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.evaluation import (
     DNSMOS,
     UnscorableError,
@@ -26,7 +27,6 @@ from speechbrain_atkl.evaluation import (
     write_report,
 )
 from speechbrain_atkl.evaluation import metrics as metrics_module
-from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.evaluation.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
