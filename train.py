@@ -36,8 +36,8 @@ from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
-from speechbrain_atkl.models.config import save_model_config
-from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, init_from_pretrained, is_maximised, load_teacher
+from speechbrain_atkl.loading import MODEL_CONFIG, is_maximised, save_model_config
+from speechbrain_atkl.training.checkpoints import init_from_pretrained, load_teacher
 from speechbrain_atkl.training.precision import choose_precision
 from speechbrain_atkl.training.run_checks import (
     ConfigurationError,

@@ -12,7 +12,7 @@ The training folder is what the recipes write:
   SpeechBrain ``Checkpointer`` with the recoverable ``model`` and meta keys
   such as ``valid_pesq`` or ``valid_si_snr``;
 * ``save/model_config.yaml``: the architecture
-  (:func:`speechbrain_atkl.models.config.save_model_config`);
+  (:func:`speechbrain_atkl.loading.model_config.save_model_config`);
 * ``hyperparams.yaml``: the training YAML (only read to tell whether the run
   was distilled from a teacher);
 * ``test_metrics.json`` (optional): measured test-set metrics.
@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 from speechbrain_atkl import __version__
-from speechbrain_atkl.models.config import model_spec
+from speechbrain_atkl.loading import load_trained_model, model_spec
 from speechbrain_atkl.publishing import PublishError
 from speechbrain_atkl.publishing.card import (  # noqa: F401 - METRIC_NAMES: re-exported
     METRIC_NAMES,
@@ -72,7 +72,7 @@ MAX_EXAMPLE_SECONDS = 30.0
 def load_best_model(train_dir, key="valid_pesq"):
     """Rebuilds a training folder's model from its best checkpoint by ``key``.
 
-    Uses :func:`speechbrain_atkl.training.checkpoints.load_trained_model`
+    Uses :func:`speechbrain_atkl.loading.load_trained_model`
     (``key`` is maximised for PESQ, STOI, SI-SNR and DNSMOS, else minimised),
     but refuses to fall back on a checkpoint that does not record ``key``.
 
@@ -90,8 +90,6 @@ def load_best_model(train_dir, key="valid_pesq"):
     checkpoint : speechbrain.utils.checkpoints.Checkpoint
         The chosen checkpoint.
     """
-    from speechbrain_atkl.training.checkpoints import load_trained_model
-
     train_dir = Path(train_dir)
     if not train_dir.is_dir():
         raise PublishError(f"{train_dir}: training output folder not found.")

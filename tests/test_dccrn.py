@@ -123,7 +123,7 @@ def test_reference_and_pytorch_init_statistics():
 
 
 def test_init_survives_config_round_trip():
-    from speechbrain_atkl.models.config import build_model, model_spec
+    from speechbrain_atkl.loading import build_model, model_spec
 
     model = DCCRN(channels=[8, 8, 16, 16, 16, 16], rnn_units=16, init="pytorch")
     assert build_model(model_spec(model)).config == model.config

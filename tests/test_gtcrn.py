@@ -11,7 +11,7 @@ import soundfile
 import torch
 
 from speechbrain_atkl.data.demo import create_demo_corpus
-from speechbrain_atkl.models.config import build_model, model_spec
+from speechbrain_atkl.loading import build_model, model_spec
 from speechbrain_atkl.models.gtcrn import GTCRN
 from speechbrain_atkl.models.gtcrn.erb import erb_filterbank
 from speechbrain_atkl.training.checkpoints import load_teacher

@@ -10,7 +10,7 @@ import torch
 
 from speechbrain_atkl.data.audio import AudioError
 from speechbrain_atkl.inference.enhance import EnhanceBatch, enhance_in_chunks
-from speechbrain_atkl.models.config import model_spec
+from speechbrain_atkl.loading import model_spec
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
 
@@ -328,7 +328,7 @@ def training_folder(folder, model):
     """The layout train.py leaves: save/model_config.yaml and one checkpoint."""
     from speechbrain.utils.checkpoints import Checkpointer
 
-    from speechbrain_atkl.models.config import save_model_config
+    from speechbrain_atkl.loading import save_model_config
 
     save_model_config(model, folder / "save" / "model_config.yaml")
     Checkpointer(folder / "save", recoverables={"model": model}).save_checkpoint(meta={"valid_pesq": 1.0})
@@ -371,7 +371,7 @@ def test_code_running_tags_are_refused_before_loading(tmp_path, model, case):
     wav = write(tmp_path / "in.wav", np.zeros(800))
     assert main([str(wav), str(tmp_path / "out.wav"), "--model", str(folder), "--no-progress"]) == 1
     assert not marker.exists() and not (tmp_path / "out.wav").exists()
-    from speechbrain_atkl.inference.onnx_export import load_model
+    from speechbrain_atkl.loading import load_model
 
     with pytest.raises(ValueError, match="trust_remote_code"):
         load_model(folder)
@@ -379,7 +379,7 @@ def test_code_running_tags_are_refused_before_loading(tmp_path, model, case):
 
 
 def test_published_yaml_passes_the_check_and_trust_remote_code_opts_out(tmp_path, model):
-    from speechbrain_atkl.inference.safety import check_hyperparams
+    from speechbrain_atkl.loading import check_hyperparams
 
     check_hyperparams(inference_hyperparams(model_spec(model), RATE), "published")
     preset = "model: !apply:speechbrain_atkl.models.dccrn.DCCRN.from_preset\n    name: Distil-DCCRN\n"

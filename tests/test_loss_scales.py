@@ -8,8 +8,8 @@ import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_atkl.data.audio_writer import save_audio
+from speechbrain_atkl.loading import save_model_config
 from speechbrain_atkl.losses import ATKLLoss
-from speechbrain_atkl.models.config import save_model_config
 
 from helpers import small_dccrn
 

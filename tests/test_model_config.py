@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from speechbrain_atkl.models.config import build_model, load_model_config, model_spec, save_model_config
+from speechbrain_atkl.loading import build_model, load_model_config, model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.uformer import Uformer
 

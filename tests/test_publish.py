@@ -13,7 +13,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.inference.enhance import EnhanceBatch
-from speechbrain_atkl.models.config import save_model_config
+from speechbrain_atkl.loading import save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import PublishError, load_best_model, main, publish, push_to_hub
 

@@ -15,9 +15,10 @@ import torch
 from speechbrain.utils.checkpoints import METAFNAME
 
 from speechbrain_atkl.data.audio import load_audio
+from speechbrain_atkl.loading import best_checkpoint
 from speechbrain_atkl.models import DCCRN
 from speechbrain_atkl.publish import synthetic_example
-from speechbrain_atkl.training.checkpoints import AtomicCheckpointer, best_checkpoint, init_from_pretrained
+from speechbrain_atkl.training.checkpoints import AtomicCheckpointer, init_from_pretrained
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -14,9 +14,9 @@ import torch
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.demo import NOISE_TYPES, noise_like, room_impulse_response, speech_like
+from speechbrain_atkl.loading import MODEL_CONFIG, save_model_config
 from speechbrain_atkl.models import DCCRN
-from speechbrain_atkl.models.config import save_model_config
-from speechbrain_atkl.training.checkpoints import MODEL_CONFIG, AtomicCheckpointer
+from speechbrain_atkl.training.checkpoints import AtomicCheckpointer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"

@@ -12,13 +12,8 @@ import pytest
 import torch
 
 from speechbrain_atkl.data.demo import create_demo_corpus
-from speechbrain_atkl.training.checkpoints import (
-    PENDING_META,
-    AtomicCheckpointer,
-    best_checkpoint,
-    load_teacher,
-    load_trained_model,
-)
+from speechbrain_atkl.loading import best_checkpoint, load_trained_model
+from speechbrain_atkl.training.checkpoints import PENDING_META, AtomicCheckpointer, load_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {

@@ -248,7 +248,7 @@ def load_model(source, seed=0):
     in eval mode.
     """
     if Path(source).is_dir():
-        from speechbrain_atkl.training import load_trained_model
+        from speechbrain_atkl.loading import load_trained_model
 
         return load_trained_model(source)[0]
     from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS

@@ -280,7 +280,7 @@ def shipped_student(results, key):
 
     Selection uses validation, never the test set; returns ``(system, {name: best validation value})``.
     """
-    from speechbrain_atkl.training.checkpoints import best_checkpoint, is_maximised
+    from speechbrain_atkl.loading import best_checkpoint, is_maximised
 
     students = [s for s in results["systems"] if s["name"] in (STUDENT_ATKL, STUDENT_ALONE)]
     best = {s["name"]: best_checkpoint(Path(s["output"]) / "save", key).meta.get(key) for s in students}

@@ -120,7 +120,7 @@ def _log_spectrogram(wav):
 
 def enhance_file(output, noisy):
     """Enhances ``noisy`` ``(time,)`` with the trained model of a run folder."""
-    from speechbrain_atkl.training import load_trained_model
+    from speechbrain_atkl.loading import load_trained_model
 
     model, _ = load_trained_model(output)
     with torch.no_grad():

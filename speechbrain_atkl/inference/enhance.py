@@ -21,16 +21,16 @@ Authors
 import functools
 import inspect
 import math
-from pathlib import Path
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
-from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
+from speechbrain.utils.fetching import LocalStrategy
 
 from speechbrain_atkl.data.audio import audio_info, float_samples, read_blocks
 from speechbrain_atkl.data.resample import StreamResampler
 from speechbrain_atkl.inference.chunking import check_chunking, enhance_in_chunks, enhance_stream
 from speechbrain_atkl.inference.enhanced_output import EnhancedOutput
+from speechbrain_atkl.loading import load_model_folder
 from speechbrain_atkl.models.attenuation import attenuation_floor
 
 __all__ = ["EnhanceBatch", "NonFiniteOutputError", "enhance_in_chunks", "enhance_stream"]
@@ -49,18 +49,20 @@ class EnhanceBatch(Pretrained):
     :meth:`from_hparams`:
 
     * ``source``: a local folder or a Hub id; ``savedir``: where the files
-      are linked or downloaded;
+      are linked or downloaded (a folder holding another model's files is
+      refused);
     * ``run_opts={"device": "cuda:0"}`` picks the device (default: CUDA when
       available, else CPU);
     * a Hub token or revision go through
       ``fetch_config=speechbrain.utils.fetching.FetchConfig(token=True, revision=...)``;
-    * ``hyperparams.yaml`` is checked before it is loaded
-      (:func:`~speechbrain_atkl.inference.safety.check_hyperparams`: only plain
-      values and speechbrain_atkl model classes, nothing that runs code);
-      ``trust_remote_code=True`` skips the check for a folder you trust;
+    * the folder is loaded by
+      :func:`~speechbrain_atkl.loading.model_folder.load_model_folder`:
+      ``hyperparams.yaml`` is read without running anything and within
+      bounds (only plain values and speechbrain_atkl model classes);
+      ``trust_remote_code=True`` reads a folder you trust with HyperPyYAML;
     * the weights are read as tensors only (no pickled code) and must fill
-      every parameter and buffer of the model, else a ``ValueError`` names
-      the missing ones.
+      every parameter and buffer of the model, and ``modules.enhance_model``
+      must be the model they fill, else a ``ValueError`` says what is wrong.
 
     Arguments
     ---------
@@ -109,7 +111,9 @@ class EnhanceBatch(Pretrained):
         overrides : dict or None
             Values replacing the file's (trusted: they are the caller's).
         savedir : str or None
-            Where files are linked or downloaded.
+            Where files are linked or downloaded: a new or empty folder, or
+            one already filled from the same source (another model's is
+            refused).
         trust_remote_code : bool
             Load the YAML even if it holds tags that can run code.
         local_strategy, fetch_config
@@ -123,35 +127,18 @@ class EnhanceBatch(Pretrained):
         -------
         EnhanceBatch or None
         """
-        from hyperpyyaml import load_hyperpyyaml
-
-        from speechbrain_atkl.inference.safety import check_hyperparams
-        from speechbrain_atkl.training.checkpoints import load_state_dict
-
-        fetch_config = fetch_config or FetchConfig()
-        where = dict(source=source, savedir=savedir, local_strategy=local_strategy, fetch_config=fetch_config)
-        hparams_path = fetch(filename=hparams_file, save_filename=None, **where)
-        text = Path(hparams_path).read_text(encoding="utf-8")
-        if not trust_remote_code:
-            check_hyperparams(text, f"{source}: {hparams_file}")
-        hparams = load_hyperpyyaml(text, overrides or {})
-        hparams["savedir"] = savedir
-        pretrainer = hparams["pretrainer"]
-        pretrainer.set_collect_in(savedir)
-        pretrainer.collect_files(default_source=source, local_strategy=local_strategy, fetch_config=fetch_config)
+        hparams = load_model_folder(
+            source,
+            savedir=savedir,
+            trust_remote_code=trust_remote_code,
+            overrides=overrides,
+            hparams_file=hparams_file,
+            local_strategy=local_strategy,
+            fetch_config=fetch_config,
+            download_only=download_only,
+        )
         if download_only:
             return None
-        others = [n for n, obj in pretrainer.loadables.items() if not isinstance(obj, torch.nn.Module)]
-        if others or pretrainer.custom_hooks:
-            if not trust_remote_code:
-                raise ValueError(
-                    f"{source}: the pretrainer loads {others or list(pretrainer.custom_hooks)} with custom "
-                    "code; pass trust_remote_code=True if you trust this folder."
-                )
-            pretrainer.load_collected()
-        for name, module in pretrainer.loadables.items():
-            if isinstance(module, torch.nn.Module) and name not in pretrainer.custom_hooks:
-                load_state_dict(module, pretrainer.paths[name], what=f"{source}: {name}.ckpt")
         return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
 
     @property

@@ -5,10 +5,11 @@ Usage::
     python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx [--streaming [--batch-size 1]] [--atten-lim-db 12]
 
 ``SOURCE`` is a published model folder (``hyperparams.yaml`` and
-``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`), a training
-output folder (``save/model_config.yaml`` and ``save/CKPT+*/model.ckpt``; the
-checkpoint with the best ``valid_pesq`` is used), or a preset name such as
-``Distil-DCCRN`` (untrained weights, for speed tests).
+``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`) or its Hub id, a
+training output folder (``save/model_config.yaml`` and
+``save/CKPT+*/model.ckpt``; the checkpoint with the best ``valid_pesq`` is
+used), or a preset name such as ``Distil-DCCRN`` (untrained weights, for speed
+tests), loaded by :func:`speechbrain_atkl.loading.load_model`.
 
 **Offline graph** (``streaming=False``): input ``noisy`` ``(batch, time)``,
 output ``enhanced`` ``(batch, time)``, both axes dynamic; float32, 16 kHz.
@@ -74,10 +75,9 @@ from torch import nn
 
 from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
 from speechbrain_atkl.inference.streaming_step import StreamingStep
+from speechbrain_atkl.loading import load_model
 from speechbrain_atkl.models.attenuation import attenuation_floor
-from speechbrain_atkl.models.dccrn import DCCRN, DCCRN_PRESETS
-
-logger = logging.getLogger(__name__)
+from speechbrain_atkl.models.dccrn import DCCRN
 
 OPSET_VERSION = 17
 
@@ -350,63 +350,11 @@ class OnnxStreamingEnhancer(HopStreamer):
         return torch.from_numpy(out), finite
 
 
-def load_model(source, trust_remote_code=False):
-    """Loads a DCCRN-family model for export.
-
-    Arguments
-    ---------
-    source : str or pathlib.Path
-        A published model folder (``hyperparams.yaml`` + ``enhance_model.ckpt``),
-        a training output folder (``save/model_config.yaml`` + checkpoints;
-        best ``valid_pesq``), or a preset name from
-        :data:`~speechbrain_atkl.models.dccrn.DCCRN_PRESETS` (untrained).
-    trust_remote_code : bool
-        Skip the safety check of a published folder's ``hyperparams.yaml``
-        (:func:`~speechbrain_atkl.inference.safety.check_hyperparams`).
-
-    Returns
-    -------
-    torch.nn.Module
-        The model in eval mode.
-
-    Example
-    -------
-    >>> load_model("Distil-DCCRN").config["rnn_type"]
-    'complex'
-    """
-    path = Path(source)
-    if str(source) in DCCRN_PRESETS and not path.exists():
-        logger.warning("Exporting the %s preset with untrained weights.", source)
-        model = DCCRN.from_preset(str(source))
-    elif (path / "save" / "model_config.yaml").is_file():
-        from speechbrain_atkl.training.checkpoints import load_trained_model
-
-        model, checkpoint = load_trained_model(path)
-        logger.info("Loaded %s", checkpoint.path)
-    elif (path / "hyperparams.yaml").is_file():
-        from hyperpyyaml import load_hyperpyyaml
-
-        from speechbrain_atkl.inference.safety import check_hyperparams
-        from speechbrain_atkl.training.checkpoints import load_state_dict
-
-        text = (path / "hyperparams.yaml").read_text(encoding="utf-8")
-        if not trust_remote_code:
-            check_hyperparams(text, str(path / "hyperparams.yaml"))
-        model = load_hyperpyyaml(text)["enhance_model"]
-        load_state_dict(model, path / "enhance_model.ckpt", what="published weights")
-    else:
-        raise FileNotFoundError(
-            f"{source}: expected a published model folder (hyperparams.yaml + enhance_model.ckpt), "
-            f"a training output folder (save/model_config.yaml) or a preset name {sorted(DCCRN_PRESETS)}."
-        )
-    return model.eval()
-
-
 def main(argv=None):
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Export a DCCRN-family model to ONNX.")
     parser.add_argument(
-        "--model", required=True, help="published folder, training output folder or preset name"
+        "--model", required=True, help="published folder or Hub id, training output folder or preset name"
     )
     parser.add_argument("--output", required=True, help="the .onnx file to write")
     parser.add_argument("--streaming", action="store_true", help="write the one-hop streaming graph")
@@ -426,7 +374,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code, untrained_presets=True)
         path = export_onnx(
             model,
             args.output,

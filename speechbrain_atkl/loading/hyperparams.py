@@ -122,7 +122,7 @@ def check_hyperparams(text, where="hyperparams.yaml"):
     >>> check_hyperparams("x: !apply:os.system [ls]")
     Traceback (most recent call last):
     ...
-    speechbrain_atkl.loading.hyperparams.UnsafeHyperparamsError: hyperparams.yaml, line 1: the tag !apply:os.system could run arbitrary code...
+    speechbrain_atkl.loading.hyperparams.UnsafeHyperparamsError: hyperparams.yaml, line 1: the tag !apply:os.system ...
     """
     read_yaml(text, where)
 
@@ -166,7 +166,7 @@ def read_yaml(text, where="hyperparams.yaml", overrides=None, tags=True):
     >>> read_yaml("f: !ref <model.forward>\\n")
     Traceback (most recent call last):
     ...
-    speechbrain_atkl.loading.hyperparams.UnsafeHyperparamsError: hyperparams.yaml, line 1: <model.forward>: a reference names a key...
+    speechbrain_atkl.loading.hyperparams.UnsafeHyperparamsError: hyperparams.yaml, line 1: <model.forward>: ...
     """
     return _Reader(where, tags).read(text, overrides)
 
@@ -272,8 +272,15 @@ class _Reader:
                 return self._recipe(node, name, preset=False)
             if kind == "!apply" and name.endswith(".from_preset"):
                 return self._recipe(node, name[: -len(".from_preset")], preset=True)
-            self._refuse(node, f"the tag {tag} could run arbitrary code while the model folder loads, so it "
-                         f"was not loaded. {TRUST_HINT}")
+        self._refuse_tag(node, tag)
+
+    def _refuse_tag(self, node, tag):
+        if self.tags:
+            self._refuse(
+                node,
+                f"the tag {tag} could run arbitrary code while the model folder loads, so it "
+                f"was not loaded. {TRUST_HINT}",
+            )
         self._refuse(node, f"the tag {tag} is not allowed here: only plain values are.")
 
     def _plain(self, node, kind):
@@ -281,9 +288,13 @@ class _Reader:
             return self._mapping(node)
         if kind == "seq":
             return [self._value(item) for item in node.value]
+        if kind.startswith("python/"):
+            self._refuse_tag(node, node.tag)
         if kind not in SCALARS:
-            self._refuse(node, f"the YAML type {kind} is not allowed (only strings, numbers, booleans, null, "
-                         "lists and mappings).")
+            self._refuse(
+                node,
+                f"the YAML type {kind} is not allowed (only strings, numbers, booleans, null, lists and mappings).",
+            )
         if kind == "int" and len(node.value) > MAX_LITERAL:
             self._refuse(node, f"the integer {node.value[:20]}... has more than {MAX_INT_BITS} bits.")
         value = self.yaml.constructor.construct_object(node)
@@ -318,8 +329,11 @@ class _Reader:
         try:
             model_class(class_path)
         except ValueError as error:
-            self._refuse(node, f"{error} The tag !{'apply' if preset else 'new'}:{class_path} could run "
-                         f"arbitrary code while the model folder loads, so it was not loaded. {TRUST_HINT}")
+            self._refuse(
+                node,
+                f"{error} The tag !{'apply' if preset else 'new'}:{class_path} could run "
+                f"arbitrary code while the model folder loads, so it was not loaded. {TRUST_HINT}",
+            )
         args, kwargs = (), {}
         if isinstance(node, ruamel.yaml.MappingNode):
             kwargs = self._mapping(node)
@@ -334,15 +348,21 @@ class _Reader:
     def _loadables(self, node):
         keys = {key.value for key, _ in node.value} if isinstance(node, ruamel.yaml.MappingNode) else set()
         if keys != {"loadables"}:
-            self._refuse(node, "a model folder's Pretrainer may only list its loadables (the weights of "
-                         f"loadable x are x.ckpt beside this file), got {sorted(keys) or 'nothing'}. {TRUST_HINT}")
+            self._refuse(
+                node,
+                "a model folder's Pretrainer may only list its loadables (the weights of "
+                f"loadable x are x.ckpt beside this file), got {sorted(keys) or 'nothing'}. {TRUST_HINT}",
+            )
         models = self._mapping(node)["loadables"]
         if not isinstance(models, dict) or not models:
             self._refuse(node, "the Pretrainer's loadables must be a non-empty mapping of names to models.")
         for name in models:
             if not (isinstance(name, str) and LOADABLE_NAME.fullmatch(name)):
-                self._refuse(node, f"the loadable name {name!r} is not a plain name (letters, digits, _): "
-                             "it names the file <name>.ckpt.")
+                self._refuse(
+                    node,
+                    f"the loadable name {name!r} is not a plain name (letters, digits, _): "
+                    "it names the file <name>.ckpt.",
+                )
         return Loadables(models)
 
     # -------------------------------------------------------------- references
@@ -361,8 +381,10 @@ class _Reader:
         def substitute(match):
             value = self._value(self._target(node, match.group(1)))
             if not isinstance(value, PLAIN_TYPES):
-                self._refuse(node, f"<{match.group(1)}> is a {type(value).__name__}: only plain values can be "
-                             "put inside a string.")
+                self._refuse(
+                    node,
+                    f"<{match.group(1)}> is a {type(value).__name__}: only plain values can be put inside a string.",
+                )
             return str(value)
 
         result = REFERENCE.sub(substitute, text)
@@ -372,8 +394,11 @@ class _Reader:
 
     def _target(self, node, path):
         if not KEY_PATH.fullmatch(path):
-            self._refuse(node, f"<{path}>: a reference names a key, <key> or <key[sub]>; attributes (<a.b>) "
-                         "and other forms are not allowed.")
+            self._refuse(
+                node,
+                f"<{path}>: a reference names a key, <key> or <key[sub]>; attributes (<a.b>) "
+                "and other forms are not allowed.",
+            )
         branch = self.root
         for key in re.findall(r"[^\[\]]+", path):
             if isinstance(branch, _Given) and isinstance(branch.value, dict) and key in branch.value:
@@ -395,7 +420,8 @@ class _Reader:
             return text
         parts = list(ast.walk(expression))
         if not all(
-            isinstance(part, ast.Constant) or (isinstance(part, ast.BinOp) and type(part.op) in OPERATORS)
+            isinstance(part, ast.Constant)
+            or (isinstance(part, ast.BinOp) and type(part.op) in OPERATORS)
             or isinstance(part, ast.operator)
             for part in parts
         ):
@@ -469,4 +495,3 @@ def _is_plain(value):
     if isinstance(value, dict):
         return all(_is_plain(key) and _is_plain(item) for key, item in value.items())
     return isinstance(value, PLAIN_TYPES)
-

@@ -18,6 +18,7 @@ from speechbrain_atkl.loading.files import read_text
 from speechbrain_atkl.loading.hyperparams import read_yaml
 from speechbrain_atkl.loading.recipes import ModelRecipe, model_class
 
+
 def model_spec(model):
     """The ``{"class_path": ..., "config": {...}}`` description of a model.
 

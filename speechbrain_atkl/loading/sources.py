@@ -127,7 +127,7 @@ def load_model(
         model = hparams["modules"]["enhance_model"]
     elif kind == WEIGHTS_FILE:
         if model is None:
-            raise ValueError(f"{source} is a weights file: it names no architecture, so a model to load it into is needed.")
+            raise ValueError(f"{source} is a weights file, which names no architecture: give the model to fill.")
         load_state_dict(model, source, what="weights file")
     else:
         logger.warning("Using the %s preset with untrained weights.", source)

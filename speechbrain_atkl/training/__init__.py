@@ -1,6 +1,6 @@
 """Training: SpeechBrain Brains for supervised enhancement and AT-KL distillation."""
 
 from speechbrain_atkl.training.brains import DistillationBrain, EnhancementBrain
-from speechbrain_atkl.training.checkpoints import best_checkpoint, load_teacher, load_trained_model
+from speechbrain_atkl.training.checkpoints import init_from_pretrained, load_teacher
 
-__all__ = ["DistillationBrain", "EnhancementBrain", "best_checkpoint", "load_teacher", "load_trained_model"]
+__all__ = ["DistillationBrain", "EnhancementBrain", "init_from_pretrained", "load_teacher"]

@@ -46,8 +46,8 @@ from speechbrain.nnet.schedulers import NewBobScheduler, ReduceLROnPlateau, upda
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_atkl.evaluation.metrics import WORST_SCORES, UnscorableError, pesq_wb
+from speechbrain_atkl.loading import is_maximised
 from speechbrain_atkl.losses.si_snr import si_snr
-from speechbrain_atkl.training.checkpoints import is_maximised
 from speechbrain_atkl.training.teacher_features import HookedTeacher, frame_timing
 
 logger = logging.getLogger(__name__)

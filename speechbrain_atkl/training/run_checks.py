@@ -22,7 +22,7 @@ import yaml
 from hyperpyyaml import resolve_references
 
 from speechbrain_atkl.evaluation.utterance_scorer import METRICS
-from speechbrain_atkl.training.checkpoints import is_maximised
+from speechbrain_atkl.loading import is_maximised
 
 logger = logging.getLogger(__name__)
 
