@@ -196,3 +196,93 @@ def test_cli_sources(tmp_path, capsys):
     (published / "hyperparams.yaml").write_text(inference_hyperparams(model_spec(other), 16000))
     with pytest.raises(ValueError, match="does not fit"):
         load_model(published)
+
+
+def test_a_failed_export_leaves_the_existing_file_whole(tmp_path, monkeypatch):
+    """A full disk mid-export: the earlier graph stays, named in the error, and no temporary is left."""
+    import errno
+
+    from speechbrain_atkl.data.atomic import FileWriteError
+
+    model = DCCRN(channels=[8] * 6, rnn_units=16).eval()
+    path = export_onnx(model, tmp_path / "model.onnx")
+    before = path.read_bytes()
+
+    def full_disk(module, inputs, target, **options):
+        with open(target, "wb") as handle:
+            handle.write(before[: len(before) // 3])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch.onnx, "export", full_disk)
+    with pytest.raises(FileWriteError, match="model.onnx: writing failed .is the disk full") as error:
+        export_onnx(model, path)
+    assert str(path) in str(error.value)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.fixture
+def published_folder(tmp_path):
+    model = DCCRN(channels=[8] * 6, rnn_units=16).eval()
+    folder = tmp_path / "published"
+    folder.mkdir()
+    (folder / "hyperparams.yaml").write_text(inference_hyperparams(model_spec(model), 16000))
+    torch.save(model.state_dict(), folder / "enhance_model.ckpt")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("weights", "must be an .onnx file; refusing to replace"),
+        ("under a file", "writing a file in this folder failed"),
+        ("folder", "is a folder; give the .onnx file"),
+        ("read-only", "Read-only file system"),
+        ("opset 5", "opset 5: the graphs need ONNX opset 13 or newer"),
+        ("opset 99", "opset 99: this torch cannot export it"),
+    ],
+)
+def test_cli_refuses_an_output_that_cannot_work_with_a_message(
+    published_folder, tmp_path, monkeypatch, capsys, case, message
+):
+    import errno
+
+    from speechbrain_atkl.inference import onnx_export
+
+    weights = published_folder / "enhance_model.ckpt"
+    before = weights.read_bytes()
+    output, extra = tmp_path / "model.onnx", []
+    if case == "weights":
+        output = weights
+    elif case == "under a file":
+        (tmp_path / "a_file").write_text("")
+        output = tmp_path / "a_file" / "model.onnx"
+    elif case == "folder":
+        output = tmp_path / "exported.onnx"
+        output.mkdir()
+    elif case == "read-only":
+        def read_only(*args, **kwargs):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(onnx_export.Path, "touch", read_only)
+        monkeypatch.setattr(torch.onnx, "export", read_only)
+    else:
+        extra = ["--opset", case.split()[1]]
+    if case != "opset 99":  # (that one is known only to the exporter, a fraction of a second in)
+        monkeypatch.setattr(onnx_export, "load_model", lambda *a, **k: pytest.fail("loaded before checking"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(published_folder), "--output", str(output), *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert weights.read_bytes() == before
+
+
+def test_onnx_stream_refuses_integer_chunks_and_empty_batches(exported):
+    model, _, step_path = exported
+    wav = 0.1 * torch.randn(1, 300)
+    expected = OnnxStreamingEnhancer(step_path).process(wav)
+    streamer = OnnxStreamingEnhancer(step_path)
+    with pytest.raises(TypeError, match="floating-point samples.*int16"):
+        streamer.process((wav * 32768).to(torch.int16))
+    with pytest.raises(ValueError, match="batch >= 1"):
+        streamer.process(np.zeros((0, 100), np.float32))
+    torch.testing.assert_close(streamer.process(wav), expected, atol=0, rtol=0)

@@ -58,6 +58,12 @@ then ``lookahead_frames`` zero hops with ``valid = 0``.
 The legacy TorchScript exporter is used (``dynamo=False``): it needs no
 extra package and handles the LSTMs with explicit states.
 
+The output is checked before any work (an ``.onnx`` name, not a folder, in a
+folder that can be written; a supported opset) and written under a temporary
+name renamed when complete, so an existing file is replaced whole or not at
+all, and a model folder's other files (``enhance_model.ckpt``...) are never
+overwritten.
+
 Authors
  * speechbrain-atkl developers 2026
 """
@@ -66,6 +72,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -73,6 +80,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from speechbrain_atkl.data.atomic import atomic_temporary, check_writable, naming_the_file
 from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
 from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.loading import load_model
@@ -80,6 +88,8 @@ from speechbrain_atkl.models.attenuation import attenuation_floor
 from speechbrain_atkl.models.dccrn import DCCRN
 
 OPSET_VERSION = 17
+#: The oldest opset holding every operation of both graphs (unflatten, pads of computed sizes).
+MIN_OPSET_VERSION = 13
 
 #: The streaming graph's inputs and outputs, in order.
 STREAMING_INPUTS = ("audio", "valid", "state")
@@ -94,12 +104,13 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     model : speechbrain_atkl.models.dccrn.DCCRN
         The model; exported in eval mode (its mode is restored afterwards).
     path : str or pathlib.Path
-        Output ``.onnx`` file (parent folders are created).
+        Output ``.onnx`` file (parent folders are created), checked by
+        :func:`check_output` before the export; replaced whole or not at all.
     streaming : bool
         Write the one-hop streaming graph instead of the offline one (see
         the module docstring for both interfaces).
     opset_version : int
-        ONNX opset.
+        ONNX opset, at least :data:`MIN_OPSET_VERSION`.
     batch_size : int or None
         Streaming graph only: fix the batch size (1 for one live stream).
         The graph then computes no tensor shapes at run time and onnxruntime
@@ -112,6 +123,13 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    ValueError
+        For a bad output name, opset or option (before any work).
+    speechbrain_atkl.data.atomic.FileWriteError
+        (an ``OSError``) naming the output when it cannot be written.
 
     Example
     -------
@@ -127,8 +145,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     if not isinstance(model, DCCRN):
         raise TypeError(f"export_onnx supports the DCCRN family, got {type(model).__name__}.")
     attenuation_floor(atten_lim_db)  # a bad value fails before anything is written
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output(path, opset_version)
     was_training = model.training
     model.eval()
     try:
@@ -155,28 +172,90 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
             input_names, output_names = ["noisy"], ["enhanced"]
             dynamic_axes = {name: {0: "batch", 1: "time"} for name in input_names + output_names}
             metadata = dict(graph="offline")
-        with warnings.catch_warnings():
-            # The legacy exporter announces its deprecation, and the tracer flags
-            # Python-level branches on arguments, which are constant here.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message=".*(Constant folding|batch_size other than 1).*")
-            torch.onnx.export(
-                module,
-                inputs,
-                str(path),
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=opset_version,
-                dynamo=False,
-            )
+        metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
+        if atten_lim_db is not None:
+            metadata.update(atten_lim_db=float(atten_lim_db))
+        with naming_the_file(path), atomic_temporary(path) as temporary:
+            with warnings.catch_warnings():
+                # The legacy exporter announces its deprecation, and the tracer flags
+                # Python-level branches on arguments, which are constant here.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", message=".*(Constant folding|batch_size other than 1).*")
+                try:
+                    torch.onnx.export(
+                        module,
+                        inputs,
+                        str(temporary),
+                        input_names=input_names,
+                        output_names=output_names,
+                        dynamic_axes=dynamic_axes,
+                        opset_version=opset_version,
+                        dynamo=False,
+                    )
+                except RuntimeError as error:
+                    if opset_version <= OPSET_VERSION:
+                        raise
+                    raise ValueError(
+                        f"opset {opset_version}: this torch cannot export it ({error}); the default is {OPSET_VERSION}."
+                    ) from error
+            same_shapes = [("enhanced", "audio"), ("next_state", "state")] if streaming else []
+            _write_metadata(temporary, metadata, same_shapes)
+            os.replace(temporary, path)
     finally:
         model.train(was_training)
-    metadata.update(sample_rate=model.sample_rate, latency_samples=model.lookahead_samples)
-    if atten_lim_db is not None:
-        metadata.update(atten_lim_db=float(atten_lim_db))
-    _write_metadata(path, metadata, [("enhanced", "audio"), ("next_state", "state")] if streaming else [])
+    return path
+
+
+def check_output(path, opset_version=OPSET_VERSION):
+    """Checks, before an export, that ``path`` can receive an ONNX graph of ``opset_version``.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The ``.onnx`` file to write; its folder is created.
+    opset_version : int
+        The ONNX opset asked for.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not end in ``.onnx`` (so that a model folder's
+        weights or YAML are never replaced), is a folder, or the opset is
+        older than :data:`MIN_OPSET_VERSION`.
+    speechbrain_atkl.data.atomic.FileWriteError
+        If its folder cannot be created or written (under a file, read-only).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_output(folder / "model.onnx") == folder / "model.onnx"
+    True
+    >>> check_output(folder / "enhance_model.ckpt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../enhance_model.ckpt: the output must be an .onnx file; refusing to replace a file of another kind (a model folder's weights, its YAML...).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise ValueError(
+            f"{path}: the output must be an .onnx file; refusing to replace a file of another kind "
+            "(a model folder's weights, its YAML...)."
+        )
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the .onnx file to write.")
+    if isinstance(opset_version, bool) or not isinstance(opset_version, int) or opset_version < MIN_OPSET_VERSION:
+        raise ValueError(
+            f"opset {opset_version!r}: the graphs need ONNX opset {MIN_OPSET_VERSION} or newer "
+            f"(default {OPSET_VERSION})."
+        )
+    check_writable(path.parent)
     return path
 
 
@@ -374,6 +453,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        check_output(args.output, args.opset)
         model = load_model(args.model, trust_remote_code=args.trust_remote_code, untrained_presets=True)
         path = export_onnx(
             model,
@@ -383,7 +463,7 @@ def main(argv=None):
             batch_size=args.batch_size,
             atten_lim_db=args.atten_lim_db,
         )
-    except (FileNotFoundError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError) as error:
         parser.error(str(error))
     kind = "streaming" if args.streaming else "offline"
     limit = "" if args.atten_lim_db is None else f", attenuation limit {args.atten_lim_db:g} dB"
