@@ -412,7 +412,9 @@ def test_enhance_file_reads_and_writes_in_blocks_with_the_whole_signal_result(tm
     whole = enhancer.enhance_waveform(load_audio(path), **chunking).cpu()  # the signal loaded at once
     reads, writes = [], []
     read, write_ = sf.SoundFile.read, sf.SoundFile.write
-    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or read(self, frames, *a, **kw))
+    monkeypatch.setattr(
+        sf.SoundFile, "read", lambda self, frames=-1, *a, **kw: reads.append(frames) or read(self, frames, *a, **kw)
+    )
     monkeypatch.setattr(sf.SoundFile, "write", lambda self, data: writes.append(len(data)) or write_(self, data))
     out = enhancer.enhance_file(path, tmp_path / "out.wav", **chunking)
     assert -1 not in reads and max(reads) <= 0.3 * 48000 + 4096, reads  # never the whole file
@@ -475,7 +477,15 @@ def test_any_file_name_works_for_inputs_and_outputs(tmp_path, model, capsys):
     assert sf.info(str(single)).frames == 800
 
 
-@pytest.mark.parametrize("chunking", [dict(chunk_seconds=math.nan), dict(chunk_seconds=math.inf), dict(context_seconds=math.inf), dict(crossfade_seconds=-1.0)])
+@pytest.mark.parametrize(
+    "chunking",
+    [
+        dict(chunk_seconds=math.nan),
+        dict(chunk_seconds=math.inf),
+        dict(context_seconds=math.inf),
+        dict(crossfade_seconds=-1.0),
+    ],
+)
 def test_non_finite_chunking_is_a_clear_error(tmp_path, enhancer, chunking):
     path = write(tmp_path / "in.wav", 0.1 * np.ones(800))
     with pytest.raises(ValueError, match="expected finite chunk_seconds"):

@@ -132,7 +132,8 @@ def test_published_folders_load_and_enhance(release, tmp_path):
     cli = Path(sys.executable).with_name("speechbrain-atkl-enhance")
     command = [str(cli)] if cli.is_file() else [sys.executable, "-m", "speechbrain_atkl.inference.cli"]
     done = subprocess.run(
-        [*command, str(tmp_path / "noisy"), str(tmp_path / "out"), "--model", str(work / "pretrained" / STUDENT_FOLDER)],
+        [*command, str(tmp_path / "noisy"), str(tmp_path / "out"),
+         "--model", str(work / "pretrained" / STUDENT_FOLDER)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -142,7 +143,7 @@ def test_published_folders_load_and_enhance(release, tmp_path):
 
 
 def test_init_from_published_student_and_published_teacher(release, tmp_path):
-    """train.py --init_from starts from the shipped weights (lr 1e-20 keeps them bit for bit); the shipped teacher distils."""
+    """train.py --init_from starts from the shipped weights (bit for bit at lr 1e-20); the shipped teacher distils."""
     work = release[0] / "work"
     student, teacher = work / "pretrained" / STUDENT_FOLDER, work / "pretrained" / TEACHER_FOLDER
     options = {

@@ -3,7 +3,7 @@
 
 One resumable command::
 
-    python recipes/DNS/release.py [--data-dir ../shared/data] [--work-dir results/release]
+    python recipes/DNS/release.py --data-dir ../shared/data [--work-dir results/release]
         [--teacher-steps N] [--student-steps N] [--batch-size 8] [--segment-seconds 3]
         [--valid-every 200] [--device cpu|cuda] [--precision fp32|bf16|fp16]
         [--num-workers 0] [--threads T] [--jobs 1|2] [--seed 1986] [--publish-dir pretrained] [--dry-run]
@@ -38,11 +38,22 @@ on the test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model
 cards extended with the training data, steps, audio-hours, results,
 licences and, for the student, the choice.
 
+The options are checked before anything is written. The work folder's
+``release.json`` records the settings the release depends on (corpus, batch,
+segments, validation and test sets, seed, test metrics, checkpoint key,
+device, precision); a later command with other settings is refused, unless
+no run has trained yet (then the record is replaced), and
+``release_results.json`` reports that record. ``published.json`` records what
+each published folder was made from (the run, a digest of its test results
+and of the card written), so a folder is published again exactly when its
+run changed or the folder was replaced.
+
 Authors
  * speechbrain-atkl developers 2026
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -53,16 +64,19 @@ from pathlib import Path
 
 import torch
 
+from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.run_checks import read_run_record
 
-from release_report import ALL_METRICS, BY_SNR_METRICS, CAVEAT, card_section, results_markdown
-from study import check_work_record, execute
-from study_data import StudyError, build_study_data, check_prepared, corpus_root
-from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
+from release_report import ALL_METRICS, BY_SNR_METRICS, card_section, results_markdown
+from study import check_work_record, execute, has_trained_runs
+from study_data import TEST_SNRS, StudyError, build_study_data, check_prepared, corpus_root
+from study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
 from study_report import plot_spectrograms
 from study_results import snr_breakdown
 
 RECORD = "release.json"
+#: What each published folder was made from.
+PUBLISHED_RECORD = "published.json"
 #: Published folder of each shipped system.
 TEACHER_FOLDER, STUDENT_FOLDER = "uformer-light-shared16k", "distil-dccrn-shared16k"
 SYSTEM_OF = {system.name: system for system in SYSTEMS}
@@ -171,14 +185,51 @@ def done(entry, results_root):
     return recorded is None or recorded >= planned
 
 
-def _record(work_dir, args):
-    """Refuses to resume a release made with other training settings (more steps are allowed)."""
-    record = {
-        "data_dir": str(corpus_root(args.data_dir)),
-        **{key: getattr(args, key) for key in ("batch_size", "segment_seconds")},
-        **{key: getattr(args, key) for key in ("valid_every", "valid_count", "test_count", "test_seconds", "seed")},
-    }
-    check_work_record(work_dir, RECORD, record, "release")
+#: The options a release depends on, recorded in ``release.json`` (the steps may grow).
+RECORDED = (
+    "batch_size", "segment_seconds", "valid_every", "valid_count", "test_count", "test_seconds", "seed",
+    "metrics", "ckpt_key", "device", "precision",
+)
+
+
+def check_arguments(args):
+    """Raises StudyError naming every option that cannot work, before anything is written.
+
+    Example
+    -------
+    >>> args = build_parser().parse_args(["--data-dir", "corpus", "--test-count", "7", "--metrics", "pesq"])
+    >>> check_arguments(args)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    study_data.StudyError: Bad options:
+      --test-count 7: expected a positive multiple of 5 (one item per test SNR)
+      --metrics: unknown pesq; expected names from pesq_wb, ...
+    """
+    problems = [
+        f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= {low}"
+        for name, low in (("teacher_steps", 1), ("student_steps", 1), ("valid_every", 1), ("batch_size", 1),
+                          ("jobs", 1), ("valid_count", 1), ("ckpt_minutes", 0), ("num_workers", 0),
+                          ("eval_num_workers", 0), ("threads", 1))
+        if getattr(args, name) is not None and getattr(args, name) < low
+    ]
+    for name in ("segment_seconds", "test_seconds"):
+        if not 0 < getattr(args, name) < math.inf:
+            problems.append(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a finite number of seconds > 0")
+    if args.test_count < 1 or args.test_count % len(TEST_SNRS):
+        problems.append(
+            f"--test-count {args.test_count}: expected a positive multiple of {len(TEST_SNRS)} (one item per test SNR)"
+        )
+    unknown = [metric for metric in args.metrics if metric not in ALL_METRICS]
+    if unknown or not args.metrics:
+        problems.append(f"--metrics: unknown {', '.join(unknown) or '(none given)'}; expected names from "
+                        f"{', '.join(ALL_METRICS)}")
+    if problems:
+        raise StudyError("Bad options:\n  " + "\n  ".join(problems))
+
+
+def release_record(args):
+    """The settings of ``args`` that the release depends on (:data:`RECORDED`), with the corpus folder."""
+    return {"data_dir": str(corpus_root(args.data_dir)), **{key: getattr(args, key) for key in RECORDED}}
 
 
 def waves(entries, jobs, teacher_done=False):
@@ -289,8 +340,39 @@ def shipped_student(results, key):
     return chosen, best
 
 
+def _digest(path):
+    """SHA-256 of a file's bytes, or None when it does not exist."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def publication(system, folder):
+    """What a published folder holds when made from ``system``'s run: ``published.json``'s entry.
+
+    The run, a digest of its ``test_metrics.json`` (an extended run is
+    tested again) and a digest of the folder's model card as written (a
+    folder replaced since, by hand or by another release, differs).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run, folder = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> _ = (run / "test_metrics.json").write_text("{}")
+    >>> before = publication({"output": str(run)}, folder)
+    >>> before["card_sha256"] is None
+    True
+    >>> _ = (folder / "README.md").write_text("# a model card")
+    >>> publication({"output": str(run)}, folder) == before
+    False
+    """
+    return {
+        "run": str(system["output"]),
+        "test_metrics_sha256": _digest(Path(system["output"]) / "test_metrics.json"),
+        "card_sha256": _digest(Path(folder) / "README.md"),
+    }
+
+
 def publish_models(results, split, work_dir, args):
-    """Publishes the teacher and the better student; a folder newer than its run is kept."""
+    """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them."""
     from speechbrain_atkl.publish import publish
 
     student, validation = shipped_student(results, args.ckpt_key)
@@ -302,22 +384,22 @@ def publish_models(results, split, work_dir, args):
         + ", ".join(f"{labels[name]} {value:.3f}" for name, value in validation.items())
         + ".\n"
     )
+    record_path = work_dir / PUBLISHED_RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     published = []
     for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
         folder = args.publish_dir.resolve() / name
-        metrics_file = Path(system["output"]) / "test_metrics.json"
-        card = folder / "README.md"
-        text = card.read_text() if card.is_file() else ""
-        fresh = card.is_file() and card.stat().st_mtime >= metrics_file.stat().st_mtime and CAVEAT in text
-        if not (fresh and f"{CAVEAT}.** {system['label']}," in text):
+        if record.get(str(folder)) != publication(system, folder):
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
                 overwrite=True,
             )
-            with open(card, "a", encoding="utf-8") as handle:
+            with open(folder / "README.md", "a", encoding="utf-8") as handle:
                 handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
                 if system is student:
                     handle.write("\n" + choice)
+            record[str(folder)] = publication(system, folder)
+            write_text_atomically(record_path, json.dumps(record, indent=2))
         published.append(folder)
     return published, student
 
@@ -326,7 +408,7 @@ def publish_models(results, split, work_dir, args):
 def build_parser():
     parser = argparse.ArgumentParser(description="Train, evaluate and publish the release models.")
     add = parser.add_argument
-    add("--data-dir", type=Path, default=REPO.parent / "shared" / "data", help="corpus (default: %(default)s)")
+    add("--data-dir", type=Path, required=True, help="corpus folder with clean/, noise/ and rir/ (or its corpus/)")
     add("--work-dir", type=Path, default=Path("results/release"), help="release folder (default: %(default)s)")
     add("--teacher-steps", type=int, default=400, help="teacher optimiser steps (default: %(default)s)")
     add("--student-steps", type=int, default=400, help="steps of each student (default: %(default)s)")
@@ -355,8 +437,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if min(args.teacher_steps, args.student_steps, args.valid_every, args.batch_size, args.jobs) < 1:
-        raise StudyError("--teacher-steps, --student-steps, --valid-every, --batch-size and --jobs must be at least 1.")
+    check_arguments(args)
     work_dir = args.work_dir.resolve()
     results_root = work_dir / "runs"
     entries = plan(args)
@@ -367,7 +448,8 @@ def main(argv=None):
             print(f"# [{index}/{len(entries)}] {entry['run'].key}{state}\n{shlex.join(entry['command'])}")
         return 0
 
-    _record(work_dir, args)
+    record = release_record(args)
+    check_work_record(work_dir, RECORD, record, "release", replaceable=not has_trained_runs(results_root))
     split = build_study_data(args.data_dir, work_dir / "data", args.test_count, args.test_seconds)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -388,7 +470,9 @@ def main(argv=None):
         env = run_environment(args.threads, len(pending))
         with ThreadPoolExecutor(max_workers=len(pending)) as pool:
             futures = {
-                entry["run"].key: pool.submit(execute, entry["run"], entry["command"], results_root, work_dir / "logs", env)
+                entry["run"].key: pool.submit(
+                    execute, entry["run"], entry["command"], results_root, work_dir / "logs", env
+                )
                 for entry in pending
             }
             for key, future in futures.items():
@@ -397,15 +481,17 @@ def main(argv=None):
     (work_dir / "data_check.json").write_text(json.dumps(check_prepared(results_root / "prepared", split), indent=2))
 
     results = collect(entries, results_root, split, timings)
-    results["training"] = {k: v for k, v in vars(args).items() if k not in ("dry_run",)}
+    results["training"] = record
     (work_dir / "release_results.json").write_text(json.dumps(results, indent=2, default=str))
     table = results_markdown(results, split, args.device, args.precision)
     (work_dir / "release_results.md").write_text(table, encoding="utf-8")
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     published, student = publish_models(results, split, work_dir, args)
-    plot_spectrograms(item, [(f"enhanced by {student['label']}", Path(student["output"]))], work_dir / "spectrograms.png")
+    enhanced = [(f"enhanced by {student['label']}", Path(student["output"]))]
+    plot_spectrograms(item, enhanced, work_dir / "spectrograms.png")
     print("\n" + table)
-    print("Written: " + ", ".join(str(p) for p in [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]))
+    written = [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]
+    print("Written: " + ", ".join(str(p) for p in written))
     return 0
 
 

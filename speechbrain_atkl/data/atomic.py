@@ -103,7 +103,8 @@ def naming_the_file(path, doing="writing", error_class=FileWriteError, errors=(O
     ...     raise OSError(errno.ENOSPC, "No space left on device")
     Traceback (most recent call last):
     ...
-    speechbrain_atkl.data.atomic.FileWriteError: /results/report.csv: writing failed (is the disk full?): [Errno 28] No space left on device
+    speechbrain_atkl.data.atomic.FileWriteError: /results/report.csv: writing failed (is the disk full?):
+    [Errno 28] No space left on device
     """
     try:
         yield

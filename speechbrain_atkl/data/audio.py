@@ -234,7 +234,8 @@ def float_samples(signal, what="signal"):
     >>> float_samples(torch.zeros(4, dtype=torch.int16), "noisy")
     Traceback (most recent call last):
     ...
-    TypeError: noisy: expected floating-point samples in [-1, 1], got torch.int16; scale integer PCM first (int16: x / 32768).
+    TypeError: noisy: expected floating-point samples in [-1, 1], got torch.int16;
+    scale integer PCM first (int16: x / 32768).
     """
     tensor = torch.as_tensor(signal)
     if not tensor.is_floating_point():

@@ -175,9 +175,10 @@ class NoisyScoreCache:
         """``{metric: score}`` when every metric is cached, else None."""
         try:
             with self._connect() as connection:
+                placeholders = ",".join("?" * len(metrics))
                 found = dict(
                     connection.execute(
-                        f"SELECT metric, value FROM scores WHERE key = ? AND metric IN ({','.join('?' * len(metrics))})",
+                        f"SELECT metric, value FROM scores WHERE key = ? AND metric IN ({placeholders})",
                         (key, *metrics),
                     ).fetchall()
                 )

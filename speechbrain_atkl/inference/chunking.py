@@ -180,10 +180,12 @@ def check_chunking(chunk_seconds, context_seconds, crossfade_seconds):
     >>> check_chunking(0.001, 2.0, 0.05)
     Traceback (most recent call last):
     ...
-    ValueError: expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds, got (0.001, 2.0, 0.05).
+    ValueError: expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds,
+    got (0.001, 2.0, 0.05).
     """
     values = (chunk_seconds, context_seconds, crossfade_seconds)
-    if not (0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf and 0 <= crossfade_seconds <= chunk_seconds):
+    finite = 0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf
+    if not (finite and 0 <= crossfade_seconds <= chunk_seconds):
         raise ValueError(
             "expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds, "
             f"got {values}."
