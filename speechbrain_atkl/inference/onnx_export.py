@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx [--streaming [--batch-size 1]] [--atten-lim-db 12]
+    python -m speechbrain_atkl.inference.onnx_export --model SOURCE --output model.onnx \\
+        [--streaming [--batch-size 1]] [--atten-lim-db 12]
 
 ``SOURCE`` is a published model folder (``hyperparams.yaml`` and
 ``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`) or its Hub id, a
@@ -30,8 +31,9 @@ The state packs the tensors of
 :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` (STFT
 context, each layer's past frames, LSTM states, skip frames, overlap-add
 buffer) flattened and side by side; the metadata's ``state_layout`` lists
-their names and shapes. One tensor instead of two dozen makes a call about
-40 µs cheaper for onnxruntime to bind.
+their names and shapes. One tensor instead of two dozen makes each call
+cheaper for onnxruntime to bind (``docs/benchmarks.md``, "Streaming and ONNX
+speed").
 
 All axes are fixed except the batch (axis 0 of every tensor; fixed too with
 ``batch_size``, which makes a hop faster). The state
@@ -113,8 +115,8 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         ONNX opset, at least :data:`MIN_OPSET_VERSION`.
     batch_size : int or None
         Streaming graph only: fix the batch size (1 for one live stream).
-        The graph then computes no tensor shapes at run time and onnxruntime
-        runs a hop about 20 % faster; None keeps the batch axis dynamic.
+        The graph then computes no tensor shapes at run time, which makes a
+        hop faster in onnxruntime; None keeps the batch axis dynamic.
     atten_lim_db : float or None
         Attenuation limit in dB built into the graph (as the model's
         ``forward`` takes it); None: no limit.
@@ -152,7 +154,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         if streaming:
             # The layers' one-frame convolutions: the matrix-product steps PyTorch prefers hold
             # FFTs the exporter cannot write, and with DFT matrices and sliced windows they ran
-            # no faster in onnxruntime (1.02x).
+            # no faster in onnxruntime (docs/benchmarks.md).
             module = PackedStep(StreamingStep(model, matrix_steps=False, atten_lim_db=atten_lim_db))
             batch = batch_size or 2
             inputs = (torch.randn(batch, module.step.hop_length), torch.ones(batch), module.initial_state(batch))
@@ -240,7 +242,8 @@ def check_output(path, opset_version=OPSET_VERSION):
     >>> check_output(folder / "enhance_model.ckpt")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: .../enhance_model.ckpt: the output must be an .onnx file; refusing to replace a file of another kind (a model folder's weights, its YAML...).
+    ValueError: .../enhance_model.ckpt: the output must be an .onnx file;
+    refusing to replace a file of another kind (a model folder's weights, its YAML...).
     """
     path = Path(path)
     if path.suffix.lower() != ".onnx":
