@@ -86,6 +86,7 @@ def test_killed_release_resumes_and_publishes(release):
     assert all(model["audio_s_per_s"] > 0 for model in calibration["models"].values())
 
     results = json.loads((tmp / "out" / "release_results.json").read_text())
+    assert results["training"] == json.loads((tmp / "work" / "release.json").read_text())  # what the runs used
     assert [s["name"] for s in results["systems"]] == ["uformer", "distil_dccrn_atkl", "distil_dccrn"]
     assert results["noisy"]["metrics"]["si_snr_i"] == pytest.approx(0.0, abs=1e-6)
     for row in (results["noisy"], *results["systems"]):
@@ -110,10 +111,11 @@ def test_killed_release_resumes_and_publishes(release):
 def test_finished_release_does_nothing(release):
     tmp = release[0]
     logs = sorted((tmp / "work" / "runs").glob("*/1986/train_log.txt"))
-    before = {p: p.stat().st_mtime_ns for p in logs}
+    cards = [tmp / "work" / "pretrained" / folder / "README.md" for folder in (TEACHER_FOLDER, STUDENT_FOLDER)]
+    before = {p: p.stat().st_mtime_ns for p in logs + cards}
     out = _finish(tmp)
     assert out.count("finished earlier, skipped") == 3 and ": training" not in out
-    assert {p: p.stat().st_mtime_ns for p in logs} == before
+    assert {p: p.stat().st_mtime_ns for p in logs + cards} == before  # published.json: nothing to publish
 
 
 def test_published_folders_load_and_enhance(release, tmp_path):

@@ -335,3 +335,67 @@ def test_noisy_validation_scores(tmp_path):
     assert scores["si_snr"] == pytest.approx(np.mean(expected), abs=0.5)
     assert 1.0 <= scores["pesq"] < 4.6
     assert study_report.noisy_validation_scores(tmp_path / "missing") == {}
+
+
+# ---------------------------------------------------------------------- the release's records
+
+
+def _release_args(tmp_path, *extra):
+    import release  # noqa: E402  (recipes/DNS is on sys.path)
+
+    corpus = tmp_path / "corpus"
+    for folder in ("clean", "noise"):
+        (corpus / folder).mkdir(parents=True, exist_ok=True)
+    return release, ["--data-dir", str(corpus), "--work-dir", str(tmp_path / "work"), *extra]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [(["--test-count", "7"], "--test-count 7: expected a positive multiple of 5"),
+     (["--valid-count", "0"], "--valid-count 0: expected an integer >= 1"),
+     (["--metrics", "pesq,stoi"], "--metrics: unknown pesq"),
+     (["--test-seconds", "nan"], "--test-seconds nan: expected a finite number")],
+)
+def test_release_options_are_checked_before_anything_is_recorded(tmp_path, option, message):
+    release, argv = _release_args(tmp_path, *option)
+    with pytest.raises(study_data.StudyError, match=re.escape(message)):
+        release.main(argv)
+    assert not (tmp_path / "work").exists()
+
+
+def test_release_record_binds_every_setting_once_a_run_trained(tmp_path):
+    """A record replaced while nothing trained; then --ckpt-key and --metrics, ignored by finished runs, are refused."""
+    release, argv = _release_args(tmp_path)
+    work = tmp_path / "work"
+    args = release.build_parser().parse_args(argv)
+    study.check_work_record(work, release.RECORD, release.release_record(args), "release")
+    changed = release.build_parser().parse_args([*argv, "--test-count", "20"])
+    study.check_work_record(  # nothing trained yet: the corrected settings replace the record
+        work, release.RECORD, release.release_record(changed), "release",
+        replaceable=not study.has_trained_runs(work / "runs"),
+    )
+    assert json.loads((work / release.RECORD).read_text())["test_count"] == 20
+    (work / "runs" / "uformer" / "1986").mkdir(parents=True)
+    (work / "runs" / "uformer" / "1986" / "test_metrics.json").write_text("{}")
+    for option, key in ((["--ckpt-key", "valid_pesq"], "'ckpt_key': 'valid_pesq'"),
+                        (["--metrics", "si_snr"], "'metrics': ['si_snr']")):
+        with pytest.raises(study_data.StudyError, match="holds a release of") as error:
+            release.main([*argv, "--test-count", "20", *option])
+        assert key in str(error.value)
+
+
+def test_release_needs_a_corpus_named_and_publishes_by_its_record(tmp_path, capsys):
+    release, _ = _release_args(tmp_path)
+    with pytest.raises(SystemExit):
+        release.build_parser().parse_args([])
+    assert "--data-dir" in capsys.readouterr().err
+    run, folder = tmp_path / "run", tmp_path / "published"
+    run.mkdir()
+    (run / "test_metrics.json").write_text('{"enhanced": {}}')
+    folder.mkdir()
+    (folder / "README.md").write_text("## This release\n**Note: card of a release.** Uformer-light (teacher),")
+    made = release.publication({"output": str(run)}, folder)
+    (folder / "README.md").write_text("a folder replaced by hand, its text copied")
+    assert release.publication({"output": str(run)}, folder) != made
+    (run / "test_metrics.json").write_text('{"enhanced": {"si_snr": 1.0}}')  # the run was extended
+    assert release.publication({"output": str(run)}, folder)["test_metrics_sha256"] != made["test_metrics_sha256"]

@@ -213,8 +213,9 @@ def check_arguments(args):
         if getattr(args, name) is not None and getattr(args, name) < low
     ]
     for name in ("segment_seconds", "test_seconds"):
-        if not 0 < getattr(args, name) < math.inf:
-            problems.append(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a finite number of seconds > 0")
+        value = getattr(args, name)
+        if not 0 < value < math.inf:
+            problems.append(f"--{name.replace('_', '-')} {value}: expected a finite number of seconds > 0")
     if args.test_count < 1 or args.test_count % len(TEST_SNRS):
         problems.append(
             f"--test-count {args.test_count}: expected a positive multiple of {len(TEST_SNRS)} (one item per test SNR)"

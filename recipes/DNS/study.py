@@ -88,6 +88,7 @@ from pathlib import Path
 
 import torch
 
+from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import die_with_parent
 
 from study_data import StudyError, build_study_data, check_prepared, corpus_root
@@ -192,11 +193,30 @@ def build_parser():
     return parser
 
 
-def check_work_record(work_dir, name, record, what):
+def has_trained_runs(results_root):
+    """Whether a run under ``results_root`` (``<system>/<seed>/``) holds a checkpoint or test results.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> has_trained_runs(root)
+    False
+    >>> (root / "uformer" / "1986" / "save" / "CKPT+2026").mkdir(parents=True)
+    >>> has_trained_runs(root)
+    True
+    """
+    root = Path(results_root)
+    return any(root.glob("*/*/save/CKPT+*")) or any(root.glob("*/*/test_metrics.json"))
+
+
+def check_work_record(work_dir, name, record, what, replaceable=False):
     """Refuses to mix settings in one work folder: ``<work_dir>/<name>`` must hold ``record``.
 
-    The first run writes the record; a later run with another record is an error.
-    Used by this study, ``teacher_benchmark.py`` and ``release.py``.
+    The first run writes the record; a later run with another record is an
+    error, unless ``replaceable`` (nothing was trained under the old record:
+    a start that failed early), which replaces it. Used by this study,
+    ``teacher_benchmark.py`` and ``release.py``.
 
     Example
     -------
@@ -207,17 +227,17 @@ def check_work_record(work_dir, name, record, what):
     Traceback (most recent call last):
     ...
     study_data.StudyError: ... holds a study of {'budget': 'small'}; this one is {'budget': 'full'}. ...
+    >>> check_work_record(folder, "r.json", {"budget": "full"}, "study", replaceable=True)
+    >>> json.loads((folder / "r.json").read_text())
+    {'budget': 'full'}
     """
     path = work_dir / name
-    if path.is_file():
-        previous = json.loads(path.read_text())
-        if previous != record:
-            raise StudyError(
-                f"{work_dir} holds a {what} of {previous}; this one is {record}. Use another --work-dir."
-            )
-    else:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2))
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    if previous == record:
+        return
+    if previous is not None and not replaceable:
+        raise StudyError(f"{work_dir} holds a {what} of {previous}; this one is {record}. Use another --work-dir.")
+    write_text_atomically(path, json.dumps(record, indent=2))
 
 
 def main(argv=None):
@@ -251,7 +271,7 @@ def main(argv=None):
         return 0
 
     record = {"budget": args.budget, "data_dir": str(corpus_root(args.data_dir))}
-    check_work_record(work_dir, STUDY_RECORD, record, "study")
+    check_work_record(work_dir, STUDY_RECORD, record, "study", replaceable=not has_trained_runs(results_root))
     split = build_study_data(args.data_dir, data_folder, budget.test_count, budget.test_seconds)
     print(
         f"Data: {len(split['train_clean'])} training / {len(split['test_clean'])} test clean files "

@@ -61,7 +61,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # recipes/DNS is not a package
-from study import check_work_record, execute  # noqa: E402
+from study import check_work_record, execute, has_trained_runs  # noqa: E402
 from study_data import StudyError, build_study_data, check_prepared, corpus_root  # noqa: E402
 from study_plan import Budget, Run, System, train_command  # noqa: E402
 
@@ -252,7 +252,7 @@ def main(argv=None):
         return 0
 
     record = {"budget": budget.describe(), "data_dir": str(corpus_root(args.data_dir))}
-    check_work_record(work_dir, RECORD, record, "benchmark")
+    check_work_record(work_dir, RECORD, record, "benchmark", replaceable=not has_trained_runs(results_root))
     split = build_study_data(args.data_dir, data_folder, budget.test_count, budget.test_seconds)
     if args.report_only:
         runs, commands = [run for run in runs if run.finished(results_root)], []
