@@ -15,14 +15,18 @@ Training ends with an evaluation of the best checkpoint on the test set
 (``<output_folder>/test_results``, ``<output_folder>/test_metrics.json``).
 
 The hyper-parameters are checked before any data work; an output folder
-recorded with other hyper-parameters is refused (a larger
-``number_of_epochs`` continues training) unless ``--allow_config_change``.
+recorded with other hyper-parameters, or trained on another split of its data
+(the corpus changed since), is refused (a larger ``number_of_epochs``
+continues training) unless ``--allow_config_change``. One process at a time
+trains an output folder: it is locked while trained (a second ``train.py``
+on it is refused, naming the first one's pid; a killed run resumes).
 
 Authors
  * speechbrain-atkl developers 2026
 """
 
 import argparse
+import contextlib
 import gc
 import logging
 import sys
@@ -32,7 +36,7 @@ import speechbrain as sb
 import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import run_on_main
+from speechbrain.utils.distributed import get_rank, run_on_main
 
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
@@ -42,7 +46,12 @@ from speechbrain_atkl.training.precision import choose_precision
 from speechbrain_atkl.training.run_checks import (
     ConfigurationError,
     check_configuration,
+    check_data,
+    check_paths,
+    data_record,
+    has_results,
     require_checkpoint,
+    run_lock,
     validate_hparams,
 )
 
@@ -129,21 +138,30 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     hparams, overrides = load_hparams(hparams_file, overrides)
     validate_hparams(hparams)
-    check_configuration(hparams["output_folder"], hparams_file, overrides, flags.allow_config_change)
+    main_process = get_rank() in (None, 0)  # its lock stands for the whole DDP group
+    with run_lock(hparams["output_folder"]) if main_process else contextlib.nullcontext():
+        train(hparams_file, hparams, overrides, run_opts, flags.allow_config_change, main_process)
+
+
+def train(hparams_file, hparams, overrides, run_opts, allow_config_change, main_process):
+    """Checks the run against its folder's records, then trains and tests it."""
+    output_folder = hparams["output_folder"]
+    trained = has_results(output_folder, hparams["checkpointer"])
+    check_configuration(output_folder, hparams_file, overrides, allow_config_change, trained)
     # Testing needs trained weights: a checkpoint of this run, or a model to start from.
     needs_checkpoint = not hparams.get("init_from")
     if needs_checkpoint and hparams["number_of_epochs"] == 0:
         require_checkpoint(hparams["checkpointer"], hparams["ckpt_key"])
+    if main_process:
+        check_paths(hparams)
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
+        experiment_directory=output_folder,
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
     choose_precision(hparams, run_opts)
-    preparation = prepare_data(hparams)
-    train_set, valid_set, test_set = make_datasets(hparams, preparation)
-
+    # The models first: a bad teacher or init_from fails before the data work.
     if "teacher" in hparams:
         hparams["teacher"] = load_teacher(
             hparams["teacher_checkpoint"],
@@ -153,6 +171,9 @@ def main(argv):
         )
     if hparams.get("init_from"):  # fine-tuning: a fresh run starts from trained weights
         init_from_pretrained(hparams["model"], hparams["init_from"], hparams["checkpointer"])
+    preparation = prepare_data(hparams)
+    check_data(output_folder, data_record(preparation), trained, allow_config_change, write=main_process)
+    train_set, valid_set, test_set = make_datasets(hparams, preparation)
     brain = hparams["brain_class"](
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

@@ -392,3 +392,70 @@ def test_configuration_check_allows_more_epochs_only(tmp_path, caplog):
         check_configuration(tmp_path, yaml_file, {"number_of_epochs": 3, "lr": 0.002, "batch_size": 4})
     check_configuration(tmp_path, yaml_file, {"number_of_epochs": 3, "lr": 0.001}, allow_change=True)
     assert len(list(tmp_path.glob("hyperparams.*.yaml"))) == 1
+
+
+LOCK_HOLDER = """
+import sys, time
+from speechbrain_atkl.training.run_checks import run_lock
+with run_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(300)
+"""
+
+
+def test_a_run_folder_is_locked_while_trained_and_freed_when_its_trainer_is_killed(tmp_path, corpus):
+    from speechbrain_atkl.training.run_checks import run_lock
+
+    output = _output(tmp_path, "distil_dccrn")
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(output)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        done = _train("distil_dccrn.yaml", tmp_path, corpus, check=False)
+        assert done.returncode != 0
+        assert f"{output} is being trained by process {holder.pid}" in done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "prepared").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with run_lock(output):  # the lock died with its holder
+        assert (output / ".train.lock").read_text() == str(os.getpid())
+
+
+def test_a_failed_start_binds_nothing_and_a_changed_split_is_refused(tmp_path):
+    """A bad --init_from recorded its configuration, refusing the corrected command; a corpus changed under a
+    finished run was split again and its test set scored again, overwriting test_metrics.json."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    create_demo_corpus(
+        corpus, seed=0, n_clean=6, clean_seconds=(1.0, 1.5), n_noise=3, noise_seconds=2.0,
+        n_rir=2, n_test=2, test_seconds=1.0,
+    )
+    results, output = tmp_path / "results", _output(tmp_path / "results", "distil_dccrn")
+    done = _train("distil_dccrn.yaml", results, corpus, check=False, init_from=tmp_path / "no_such_model")
+    assert done.returncode != 0 and (output / "hyperparams.yaml").is_file()
+    _train("distil_dccrn.yaml", results, corpus)  # the corrected command
+    record = json.loads((output / "data_record.json").read_text())
+    assert record["corpus"]["files"] > 0 and record["split"]["test"]["items"] == 2
+    metrics = (output / "test_metrics.json").read_bytes()
+
+    clean = sorted((corpus / "datasets" / "clean").glob("*.wav"))
+    shutil.copy(clean[0], clean[0].with_name("demo_reader_99_utt_000.wav"))
+    done = _train("distil_dccrn.yaml", results, corpus, check=False)
+    assert done.returncode != 0
+    assert f"{output} was trained on another split of its data" in done.stderr
+    assert "train_clean: " in done.stderr and "--allow_config_change" in done.stderr
+    assert (output / "test_metrics.json").read_bytes() == metrics
+
+
+def test_configuration_of_a_start_that_never_trained_is_replaced(tmp_path, caplog):
+    from hyperpyyaml import resolve_references
+
+    from speechbrain_atkl.training.run_checks import check_configuration
+
+    yaml_file = REPO / "hparams" / "distil_dccrn.yaml"
+    saved = resolve_references(yaml_file.read_text(), {"data_folder": "/typo"}).getvalue()
+    (tmp_path / "hyperparams.yaml").write_text(saved)
+    with caplog.at_level("INFO"):
+        check_configuration(tmp_path, yaml_file, {"data_folder": "/data"}, trained=False)
+    assert "data_folder: '/typo' -> '/data'" in caplog.text and "replaced" in caplog.text
