@@ -172,3 +172,22 @@ def test_sigterm_mid_file_leaves_no_temporary(tmp_path, handler):
     finally:
         process.kill()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_channels_that_cancel_when_averaged_are_warned_about(tmp_path):
+    """Opposite-polarity stereo averages to silence: said, not silently enhanced as nothing."""
+    import warnings
+
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    sf.write(str(tmp_path / "opposite.wav"), np.stack([tone, -tone], 1), 16000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match=r"opposite.wav: its 2 channels cancel when averaged to mono.*polarity"):
+        wav = load_audio(tmp_path / "opposite.wav")
+    assert wav.abs().max() < 1e-6
+    with pytest.warns(UserWarning, match="channels cancel"):
+        list(read_blocks(tmp_path / "opposite.wav", block_frames=3000))
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000)
+    sf.write(str(tmp_path / "stereo.wav"), np.stack([tone, noise - 0.5 * tone], 1), 16000, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(tmp_path / "stereo.wav")
+        list(read_blocks(tmp_path / "stereo.wav", block_frames=3000))

@@ -566,3 +566,24 @@ def test_report_on_a_full_disk_names_the_file_and_leaves_no_partial(tmp_path, mo
     err = capsys.readouterr().err
     assert str(tmp_path / "out" / "per_utterance.csv") in err and "disk full" in err
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_an_output_resampled_from_22k_is_scored_against_its_16k_reference(tmp_path):
+    """22.05 kHz and back rounds 16007 samples up to 16008: a correct output is not a failed one."""
+    from speechbrain_atkl.data.resample import resample
+
+    rng = np.random.default_rng(11)
+    clean = 0.1 * rng.standard_normal(16007)
+    enhanced = clean + 0.001 * rng.standard_normal(16007)
+    soundfile.write(tmp_path / "clean.wav", clean, SR, subtype="FLOAT")
+    soundfile.write(tmp_path / "noisy.wav", clean + 0.05 * rng.standard_normal(16007), SR, subtype="FLOAT")
+    at_22k = resample(torch.from_numpy(enhanced).float(), SR, 22050).numpy()
+    soundfile.write(tmp_path / "enhanced.wav", at_22k, 22050, subtype="FLOAT")
+    soundfile.write(tmp_path / "short.wav", at_22k[:-100], 22050, subtype="FLOAT")
+    assert load_audio(tmp_path / "enhanced.wav").shape[0] == 16008
+    items = [{"id": name, "enhanced": tmp_path / f"{name}.wav", "clean": tmp_path / "clean.wav",
+              "noisy": tmp_path / "noisy.wav"} for name in ("enhanced", "short")]
+    rows = score_utterances(items, metrics=["si_snr", "stoi"], progress=False).rows
+    scored = {row["id"]: row for row in rows if row["system"] == "enhanced"}
+    assert scored["enhanced"]["failed"] == {} and scored["enhanced"]["si_snr"] > 10  # worst: -50
+    assert "length mismatch" in scored["short"]["failed"]["si_snr"]

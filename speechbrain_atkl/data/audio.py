@@ -10,7 +10,9 @@ requested sample rate:
   :func:`torchaudio.functional.resample` at a bounded cost
   (:func:`speechbrain_atkl.data.resample.resample`);
 * several channels are mixed to mono by **averaging** them (a stereo file
-  with identical channels therefore loads unchanged);
+  with identical channels therefore loads unchanged); channels that cancel
+  (opposite polarity: the mix is :data:`CANCELLED_DB` or more below them)
+  are warned about, since their mix is close to silence;
 * :func:`read_blocks` reads a file of any length block by block, in bounded
   memory;
 * :func:`float_samples` takes signals handed over in memory, refusing integer
@@ -26,6 +28,7 @@ Authors
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -54,6 +57,8 @@ AUDIO_EXTENSIONS = (
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 #: Samples per block of :func:`read_blocks` (at the file's rate).
 BLOCK_FRAMES = 1 << 18
+#: Channels whose average is this far (dB) below their own power cancel: a warning says so.
+CANCELLED_DB = 20.0
 
 
 class AudioError(ValueError):
@@ -155,7 +160,8 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
     Returns
     -------
     torch.Tensor
-        The signal, shape ``(time,)``, dtype float32. Channels are averaged.
+        The signal, shape ``(time,)``, dtype float32. Channels are averaged
+        (a ``UserWarning`` says when they cancel).
 
     Raises
     ------
@@ -198,7 +204,9 @@ def load_audio(path, sample_rate=16000, start=0, frames=None):
         raise AudioError(f"{path}: no samples from sample {start} on (at {sample_rate} Hz).")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples.")
-    wav = resample(torch.from_numpy(data.mean(axis=1)), file_rate, sample_rate)
+    mix = _ChannelMix(path)
+    wav = resample(torch.from_numpy(mix(data)), file_rate, sample_rate)
+    mix.check()
     if frames is not None:
         wav = wav[:frames]
     return wav.contiguous()
@@ -246,6 +254,33 @@ def float_samples(signal, what="signal"):
     return tensor.to(torch.float32)
 
 
+class _ChannelMix:
+    """Averages a file's channels block by block and warns, at :meth:`check`, when they cancel."""
+
+    def __init__(self, path):
+        self.path = path
+        self.channels, self.channel_energy, self.mix_energy = 1, 0.0, 0.0
+
+    def __call__(self, data):
+        """The mono mix of ``(frames, channels)`` samples."""
+        mix = data.mean(axis=1)
+        if data.shape[1] > 1:
+            self.channels = data.shape[1]
+            self.channel_energy += float(np.square(data, dtype=np.float64).mean(axis=1).sum())
+            self.mix_energy += float(np.square(mix, dtype=np.float64).sum())
+        return mix
+
+    def check(self):
+        if self.mix_energy < self.channel_energy * 10 ** (-CANCELLED_DB / 10):
+            below = 10 * math.log10(self.channel_energy / max(self.mix_energy, 1e-300))
+            warnings.warn(
+                f"{self.path}: its {self.channels} channels cancel when averaged to mono (the mix is "
+                f"{below:.0f} dB below them, nearly silent): opposite polarity? Pick or mix the channels "
+                "yourself to keep the signal.",
+                stacklevel=3,
+            )
+
+
 def _check_rate(path, rate):
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioError(
@@ -286,6 +321,7 @@ def read_blocks(path, sample_rate=16000, block_frames=BLOCK_FRAMES):
     >>> [block.shape[0] for block in read_blocks(path, block_frames=3000)]
     [5984, 6000, 4000, 16]
     """
+    mix = _ChannelMix(path)
     with _open(path) as handle:
         resampler = StreamResampler(_check_rate(path, handle.samplerate), sample_rate)
         while True:
@@ -297,7 +333,8 @@ def read_blocks(path, sample_rate=16000, block_frames=BLOCK_FRAMES):
                 break
             if not np.isfinite(data).all():
                 raise AudioError(f"{path}: the file holds NaN or infinite samples.")
-            yield resampler.push(torch.from_numpy(data.mean(axis=1)))
+            yield resampler.push(torch.from_numpy(mix(data)))
     if resampler.frames == 0:
         raise AudioError(f"{path}: the file holds no samples (zero length).")
+    mix.check()
     yield resampler.finish()

@@ -14,6 +14,13 @@ short or of the wrong length (or that makes one metric fail) gets the metric's
 worst score (:data:`~speechbrain_atkl.evaluation.metrics.WORST_SCORES`) and its
 row says why in ``failed``.
 
+Files at another rate than 16 kHz are resampled; resampling rounds a length
+up, so a correct output written at another rate (an enhancer's output resampled
+back to a 22.05 kHz input) may come back a sample longer or shorter than its
+16 kHz reference. A file whose length is off by no more than that rounding is
+cut or zero-padded to its reference's length (:func:`resampling_slack`); any
+other length mismatch fails.
+
 Each signal is read once per utterance, and what several metrics derive from it
 (its DNSMOS scores, its 10 kHz version for STOI and eSTOI) is computed once.
 
@@ -21,11 +28,12 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from speechbrain_atkl.data.audio import AudioError, load_audio
+from speechbrain_atkl.data.audio import AudioError, audio_info, load_audio
 from speechbrain_atkl.evaluation.dnsmos import DNSMOS
 from speechbrain_atkl.evaluation.metrics import (
     WORST_SCORES,
@@ -49,16 +57,38 @@ DNSMOS_METRICS = {
     "dnsmos_p808": "p808",
 }
 METRICS = (*REFERENCE_METRICS, "si_snr_i", *DNSMOS_METRICS)
+SAMPLE_RATE = 16000
+
+
+def resampling_slack(rate):
+    """Samples by which a file at ``rate`` resampled to 16 kHz may differ in length by rounding alone.
+
+    One sample of the file spans ``16000 / rate`` samples at 16 kHz.
+
+    Example
+    -------
+    >>> resampling_slack(16000), resampling_slack(22050), resampling_slack(8000)
+    (0, 1, 2)
+    """
+    return 0 if rate == SAMPLE_RATE else math.ceil(SAMPLE_RATE / rate)
 
 
 def _load(source, name):
-    """A waveform from a file path (read and resampled) or an array."""
+    """A 16 kHz waveform from a file path (read and resampled) or an array, and its :func:`resampling_slack`."""
     if isinstance(source, (str, Path)):
         try:
-            return load_audio(source).numpy().astype(np.float64)
+            rate = audio_info(source).sample_rate
+            return load_audio(source, SAMPLE_RATE).numpy().astype(np.float64), resampling_slack(rate)
         except (AudioError, RuntimeError, OSError) as err:
             raise UnscorableError(f"cannot read {name} file {source}: {err}") from err
-    return as_waveform(source, name)
+    return as_waveform(source, name), 0
+
+
+def _fit(wav, length, slack):
+    """``wav`` cut or zero-padded to ``length`` samples when it is off by at most ``slack``."""
+    if wav.size != length and abs(wav.size - length) <= slack:
+        return np.pad(wav[:length], (0, max(0, length - wav.size)))
+    return wav
 
 
 class UtteranceScorer:
@@ -112,10 +142,12 @@ class UtteranceScorer:
             When the reference data (clean or noisy) cannot be scored.
         """
         self._memo = {}
-        clean = check_signal(_load(item["clean"], "clean"), "clean")
+        clean, clean_slack = _load(item["clean"], "clean")
+        clean = check_signal(clean, "clean")
         rows, noisy = [], None
         if item.get("noisy") is not None:
-            noisy, _ = check_pair(_load(item["noisy"], "noisy"), clean, "noisy", "clean")
+            noisy, slack = _load(item["noisy"], "noisy")
+            noisy, _ = check_pair(_fit(noisy, clean.size, max(slack, clean_slack)), clean, "noisy", "clean")
             row = {"id": item["id"], "system": "noisy", "failed": {}, **(item.get("noisy_scores") or {})}
             for metric in (m for m in self.metrics if m not in row):
                 try:
@@ -123,7 +155,7 @@ class UtteranceScorer:
                 except UnscorableError as err:
                     raise UnscorableError(f"noisy: {err}") from err
             rows.append(row)
-        rows.append(self._score_enhanced(item, clean, noisy))
+        rows.append(self._score_enhanced(item, clean, noisy, clean_slack))
         return rows
 
     def _derived(self, function, wav):
@@ -146,11 +178,12 @@ class UtteranceScorer:
             return si_snr_improvement(wav, clean, noisy)
         return self._derived(self.dnsmos, wav)[DNSMOS_METRICS[metric]]
 
-    def _score_enhanced(self, item, clean, noisy):
+    def _score_enhanced(self, item, clean, noisy, clean_slack):
         """The enhanced row; a failed output gets the worst score of each metric."""
         row = {"id": item["id"], "system": "enhanced", "failed": {}}
         try:
-            wav, _ = check_pair(_load(item["enhanced"], "enhanced"), clean, "enhanced", "clean")
+            wav, slack = _load(item["enhanced"], "enhanced")
+            wav, _ = check_pair(_fit(wav, clean.size, max(slack, clean_slack)), clean, "enhanced", "clean")
         except UnscorableError as err:
             wav, reason = None, str(err)
         for metric in self.metrics:
