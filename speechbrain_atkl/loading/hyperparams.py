@@ -181,9 +181,10 @@ class _Given:
 class _Reader:
     """One bounded reading of one YAML text (see :func:`read_yaml`)."""
 
-    def __init__(self, where, tags):
+    def __init__(self, where, tags, within=None):
         self.where = where
         self.tags = tags
+        self.within = within  # the node of the outer text this text comes from (a tuple)
         self.yaml = ruamel.yaml.YAML(typ="safe")  # libyaml's parser where installed
         self.root = None
         self.values = {}  # id(node) -> value: references share one object, as in HyperPyYAML
@@ -217,6 +218,7 @@ class _Reader:
             raise UnsafeHyperparamsError(f"{self.where}: not valid YAML: {error}") from None
 
     def _refuse(self, node, reason):
+        node = self.within or node
         line = f", line {node.start_mark.line + 1}" if getattr(node, "start_mark", None) else ""
         raise UnsafeHyperparamsError(f"{self.where}{line}: {reason}")
 
@@ -275,11 +277,11 @@ class _Reader:
         self._refuse_tag(node, tag)
 
     def _refuse_tag(self, node, tag):
-        if self.tags:
+        if tag.startswith(("!", YAML_TAG + "python/")):
             self._refuse(
                 node,
-                f"the tag {tag} could run arbitrary code while the model folder loads, so it "
-                f"was not loaded. {TRUST_HINT}",
+                f"the tag {tag} could run arbitrary code while the folder loads, so it was not loaded. "
+                + (TRUST_HINT if self.tags or self.within else "Only plain values are allowed here."),
             )
         self._refuse(node, f"the tag {tag} is not allowed here: only plain values are.")
 
@@ -322,8 +324,7 @@ class _Reader:
     def _tuple(self, node, text):
         if not (isinstance(text, str) and TUPLE.fullmatch(text.strip())):
             self._refuse(node, f"!tuple expects a value written (a, b, ...), got {text!r}.")
-        where = f"{self.where}, line {node.start_mark.line + 1}"
-        return tuple(_Reader(where, tags=False).read(f"[{text.strip()[1:-1]}]"))
+        return tuple(_Reader(self.where, tags=False, within=node).read(f"[{text.strip()[1:-1]}]"))
 
     def _recipe(self, node, class_path, preset):
         try:
