@@ -335,6 +335,33 @@ def test_prepare_pairs_voicebank_style(tmp_path):
     assert item["noisy_sig"].shape == item["clean_sig"].shape == (8000,)
 
 
+def test_preparation_holds_its_folder_so_runs_sharing_it_take_turns(tmp_path, monkeypatch):
+    """Two runs of one results folder (release --jobs 2) prepared it at once, each deleting the other's files."""
+    from speechbrain_atkl.data import layouts, prepare
+    from speechbrain_atkl.data.atomic import exclusive_lock
+
+    for i in range(10):
+        write(tmp_path / "data" / "noisy" / f"u{i}.wav", 0.3, seed=i)
+        write(tmp_path / "data" / "clean" / f"u{i}.wav", 0.3, seed=50 + i)
+    prepare_pairs, held = layouts.prepare_pairs, []
+
+    def prepare_while_checking_the_lock(*args):
+        try:
+            with exclusive_lock(tmp_path / "prep" / ".prepare.lock", wait=False):
+                held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        return prepare_pairs(*args)
+
+    monkeypatch.setattr(prepare, "prepare_pairs", prepare_while_checking_the_lock)
+    record = prepare_dns(tmp_path / "data", tmp_path / "prep", valid_fraction=0.2, test_fraction=0.2)
+    assert held == [True]
+    assert prepare_dns(tmp_path / "data", tmp_path / "prep", valid_fraction=0.2, test_fraction=0.2) == record
+    assert held == [True]  # found prepared
+    with exclusive_lock(tmp_path / "prep" / ".prepare.lock", wait=False):  # released
+        pass
+
+
 def test_prepare_pairs_single_folder_split_three_ways(tmp_path):
     for i in range(10):
         write(tmp_path / "data" / "noisy" / f"u{i}.wav", 0.3, seed=i)

@@ -64,7 +64,7 @@ from pathlib import Path
 
 import torch
 
-from speechbrain_atkl.data.atomic import write_text_atomically
+from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
 from speechbrain_atkl.training.run_checks import read_run_record
 
 from release_report import ALL_METRICS, BY_SNR_METRICS, card_section, results_markdown
@@ -449,6 +449,10 @@ def main(argv=None):
             print(f"# [{index}/{len(entries)}] {entry['run'].key}{state}\n{shlex.join(entry['command'])}")
         return 0
 
+    try:
+        check_writable(args.publish_dir)  # published at the very end
+    except FileWriteError as error:
+        raise StudyError(f"--publish-dir: {error}") from error
     record = release_record(args)
     check_work_record(work_dir, RECORD, record, "release", replaceable=not has_trained_runs(results_root))
     split = build_study_data(args.data_dir, work_dir / "data", args.test_count, args.test_seconds)
@@ -478,14 +482,15 @@ def main(argv=None):
             }
             for key, future in futures.items():
                 timings[key] = add_timing(timings.get(key), future.result(), len(pending), env.get("OMP_NUM_THREADS"))
-                timings_path.write_text(json.dumps(timings, indent=2))
-    (work_dir / "data_check.json").write_text(json.dumps(check_prepared(results_root / "prepared", split), indent=2))
+                write_text_atomically(timings_path, json.dumps(timings, indent=2))
+    data_check = check_prepared(results_root / "prepared", split)
+    write_text_atomically(work_dir / "data_check.json", json.dumps(data_check, indent=2))
 
     results = collect(entries, results_root, split, timings)
     results["training"] = record
-    (work_dir / "release_results.json").write_text(json.dumps(results, indent=2, default=str))
+    write_text_atomically(work_dir / "release_results.json", json.dumps(results, indent=2, default=str))
     table = results_markdown(results, split, args.device, args.precision)
-    (work_dir / "release_results.md").write_text(table, encoding="utf-8")
+    write_text_atomically(work_dir / "release_results.md", table)
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     published, student = publish_models(results, split, work_dir, args)
     enhanced = [(f"enhanced by {student['label']}", Path(student["output"]))]

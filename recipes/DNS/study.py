@@ -293,7 +293,7 @@ def main(argv=None):
         else:
             print(f"[{index}/{len(runs)}] {run.key}: training ({run.system.label})", flush=True)
             timings[run.key] = execute(run, command, results_root, work_dir / "logs", env)
-            timings_path.write_text(json.dumps(timings, indent=2))
+            write_text_atomically(timings_path, json.dumps(timings, indent=2))
             metrics = json.loads((run.output(results_root) / "test_metrics.json").read_text())["enhanced"]
             print(
                 f"    done in {_duration(timings[run.key]['wall_s'])} "
@@ -303,7 +303,7 @@ def main(argv=None):
             )
         if not checked:
             check = check_prepared(results_root / "prepared", split)
-            (work_dir / "data_check.json").write_text(json.dumps(check, indent=2))
+            write_text_atomically(work_dir / "data_check.json", json.dumps(check, indent=2))
             print(
                 f"    prepared data checked: {check['valid_items']} validation mixtures from "
                 f"{len(check['valid_speakers'])} training speakers and {len(check['valid_noises'])} training noises",

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.mixing import mix_at_snr
@@ -295,8 +296,8 @@ def build_study_data(
         **split,
         "test_items": items,
     }
-    (data_folder / "split.json").write_text(json.dumps(record, indent=2))
-    marker.write_text(json.dumps({"options": options}, indent=2))
+    write_text_atomically(data_folder / "split.json", json.dumps(record, indent=2))
+    write_text_atomically(marker, json.dumps({"options": options}, indent=2))
     return record
 
 

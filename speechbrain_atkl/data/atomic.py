@@ -6,8 +6,9 @@ its own name once complete, so a reader never finds it half-written.
 ends: when the block raises, and when the process is stopped with SIGTERM
 (from the main thread, a handler removes every temporary in progress and then
 lets the signal act as it did before). :func:`write_text_atomically` writes a
-text file that way, and :func:`check_writable` tries a folder before the work
-whose results go there. Every write failure (full disk, no permission, read-only
+text file that way, :func:`check_writable` tries a folder before the work
+whose results go there, and :func:`exclusive_lock` lets one process at a time
+write what several may share. Every write failure (full disk, no permission, read-only
 file system, a folder in the way...) raises :class:`FileWriteError`, an
 ``OSError`` whose message starts with the file's path.
 
@@ -17,6 +18,7 @@ Authors
 
 import contextlib
 import errno
+import fcntl
 import os
 import signal
 import threading
@@ -184,3 +186,41 @@ def check_writable(folder):
     with naming_the_file(folder, "writing a file in this folder"), atomic_temporary(folder / "probe") as temporary:
         folder.mkdir(parents=True, exist_ok=True)
         temporary.touch()
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, wait=True):
+    """Holds an exclusive ``flock`` on the file ``path`` (created with its folder) while the block runs.
+
+    The lock is released when the block ends and, whatever ends the process
+    (SIGKILL included), with the process, so it is never left behind.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The lock file (its content is the holder's to use).
+    wait : bool
+        Wait for another holder to release it; False raises
+        ``BlockingIOError`` at once instead.
+
+    Yields
+    ------
+    io.TextIOWrapper
+        The lock file, open for reading and appending.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "data" / ".prepare.lock"
+    >>> with exclusive_lock(path):
+    ...     with exclusive_lock(path, wait=False):
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    BlockingIOError: [Errno 11] Resource temporarily unavailable
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        yield handle

@@ -39,6 +39,7 @@ import os
 import shutil
 from pathlib import Path
 
+from speechbrain_atkl.data.atomic import exclusive_lock
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 from speechbrain_atkl.data.checks import SampleChecks
 from speechbrain_atkl.data.layouts import (  # noqa: F401 - FILEID, RIR_FOLDERS, split_off: re-exported
@@ -64,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 VALID_SPLITS = ("files", "speakers")
 PREPARATION_FILE = "preparation.json"
+PREPARE_LOCK = ".prepare.lock"
 SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
@@ -157,7 +159,9 @@ def prepare_dns(
     and the same corpus fingerprint (audio files, sizes, modification times)
     and its manifests exist, nothing is redone. Safe to call through
     ``speechbrain.utils.distributed.run_on_main`` (every file is written
-    atomically and ``preparation.json`` last).
+    atomically and ``preparation.json`` last), and from processes sharing
+    ``save_folder`` (two runs of one results folder): one prepares while the
+    others wait on ``save_folder/.prepare.lock``, then find it prepared.
 
     Arguments
     ---------
@@ -241,8 +245,14 @@ def prepare_dns(
         "seed": int(seed),
         "sample_rate": int(sample_rate),
     }
-    record_path = save_folder / PREPARATION_FILE
     require_dir(data_folder, "a corpus folder")
+    with exclusive_lock(save_folder / PREPARE_LOCK):
+        return _prepare(data_folder, save_folder, options)
+
+
+def _prepare(data_folder, save_folder, options):
+    """:func:`prepare_dns` once the options are checked and the save folder is locked."""
+    record_path = save_folder / PREPARATION_FILE
     sources = corpus_fingerprint(data_folder, exclude=save_folder)
     if record_path.is_file():
         record = read_manifest(record_path)
@@ -261,6 +271,7 @@ def prepare_dns(
             logger.info("%s: data already prepared with these options, skipping.", save_folder)
             return record
 
+    layout = options["layout"]
     detected = detect_layout(data_folder) if layout == "auto" else layout
     save_folder.mkdir(parents=True, exist_ok=True)
     record_path.unlink(missing_ok=True)
@@ -269,7 +280,7 @@ def prepare_dns(
     for name in MIXED_SETS:
         shutil.rmtree(save_folder / f"{name}_mixtures", ignore_errors=True)
 
-    report = ScanReport(sample_rate, SampleChecks(save_folder / SAMPLE_CHECKS_FILE))
+    report = ScanReport(options["sample_rate"], SampleChecks(save_folder / SAMPLE_CHECKS_FILE))
     if detected == "pairs":
         manifests = prepare_pairs(data_folder, options, report)
     else:

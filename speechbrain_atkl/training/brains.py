@@ -45,6 +45,7 @@ import torch
 from speechbrain.nnet.schedulers import NewBobScheduler, ReduceLROnPlateau, update_learning_rate
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.evaluation.metrics import WORST_SCORES, UnscorableError, pesq_wb
 from speechbrain_atkl.loading import is_maximised
 from speechbrain_atkl.losses.si_snr import si_snr
@@ -349,10 +350,7 @@ class EnhancementBrain(sb.Brain):
             "num_failed": {system: len(ids) for system, ids in failed.items()},
             **means,
         }
-        path = Path(self.hparams.output_folder) / "test_metrics.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        tmp.replace(path)
+        write_text_atomically(Path(self.hparams.output_folder) / "test_metrics.json", json.dumps(record, indent=2))
         return {f"{metric}": value for metric, value in means.get("enhanced", {}).items()}
 
 

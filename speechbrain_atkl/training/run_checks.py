@@ -25,7 +25,6 @@ Authors
 
 import contextlib
 import datetime
-import fcntl
 import hashlib
 import json
 import logging
@@ -37,7 +36,7 @@ from pathlib import Path
 import yaml
 from hyperpyyaml import resolve_references
 
-from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
+from speechbrain_atkl.data.atomic import FileWriteError, check_writable, exclusive_lock, write_text_atomically
 from speechbrain_atkl.data.manifest import read_manifest
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.utterance_scorer import METRICS
@@ -221,21 +220,17 @@ def run_lock(output_folder):
     """
     folder = Path(output_folder)
     path = folder / LOCK_FILE
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+", encoding="utf-8")
-    except OSError as error:
-        raise ConfigurationError(f"{folder}: cannot create the run folder's lock file {path}: {error}") from error
-    with handle:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            handle = stack.enter_context(exclusive_lock(path, wait=False))
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = path.read_text(encoding="utf-8").strip() or "unknown"
             raise ConfigurationError(
                 f"{folder} is being trained by process {holder} (lock file {path}): two trainers would "
                 "mix their logs and checkpoints. Wait for it to end or stop it, or use another output folder."
             ) from None
+        except OSError as error:
+            raise ConfigurationError(f"{folder}: cannot create the run folder's lock file {path}: {error}") from error
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
