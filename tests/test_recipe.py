@@ -19,6 +19,8 @@ from speechbrain_atkl.training.schedules import WarmupCosineLR
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 
+import campaign  # noqa: E402
+
 import study_data  # noqa: E402
 
 SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
@@ -250,3 +252,20 @@ def test_a_training_child_dies_with_its_killed_driver(tmp_path):
             break
         time.sleep(0.05)
     assert state in ("gone", "Z")
+
+
+def test_campaign_card_credits_the_added_speech_and_shows_the_history(tmp_path):
+    entry = {
+        "stage": "student-alone-stage1", "date": "2026-12-07", "steps": 1200, "batch": "8 x 3 s",
+        "audio_hours": 8.0, "recipe": "lr: 0.001", "training_speech": "1516 files of 293 speakers",
+        "valid": {"si_snr": 11.5, "pesq": 1.6}, "valid_previous": {"si_snr": 11.37, "pesq": 1.53},
+        "test": {"si_snr_i": 3.1, "pesq_wb": 1.9}, "by_snr": {"si_snr_i": {"-5": 5.0, "10": 2.5}},
+    }
+    history = [{"stage": "release", "steps": 1600, "audio_hours": 10.667, "test": {"si_snr_i": 2.63}}, entry]
+    (tmp_path / "SOURCES.md").write_text("## Files: clean/\n\n| file | licence |\n|---|---|\n| a.wav | CC BY 4.0 |\n")
+    card = campaign.card_section(entry, history, None, tmp_path, [tmp_path / "clean_extra"])
+    assert "18.67 audio-hours seen in all" in card and "11.50 dB beat the previous model's 11.37 dB" in card
+    assert "speechocean762" in card and "VCTK" in card and "CC BY 4.0 (1 file)" in card
+    assert "| release |" in card and "| student-alone-stage1 |" in card and "| 5.00 | 2.50 |" in card
+    assert "speechocean762" not in campaign.card_section(entry, history, None, tmp_path, [])
+    assert campaign.stage_steps(16, 8, 3.0, 300) == 2400 and campaign.audio_hours_seen(history) == 18.667
