@@ -8,6 +8,7 @@ with folders written as a hostile user would.
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import textwrap
@@ -351,8 +352,13 @@ print(json.dumps(results))
 """
 
 
+#: Memory the child process of the bounded-cost test may allocate (a loader without bounds would exceed it).
+MEMORY_LIMIT = 6 << 30
+
+
 def test_hostile_folders_are_refused_at_a_bounded_cost(tmp_path):
-    """Each folder is refused with a ValueError within 5 s (in a child process, so none can hang the tests)."""
+    """Each folder is refused with a ValueError within 5 s, in a child process that can neither hang the
+    tests nor take the machine's memory."""
     model = tiny_dccrn(0)
     published = inference_hyperparams(model_spec(model), RATE)
     laughs = "lol1: &l1 [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -367,6 +373,7 @@ def test_hostile_folders_are_refused_at_a_bounded_cost(tmp_path):
         "deep nesting": published + "deep: " + "[" * 20_000 + "]" * 20_000 + "\n",
         "huge file": published + "".join(f"key{i}: value {i}\n" for i in range(1_000_000)),
         "many models": published + "".join(f"m{i}: !copy <enhance_model>\n" for i in range(100)),
+        "many layers": published.replace("rnn_units: 16", "rnn_units: 16\n    rnn_layers: 10000000"),
     }
     jobs = []
     for case, text in cases.items():
@@ -387,12 +394,37 @@ def test_hostile_folders_are_refused_at_a_bounded_cost(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", BOUNDED_LOAD, json.dumps(jobs)],
         capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT)),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     for case, (outcome, seconds) in results.items():
         assert outcome.startswith(("UnsafeHyperparamsError", "ValueError")), (case, outcome)
         assert seconds < 5, (case, seconds)
+
+
+def test_oversized_configuration_is_refused_before_anything_is_allocated(tmp_path, monkeypatch):
+    """rnn_units: 4096 would allocate 2 GB before its weights are found not to fit: it is built on meta only."""
+    model = tiny_dccrn(0)
+    text = inference_hyperparams(model_spec(model), RATE).replace("rnn_units: 16", "rnn_units: 4096")
+    folder = model_folder(tmp_path / "m", model, text)
+    devices = []
+    build = DCCRN.__init__
+
+    def recording(self, *args, **kwargs):
+        devices.append(torch.get_default_device().type)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(DCCRN, "__init__", recording)
+    with pytest.raises(ValueError, match="enhance_model.ckpt does not fit a DCCRN"):
+        EnhanceBatch.from_hparams(source=str(folder))
+    assert devices == ["meta"]
+    run = training_folder(tmp_path / "run", model)
+    config = run / "save" / "model_config.yaml"
+    config.write_text(config.read_text().replace("rnn_units: 16", "rnn_units: 4096"))
+    with pytest.raises(ValueError, match="checkpoint .*model.ckpt does not fit a DCCRN"):
+        load_model(run)
+    assert devices == ["meta", "meta"]
 
 
 def test_legitimate_aliases_are_read(tmp_path):

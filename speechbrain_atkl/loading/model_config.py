@@ -35,8 +35,12 @@ def model_spec(model):
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "config": dict(model.config)}
 
 
-def build_model(spec, what="model config"):
+def build_model(spec, what="model config", state=None, state_what="weights"):
     """Builds a model from :func:`model_spec`'s description.
+
+    With ``state``, the model is checked against those weights before it is
+    built, and filled with them (see
+    :meth:`~speechbrain_atkl.loading.recipes.ModelRecipe.build`).
 
     Example
     -------
@@ -45,7 +49,7 @@ def build_model(spec, what="model config"):
     >>> model.config["channels"]
     [8, 8, 8, 8, 8, 8]
     """
-    return ModelRecipe(spec["class_path"], kwargs=spec["config"]).build(what)
+    return ModelRecipe(spec["class_path"], kwargs=spec["config"]).build(what, state, state_what)
 
 
 def save_model_config(model, path):

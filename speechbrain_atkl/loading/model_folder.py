@@ -31,7 +31,7 @@ from speechbrain_atkl.loading.fetching import ModelFiles
 from speechbrain_atkl.loading.files import read_text
 from speechbrain_atkl.loading.hyperparams import MAX_BYTES, Loadables, read_yaml
 from speechbrain_atkl.loading.recipes import ModelRecipe
-from speechbrain_atkl.loading.weights import load_state_dict
+from speechbrain_atkl.loading.weights import fill, load_state_dict, load_weights
 
 #: Highest sampling rate a model folder may declare (Hz).
 MAX_SAMPLE_RATE = 384_000
@@ -127,9 +127,12 @@ def _load_checked(text, overrides, files, where, download_only):
     for name, recipe in recipes.items():
         if not isinstance(recipe, ModelRecipe):
             raise ValueError(f"{where}: the loadable {name!r} is a {type(recipe).__name__}, not a model.")
-        if id(recipe) not in models:
-            models[id(recipe)] = recipe.build(where)
-        load_state_dict(models[id(recipe)], weights[name], what=f"{files.source}: {name}.ckpt")
+        label = f"{files.source}: {name}.ckpt"
+        state = load_weights(weights[name], label)
+        if id(recipe) in models:
+            fill(models[id(recipe)], state, label)
+        else:
+            models[id(recipe)] = recipe.build(where, state, label)
     return _replace(hparams, models)
 
 

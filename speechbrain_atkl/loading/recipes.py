@@ -9,8 +9,13 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import torch
+from torch.nn.modules.module import register_module_parameter_registration_hook
+
+from speechbrain_atkl.loading.weights import fill
 from speechbrain_atkl.models import DCCRN, DCCRN_PRESETS, GTCRN, GTCRN_PRESETS, UFORMER_PRESETS, Uformer
 
 #: The classes a model or run folder may build, by class path.
@@ -66,6 +71,12 @@ class ModelRecipe:
     >>> recipe = ModelRecipe("speechbrain_atkl.models.dccrn.DCCRN", ("Distil-DCCRN",), {"lookahead": 2}, preset=True)
     >>> recipe.build("example").config["lookahead"]
     2
+    >>> trained = DCCRN.from_preset("Distil-DCCRN").state_dict()
+    >>> huge = ModelRecipe("speechbrain_atkl.models.dccrn.DCCRN", kwargs={"rnn_units": 4096})
+    >>> huge.build("hyperparams.yaml", trained, "enhance_model.ckpt")  # refused before allocating 2 GB
+    Traceback (most recent call last):
+    ...
+    ValueError: enhance_model.ckpt does not fit a DCCRN with this configuration: ...
     >>> ModelRecipe("speechbrain_atkl.models.dccrn.DCCRN", kwargs={"rnn_units": "abc"}).build("model_config.yaml")
     Traceback (most recent call last):
     ...
@@ -77,8 +88,25 @@ class ModelRecipe:
     kwargs: dict = field(default_factory=dict)
     preset: bool = False
 
-    def build(self, what):
-        """Builds the model; ``what`` (where the recipe comes from) names it in errors."""
+    def build(self, what, state=None, state_what="weights"):
+        """Builds the model; ``what`` (where the recipe comes from) names it in errors.
+
+        With ``state`` (the weights it must hold), the model is first built
+        on the meta device, which allocates nothing, and checked against
+        ``state``; building stops as soon as it registers more parameters
+        than ``state`` could fill. Only a configuration that fits is built
+        for real, and filled with ``state``. So a folder's arguments cannot
+        make the loader allocate more memory, or loop longer, than its
+        weights file is worth.
+        """
+        if state is None:
+            return self._construct(what)
+        with torch.device("meta"), _at_most_parameters(2 * len(state) + 16, state_what):
+            shell = self._construct(what)
+        fill(shell, state, state_what)
+        return fill(self._construct(what), state, state_what)
+
+    def _construct(self, what):
         cls = model_class(self.class_path)
         factory = cls.from_preset if self.preset else cls
         try:
@@ -88,3 +116,21 @@ class ModelRecipe:
             raise ValueError(
                 f"{what}: {factory.__qualname__}({call}) cannot be built: {type(error).__name__}: {error}"
             ) from None
+
+
+@contextmanager
+def _at_most_parameters(count, what):
+    """Stops any model built inside as soon as it registers more than ``count`` parameters."""
+    registered = 0
+
+    def hook(module, name, parameter):
+        nonlocal registered
+        registered += 1
+        if registered > count:
+            raise ValueError(f"the configuration builds more parameters than {what} holds tensors")
+
+    handle = register_module_parameter_registration_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()

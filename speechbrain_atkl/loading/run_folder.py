@@ -23,7 +23,7 @@ from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpoint
 from speechbrain_atkl.loading.files import read_text, regular_file
 from speechbrain_atkl.loading.hyperparams import read_yaml
 from speechbrain_atkl.loading.model_config import build_model, load_model_config
-from speechbrain_atkl.loading.weights import load_state_dict
+from speechbrain_atkl.loading.weights import load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ def load_trained_model(output_folder, key="valid_pesq"):
     """
     save_folder = Path(output_folder) / "save"
     config = save_folder / MODEL_CONFIG
-    model = build_model(load_model_config(config), what=str(config))
+    spec = load_model_config(config)
     checkpoint, weights = best_model_weights(save_folder, key)
-    load_state_dict(model, weights)
+    state = load_weights(weights, "checkpoint")
+    model = build_model(spec, what=str(config), state=state, state_what=f"checkpoint {weights}")
     return model.eval(), checkpoint

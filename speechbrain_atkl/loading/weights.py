@@ -4,6 +4,8 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import itertools
+
 import torch
 
 from speechbrain_atkl.loading.files import regular_file
@@ -67,9 +69,8 @@ def load_weights(path, what="checkpoint"):
 def load_state_dict(model, path, what="checkpoint"):
     """Loads a state dict file into ``model``, strictly, with an error that says what differs.
 
-    Every parameter and buffer of ``model`` must be in the file and every
-    tensor of the file must belong to ``model`` (see :func:`load_weights` for
-    how the file is read).
+    See :func:`load_weights` for how the file is read and :func:`fill` for
+    what must match.
 
     Arguments
     ---------
@@ -97,17 +98,48 @@ def load_state_dict(model, path, what="checkpoint"):
     ...
     ValueError: checkpoint ...w.ckpt does not fit a Linear with this configuration: ...
     """
-    state = load_weights(path, what)
+    return fill(model, load_weights(path, what), f"{what} {path}")
+
+
+def fill(model, state, what):
+    """Loads ``state`` into ``model`` strictly: every tensor of each must be in the other, with its shape.
+
+    A model on the meta device (built without memory) is only checked
+    against ``state``: nothing is copied.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The model to fill.
+    state : dict
+        Parameter name -> tensor (see :func:`load_weights`).
+    what : str
+        Where ``state`` comes from, for error messages.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model``.
+
+    Example
+    -------
+    >>> state = torch.nn.Linear(2, 1).state_dict()
+    >>> with torch.device("meta"):
+    ...     shell = torch.nn.Linear(2, 3)
+    >>> fill(shell, state, "weights.ckpt")
+    Traceback (most recent call last):
+    ...
+    ValueError: weights.ckpt does not fit a Linear with this configuration: ...size mismatch...
+    """
+    meta = any(tensor.is_meta for tensor in itertools.chain(model.parameters(), model.buffers()))
     try:
-        result = model.load_state_dict(state, strict=False)
+        result = model.load_state_dict(state, strict=False, assign=meta)
         missing, unexpected = result.missing_keys, result.unexpected_keys
     except RuntimeError as error:  # shape mismatches
-        raise ValueError(
-            f"{what} {path} does not fit a {type(model).__name__} with this configuration: {error}"
-        ) from None
+        raise ValueError(f"{what} does not fit a {type(model).__name__} with this configuration: {error}") from None
     if missing or unexpected:
         raise ValueError(
-            f"{what} {path} does not fit a {type(model).__name__} with this configuration: "
+            f"{what} does not fit a {type(model).__name__} with this configuration: "
             f"{len(missing)} of the model's tensors missing {_names(missing)}, "
             f"{len(unexpected)} unexpected {_names(unexpected)}."
         )

@@ -72,15 +72,16 @@ def erb_filterbank(low_bins=65, bands=64, n_fft=512, sample_rate=16000):
     if not 2 <= bands <= high_bins:
         raise ValueError(f"bands must be in [2, {high_bins}] (the bins above low_bins={low_bins}), got {bands}.")
     bin_hz = sample_rate / n_fft
-    erb = torch.linspace(hz_to_erb(low_bins * bin_hz), hz_to_erb(sample_rate / 2), bands, dtype=torch.float64)
+    cpu = dict(dtype=torch.float64, device="cpu")  # fixed filters, computed alike under any default device
+    erb = torch.linspace(hz_to_erb(low_bins * bin_hz), hz_to_erb(sample_rate / 2), bands, **cpu)
     centres = torch.round(erb_to_hz(erb) / bin_hz) - low_bins
     if (centres.diff() <= 0).any():
         raise ValueError(
             f"{bands} ERB bands above bin {low_bins} of a {n_fft}-point FFT put two band centres on one bin; "
             "use fewer bands or more low bins."
         )
-    bins = torch.arange(high_bins, dtype=torch.float64)
-    filters = torch.zeros(bands, high_bins, dtype=torch.float64)
+    bins = torch.arange(high_bins, **cpu)
+    filters = torch.zeros(bands, high_bins, **cpu)
     for k in range(bands):
         if k > 0:  # rising edge from the previous centre
             rising = (bins - centres[k - 1]) / (centres[k] - centres[k - 1])
