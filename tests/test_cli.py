@@ -251,3 +251,12 @@ def test_a_dead_worker_loses_its_files_with_a_reason_and_nothing_hangs(tmp_path)
     assert (tmp_path / "dies.wav", LOST_REASON) in failed
     assert sorted(enhanced + [source for source, _ in failed]) == sorted(source for source, _ in pairs)
     assert all(reason == LOST_REASON for _, reason in failed) and not skipped
+
+
+def test_an_output_that_cannot_be_written_fails_before_the_model_is_loaded(tree, tmp_path, monkeypatch, capsys):
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    monkeypatch.setattr(EnhanceBatch, "from_hparams", lambda *a, **k: pytest.fail("loaded the model first"))
+    (tmp_path / "a_file").write_text("")
+    assert run(tree, tmp_path / "a_file" / "out", "--model", "unused") == 1
+    assert f"{tmp_path / 'a_file' / 'out'}: writing a file in this folder failed" in capsys.readouterr().err

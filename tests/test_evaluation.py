@@ -587,3 +587,12 @@ def test_an_output_resampled_from_22k_is_scored_against_its_16k_reference(tmp_pa
     scored = {row["id"]: row for row in rows if row["system"] == "enhanced"}
     assert scored["enhanced"]["failed"] == {} and scored["enhanced"]["si_snr"] > 10  # worst: -50
     assert "length mismatch" in scored["short"]["failed"]["si_snr"]
+
+
+def test_integer_samples_are_refused_and_one_metric_may_be_named_alone():
+    clean = 0.1 * SPEECHLIKE
+    with pytest.raises(TypeError, match="enhanced of 'a': expected floating-point samples.*int16"):
+        score_utterances([{"id": "a", "enhanced": (clean * 32767).astype(np.int16), "clean": clean}],
+                         metrics=["si_snr"], progress=False)
+    rows = score_utterances([{"id": "a", "enhanced": clean, "clean": clean}], metrics="si_snr", progress=False).rows
+    assert list(rows[0]) == ["id", "system", "failed", "si_snr"]

@@ -531,3 +531,21 @@ def test_output_rate_of_a_16k_input_or_the_model_rate_changes_nothing(tmp_path, 
         with pytest.raises(ValueError, match=f"output_rate must be None or 16000 .* got {bad!r}"):
             enhancer.enhance_file(path, tmp_path / "out.wav", output_rate=bad)
     assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize("chunking", [dict(chunk_seconds="10"), dict(context_seconds=True), dict(crossfade_seconds=None)])
+def test_chunking_that_is_not_a_number_is_a_clear_error(tmp_path, enhancer, chunking):
+    path = write(tmp_path / "in.wav", 0.1 * np.ones(800))
+    with pytest.raises(ValueError, match="expected finite chunk_seconds"):
+        enhancer.enhance_file(path, tmp_path / "out.wav", **chunking)
+
+
+def test_an_output_named_like_an_existing_folder_fails_before_any_enhancement(tmp_path, model, monkeypatch):
+    enhancer = EnhanceBatch(modules={"enhance_model": model}, hparams={"sample_rate": RATE}, run_opts={"device": "cpu"})
+    path = write(tmp_path / "in.wav", 0.1 * np.ones(800))
+    (tmp_path / "out.wav").mkdir()
+    calls = []
+    monkeypatch.setattr(model, "forward", lambda *args, **kwargs: calls.append(1) or args[0])
+    with pytest.raises(OSError, match="out.wav: an existing folder has this name"):
+        enhancer.enhance_file(path, tmp_path / "out.wav")
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]

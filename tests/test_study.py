@@ -399,3 +399,11 @@ def test_release_needs_a_corpus_named_and_publishes_by_its_record(tmp_path, caps
     assert release.publication({"output": str(run)}, folder) != made
     (run / "test_metrics.json").write_text('{"enhanced": {"si_snr": 1.0}}')  # the run was extended
     assert release.publication({"output": str(run)}, folder)["test_metrics_sha256"] != made["test_metrics_sha256"]
+
+
+def test_release_tries_the_publish_folder_before_anything_is_recorded(tmp_path):
+    release, argv = _release_args(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(study_data.StudyError, match="--publish-dir: .*a_file.*writing a file in this folder failed"):
+        release.main([*argv, "--publish-dir", str(tmp_path / "a_file" / "pretrained")])
+    assert not (tmp_path / "work" / release.RECORD).exists()

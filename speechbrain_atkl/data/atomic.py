@@ -156,10 +156,12 @@ def write_text_atomically(path, text, errors="strict"):
 
 
 def check_writable(folder):
-    """Creates ``folder`` if needed and writes (then removes) a temporary file in it.
+    """Checks that files can be written in ``folder``, creating nothing.
 
     Call it before long work whose results go to ``folder``, so that a
-    read-only, full or misnamed folder fails at once.
+    read-only, full or misnamed folder fails at once. A temporary file is
+    written (then removed) in ``folder`` or, when it does not exist yet, in
+    its nearest existing parent, which must be a folder.
 
     Arguments
     ---------
@@ -175,7 +177,9 @@ def check_writable(folder):
     -------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
-    >>> check_writable(root / "reports")
+    >>> check_writable(root / "reports" / "today")
+    >>> (root / "reports").exists()
+    False
     >>> _ = (root / "file").write_text("")
     >>> check_writable(root / "file" / "reports")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -183,9 +187,12 @@ def check_writable(folder):
     speechbrain_atkl.data.atomic.FileWriteError: .../file/reports: writing a file in this folder failed: ...
     """
     folder = Path(folder)
-    with naming_the_file(folder, "writing a file in this folder"), atomic_temporary(folder / "probe") as temporary:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary.touch()
+    existing = next(parent for parent in (folder, *folder.absolute().parents) if parent.exists())
+    with naming_the_file(folder, "writing a file in this folder"):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
+        with atomic_temporary(existing / "probe") as temporary:
+            temporary.touch()
 
 
 @contextlib.contextmanager

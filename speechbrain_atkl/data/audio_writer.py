@@ -72,6 +72,8 @@ class AudioWriter:
         self._cleanup = contextlib.ExitStack()
 
     def __enter__(self):
+        if self.path.is_dir():
+            raise AudioWriteError(f"{self.path}: an existing folder has this name; refusing to write the audio file.")
         with self._failure("creating"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temporary = self._cleanup.enter_context(atomic_temporary(self.path))

@@ -66,7 +66,7 @@ class UnscorableError(ValueError):
 
 
 def as_waveform(signal, name="signal"):
-    """Converts a 1-D numpy array or torch tensor to a float64 numpy array.
+    """Converts a 1-D floating-point numpy array or torch tensor to a float64 numpy array.
 
     Arguments
     ---------
@@ -84,15 +84,28 @@ def as_waveform(signal, name="signal"):
     ------
     ValueError
         If the signal is not one-dimensional.
+    TypeError
+        If its samples are not floating-point: integer PCM (int16...) is not
+        in [-1, 1], and some metrics (DNSMOS) depend on the level.
 
     Example
     -------
-    >>> as_waveform([0, 1, 2]).dtype
+    >>> as_waveform([0.0, 0.5, -0.5]).dtype
     dtype('float64')
+    >>> as_waveform(np.zeros(3, np.int16), "enhanced")
+    Traceback (most recent call last):
+    ...
+    TypeError: enhanced: expected floating-point samples in [-1, 1], got int16; scale integer PCM first (x / 32768).
     """
     if hasattr(signal, "detach"):
-        signal = signal.detach().cpu().numpy()
-    wav = np.asarray(signal, dtype=np.float64)
+        signal = signal.detach().cpu()
+        signal = (signal.double() if signal.is_floating_point() else signal).numpy()
+    wav = np.asarray(signal)
+    if wav.dtype.kind != "f":
+        raise TypeError(
+            f"{name}: expected floating-point samples in [-1, 1], got {wav.dtype}; scale integer PCM first (x / 32768)."
+        )
+    wav = wav.astype(np.float64, copy=False)
     if wav.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D waveform of shape (time,), got shape {wav.shape}."

@@ -83,9 +83,10 @@ def resolve_metrics(metrics, items):
 
     Arguments
     ---------
-    metrics : list of str or None
-        Names from ``METRICS``; None selects all of them, leaving out
-        ``si_snr_i`` unless every item has a noisy input.
+    metrics : list of str, str or None
+        Names from ``METRICS`` (one name alone may be given as a string);
+        None selects all of them, leaving out ``si_snr_i`` unless every item
+        has a noisy input.
     items : list of dict
         The utterances to score.
 
@@ -105,6 +106,8 @@ def resolve_metrics(metrics, items):
     dnsmos_ovrl, dnsmos_p808.
     """
     without_noisy = [item["id"] for item in items if item.get("noisy") is None]
+    if isinstance(metrics, str):
+        metrics = [metrics]
     if metrics is None:
         return [m for m in METRICS if m != "si_snr_i" or not without_noisy]
     for metric in metrics:

@@ -10,6 +10,7 @@ Authors
 """
 
 import math
+import numbers
 
 import torch
 
@@ -171,8 +172,9 @@ def enhance_stream(
 def check_chunking(chunk_seconds, context_seconds, crossfade_seconds):
     """Raises ``ValueError`` unless chunks of these lengths (seconds) can be enhanced.
 
-    The chunk must be a finite length > 0, the context finite and >= 0, and
-    the cross-fade between chunks no longer than a chunk.
+    Each must be a number (not a string or a bool): the chunk a finite
+    length > 0, the context finite and >= 0, and the cross-fade between
+    chunks no longer than a chunk.
 
     Example
     -------
@@ -184,8 +186,13 @@ def check_chunking(chunk_seconds, context_seconds, crossfade_seconds):
     got (0.001, 2.0, 0.05).
     """
     values = (chunk_seconds, context_seconds, crossfade_seconds)
-    finite = 0 < chunk_seconds < math.inf and 0 <= context_seconds < math.inf
-    if not (finite and 0 <= crossfade_seconds <= chunk_seconds):
+    real = all(isinstance(value, numbers.Real) and not isinstance(value, bool) for value in values)
+    if not (
+        real
+        and 0 < chunk_seconds < math.inf
+        and 0 <= context_seconds < math.inf
+        and 0 <= crossfade_seconds <= chunk_seconds
+    ):
         raise ValueError(
             "expected finite chunk_seconds > 0, context_seconds >= 0 and 0 <= crossfade_seconds <= chunk_seconds, "
             f"got {values}."

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from speechbrain_atkl.data.atomic import FileWriteError, check_writable
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 from speechbrain_atkl.inference.chunking import check_chunking
 
@@ -313,6 +314,11 @@ def main(argv=None):
     pairs = plan_outputs(args.input, args.output, args.output_format)
     if not pairs:
         print(f"error: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {args.input}.", file=sys.stderr)
+        return 1
+    try:  # before the model is loaded and any file enhanced
+        check_writable(args.output if args.input.is_dir() else pairs[0][1].parent)
+    except FileWriteError as error:
+        print(f"error: the output cannot be written: {error}", file=sys.stderr)
         return 1
 
     from speechbrain_atkl.allocator import tune_allocator

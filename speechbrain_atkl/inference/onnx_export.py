@@ -178,6 +178,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
         if atten_lim_db is not None:
             metadata.update(atten_lim_db=float(atten_lim_db))
         with naming_the_file(path), atomic_temporary(path) as temporary:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 # The legacy exporter announces its deprecation, and the tracer flags
                 # Python-level branches on arguments, which are constant here.
