@@ -533,7 +533,9 @@ def test_output_rate_of_a_16k_input_or_the_model_rate_changes_nothing(tmp_path, 
     assert not (tmp_path / "out.wav").exists()
 
 
-@pytest.mark.parametrize("chunking", [dict(chunk_seconds="10"), dict(context_seconds=True), dict(crossfade_seconds=None)])
+@pytest.mark.parametrize(
+    "chunking", [dict(chunk_seconds="10"), dict(context_seconds=True), dict(crossfade_seconds=None)]
+)
 def test_chunking_that_is_not_a_number_is_a_clear_error(tmp_path, enhancer, chunking):
     path = write(tmp_path / "in.wav", 0.1 * np.ones(800))
     with pytest.raises(ValueError, match="expected finite chunk_seconds"):
