@@ -125,7 +125,7 @@ def test_read_only_cache_gives_its_scores_and_the_report_is_written(tmp_path, mo
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda name, **kw: connect(f"file:{name}?mode=ro", uri=True, **kw))
     read_only = NoisyScoreCache(path)
-    assert "read-only" in caplog.text and str(path) in caplog.text
+    assert "cannot be written (attempt to write a readonly database)" in caplog.text and str(path) in caplog.text
     items = [item, *_items(seed=1, count=2)[1:]]  # one hit, one miss that cannot be stored
     results = score_utterances(items, metrics=["si_snr"], progress=False, noisy_cache=read_only)
     assert [row["si_snr"] for row in results.rows if row["system"] == "noisy"][0] == 123.0

@@ -139,18 +139,17 @@ class NoisyScoreCache:
                 f"{self.path} is not a noisy-score cache: it holds the tables {tables}, not one table "
                 f"'scores' of columns {COLUMNS}. Give another --noisy-cache file (or noisy_score_cache)."
             )
-        if not self.writable:
-            logger.warning("%s: the noisy-score cache is read-only: its scores are used, new ones are not stored.",
-                           self.path)
 
     def _can_write(self):
-        """Whether a write transaction succeeds (it changes nothing and is rolled back)."""
+        """Whether a write transaction succeeds (it changes nothing and is rolled back); warns when not."""
         connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             connection.execute("BEGIN")
             connection.execute("DELETE FROM scores WHERE 0")
             return True
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as err:
+            logger.warning("%s: the noisy-score cache cannot be written (%s): its scores are used, new ones are "
+                           "not stored.", self.path, err)
             return False
         finally:
             if connection.in_transaction:
