@@ -39,7 +39,7 @@ import os
 import shutil
 from pathlib import Path
 
-from speechbrain_atkl.data.atomic import exclusive_lock
+from speechbrain_atkl.data.atomic import exclusive_lock, write_text_atomically
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 from speechbrain_atkl.data.checks import SampleChecks
 from speechbrain_atkl.data.layouts import (  # noqa: F401 - FILEID, RIR_FOLDERS, split_off: re-exported
@@ -294,7 +294,7 @@ def _prepare(data_folder, save_folder, options):
         write_json(paths[name], manifest)
     report_dict = report.as_dict(manifests)
     write_json(save_folder / "preparation_report.json", report_dict)
-    (save_folder / "preparation_report.txt").write_text(report_text(report_dict), encoding="utf-8")
+    write_text_atomically(save_folder / "preparation_report.txt", report_text(report_dict))
     record = {
         "options": options,
         "layout": detected,
