@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 from speechbrain_atkl import __version__
-from speechbrain_atkl.loading import load_trained_model, model_spec
+from speechbrain_atkl.loading import load_trained_model, model_spec, records
 from speechbrain_atkl.publishing import PublishError
 from speechbrain_atkl.publishing.card import (  # noqa: F401 - METRIC_NAMES: re-exported
     METRIC_NAMES,
@@ -97,9 +97,9 @@ def load_best_model(train_dir, key="valid_pesq"):
         model, checkpoint = load_trained_model(train_dir, key)
     except (FileNotFoundError, ValueError) as error:
         raise PublishError(f"{train_dir}: {error}") from error
-    if key not in checkpoint.meta:
+    if not records(checkpoint, key):
         raise PublishError(
-            f"{train_dir / 'save'}: no checkpoint records {key!r} (the latest has "
+            f"{train_dir / 'save'}: no checkpoint records a finite {key!r} (the latest has "
             f"{sorted(k for k in checkpoint.meta if k != 'unixtime')}); pass another --checkpoint-key."
         )
     return model, checkpoint

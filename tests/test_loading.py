@@ -448,6 +448,25 @@ def test_best_checkpoint_ignores_non_numeric_and_nan_metrics(tmp_path):
     assert load_trained_model(run)[1].meta["valid_pesq"] == 2.0
 
 
+def test_publish_refuses_a_run_whose_metric_is_nan_everywhere(tmp_path):
+    from speechbrain_atkl.publish import PublishError, publish
+
+    run = training_folder(tmp_path / "run", tiny_dccrn(0), [{"valid_pesq": float("nan")}] * 2)
+    with pytest.raises(PublishError, match="no checkpoint records a finite 'valid_pesq'"):
+        publish(run, tmp_path / "published", checkpoint_key="valid_pesq")
+    assert not (tmp_path / "published").exists()
+
+
+def test_training_output_folder_given_as_a_model_folder_is_explained(tmp_path):
+    """Its hyperparams.yaml is the training recipe: the error says what to do, not to trust its code."""
+    run = training_folder(tmp_path / "run", tiny_dccrn(0))
+    (run / "hyperparams.yaml").write_text("brain_class: !name:speechbrain_atkl.training.EnhancementBrain\n")
+    with pytest.raises(ValueError, match="is a training output folder.*publish it") as error:
+        EnhanceBatch.from_hparams(source=str(run))
+    assert "trust_remote_code" not in str(error.value)
+    assert same_weights(load_model(run), tiny_dccrn(0))
+
+
 def test_model_config_must_name_a_model_class_and_a_mapping(tmp_path):
     from speechbrain_atkl.loading import load_model_config
 

@@ -39,6 +39,7 @@ from speechbrain_atkl.loading.run_folder import (
     best_model_weights,
     is_maximised,
     load_trained_model,
+    records,
 )
 from speechbrain_atkl.loading.sources import load_model, load_weights_into
 from speechbrain_atkl.loading.weights import load_state_dict, load_weights
@@ -59,5 +60,6 @@ __all__ = [
     "load_weights",
     "load_weights_into",
     "model_spec",
+    "records",
     "save_model_config",
 ]

@@ -23,6 +23,8 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+from pathlib import Path
+
 import torch
 from speechbrain.core import RunOptions
 from speechbrain.utils.fetching import LocalStrategy
@@ -94,6 +96,11 @@ def load_model_folder(
     >>> all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters())), hparams["sample_rate"]
     (True, 16000)
     """
+    if (Path(source) / "save").is_dir():
+        raise ValueError(
+            f"{source} is a training output folder, whose hyperparams.yaml is the training recipe: publish it "
+            "(python -m speechbrain_atkl.publish) or load its model with speechbrain_atkl.loading.load_model."
+        )
     files = ModelFiles(source, savedir, local_strategy, fetch_config)
     where = f"{source}: {hparams_file}"
     text = read_text(files.fetch(hparams_file), where, max_bytes=None if trust_remote_code else MAX_BYTES)

@@ -113,15 +113,24 @@ def best_checkpoint(save_folder, key="valid_pesq"):
     checkpoints = list_checkpoints(save_folder)
     if not checkpoints:
         raise FileNotFoundError(f"no checkpoint (CKPT+* folder) found in {save_folder}.")
-    scored = [c for c in checkpoints if _finite(c.meta.get(key))]
+    scored = [c for c in checkpoints if records(c, key)]
     if not scored:
         logger.warning("No checkpoint in %s has a finite %r; using the most recent.", save_folder, key)
-        return max(checkpoints, key=lambda c: c.meta["unixtime"] if _finite(c.meta.get("unixtime")) else 0)
+        return max(checkpoints, key=lambda c: c.meta["unixtime"] if records(c, "unixtime") else 0)
     sign = 1 if is_maximised(key) else -1
     return max(scored, key=lambda c: sign * c.meta[key])
 
 
-def _finite(value):
+def records(checkpoint, key):
+    """Whether ``checkpoint``'s metadata holds ``key`` as a finite number (a NaN loss ranks nothing).
+
+    Example
+    -------
+    >>> from speechbrain.utils.checkpoints import Checkpoint
+    >>> [records(Checkpoint("CKPT+1", {"valid_pesq": value}, {}), "valid_pesq") for value in (2.1, "2.1", float("nan"))]
+    [True, False, False]
+    """
+    value = checkpoint.meta.get(key)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
