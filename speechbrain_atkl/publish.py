@@ -99,7 +99,7 @@ def load_best_model(train_dir, key="valid_pesq"):
         raise PublishError(f"{train_dir}: {error}") from error
     if not records(checkpoint, key):
         raise PublishError(
-            f"{train_dir / 'save'}: no checkpoint records a finite {key!r} (the latest has "
+            f"{train_dir / 'save'}: no checkpoint records {key!r} as a finite number (the latest has "
             f"{sorted(k for k in checkpoint.meta if k != 'unixtime')}); pass another --checkpoint-key."
         )
     return model, checkpoint

@@ -452,7 +452,7 @@ def test_publish_refuses_a_run_whose_metric_is_nan_everywhere(tmp_path):
     from speechbrain_atkl.publish import PublishError, publish
 
     run = training_folder(tmp_path / "run", tiny_dccrn(0), [{"valid_pesq": float("nan")}] * 2)
-    with pytest.raises(PublishError, match="no checkpoint records a finite 'valid_pesq'"):
+    with pytest.raises(PublishError, match="no checkpoint records 'valid_pesq' as a finite number"):
         publish(run, tmp_path / "published", checkpoint_key="valid_pesq")
     assert not (tmp_path / "published").exists()
 
