@@ -36,7 +36,6 @@ Authors
 import argparse
 import json
 import os
-import shutil
 import sys
 from datetime import date
 from pathlib import Path
@@ -153,7 +152,7 @@ def run_stage(command, log_path, threads):
         raise StudyError(f"the stage's train.py failed (exit status {status}); see {log_path}")
 
 
-def validation_scores(model_folder, valid_manifest, savedir):
+def validation_scores(model_folder, valid_manifest):
     """Mean SI-SNR (dB) and wide-band PESQ of a model folder on the fixed validation mixtures."""
     import torch
 
@@ -161,7 +160,7 @@ def validation_scores(model_folder, valid_manifest, savedir):
     from speechbrain_atkl.evaluation.metrics import pesq_wb, si_snr
     from speechbrain_atkl.inference.enhance import EnhanceBatch
 
-    enhancer = EnhanceBatch.from_hparams(source=str(model_folder), savedir=str(savedir))
+    enhancer = EnhanceBatch.from_hparams(source=str(model_folder))  # the folder's files, read in place
     scores = {"si_snr": [], "pesq": []}
     for entry in read_json(valid_manifest, {}).values():
         noisy = load_audio(entry["noisy_wav"], 16000)
@@ -350,10 +349,8 @@ def main(argv=None):
 
             publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
         valid_manifest = work / "runs" / "prepared" / "valid.json"
-        scratch = work / "loaded"
-        valid = validation_scores(candidate, valid_manifest, scratch / "candidate")
-        previous = validation_scores(shipped, valid_manifest, scratch / "shipped")
-        shutil.rmtree(scratch, ignore_errors=True)
+        valid = validation_scores(candidate, valid_manifest)
+        previous = validation_scores(shipped, valid_manifest)
         better = valid["si_snr"] > previous["si_snr"]
         print(f"{stage['name']}: validation SI-SNR {valid['si_snr']:.2f} dB, PESQ {valid['pesq']:.3f}; shipped "
               f"{previous['si_snr']:.2f} dB, {previous['pesq']:.3f}: " + ("published" if better else "not better"),
