@@ -427,6 +427,16 @@ def test_oversized_configuration_is_refused_before_anything_is_allocated(tmp_pat
     assert devices == ["meta", "meta"]
 
 
+def test_overrides_reach_a_models_arguments(tmp_path):
+    model = DCCRN(channels=[8] * 6, rnn_units=16, lookahead=2)
+    written = inference_hyperparams(model_spec(DCCRN(channels=[8] * 6, rnn_units=16, lookahead=6)), RATE)
+    folder = model_folder(tmp_path / "m", model, written)
+    loaded = EnhanceBatch.from_hparams(source=str(folder), overrides={"enhance_model": {"lookahead": 2}})
+    assert loaded.mods.enhance_model.config["lookahead"] == 2 and same_weights(loaded.mods.enhance_model, model)
+    with pytest.raises(ValueError, match="the override 'nope' names no key"):
+        EnhanceBatch.from_hparams(source=str(folder), overrides={"nope": 1})
+
+
 def test_legitimate_aliases_are_read(tmp_path):
     model = tiny_dccrn(0)
     text = inference_hyperparams(model_spec(model), RATE).replace(

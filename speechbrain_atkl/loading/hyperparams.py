@@ -232,7 +232,7 @@ class _Reader:
             if not index:
                 raise ValueError(f"{self.where}: the override {key!r} names no key of the file.")
             k, old = node.value[index[-1]]
-            if isinstance(new, dict) and self._is_mapping(old) and old.tag == YAML_TAG + "map":
+            if isinstance(new, dict) and self._is_mapping(old):
                 self._override(old, new)
             else:
                 node.value[index[-1]] = (k, _Given(new))
