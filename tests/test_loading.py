@@ -517,6 +517,17 @@ def test_load_model_takes_every_kind_of_source(tmp_path):
     assert not load_model("Distil-DCCRN", untrained_presets=True).training
 
 
+def test_a_missing_local_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    with pytest.raises(FileNotFoundError, match="results/uformr: not found.*Train a teacher first"):
+        load_teacher("results/uformr", tiny_dccrn(0))
+    with pytest.raises(FileNotFoundError, match="results: not a model source"):
+        load_model("results")
+
+
 def imported_modules(package):
     """The speechbrain_atkl modules a package imports, directly or through others (read, not run)."""
     import ast

@@ -24,15 +24,23 @@ MARKER = ".speechbrain_atkl_source"
 
 
 def is_hub_id(source):
-    """Whether ``source`` reads as a Hugging Face Hub id ``user/name``.
+    """Whether ``source`` reads as a Hugging Face Hub id ``user/name`` rather than a local path.
+
+    A ``folder/name`` whose ``folder`` exists here is a local path (a missing
+    run folder, say), not a Hub id.
 
     Example
     -------
     >>> is_hub_id("speechbrain/sepformer-dns4-16k-enhancement"), is_hub_id("./models/x"), is_hub_id("x")
     (True, False, False)
+    >>> import tempfile, os
+    >>> is_hub_id(os.path.relpath(tempfile.mkdtemp()) + "/missing")
+    False
     """
     parts = str(source).split("/")
-    return len(parts) == 2 and all(parts) and not str(source).startswith((".", "/", "~"))
+    return (
+        len(parts) == 2 and all(parts) and not str(source).startswith((".", "/", "~")) and not Path(parts[0]).is_dir()
+    )
 
 
 class ModelFiles:

@@ -71,7 +71,8 @@ def source_kind(source, presets=False):
             return HUB_ID
     expected = "a published model folder (hyperparams.yaml), a training output folder (save/), a weights file"
     expected += f", a preset name {sorted(PRESETS)}" if presets else ""
-    raise FileNotFoundError(f"{source}: not found; expected {expected} or a Hub id (user/name).")
+    found = "not a model source" if path.exists() else "not found"
+    raise FileNotFoundError(f"{source}: {found}; expected {expected} or a Hub id (user/name).")
 
 
 def load_model(
