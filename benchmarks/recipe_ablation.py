@@ -24,7 +24,6 @@ Authors
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
 
 from study_data import build_study_data  # noqa: E402
+from study_results import parse_train_log  # noqa: E402
 
 #: Each arm's overrides of ``hparams/distil_dccrn.yaml`` (``batch`` and
 #: ``segment`` scale the release's batch at equal audio per step).
@@ -47,7 +47,6 @@ ARMS = {
     "segment4": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 4.0},
     "no_clipping": {"spectral_weight": "10.0", "lr_schedule": "cosine", "max_grad_norm": "1e9"},
 }
-LOG_LINE = re.compile(r"^epoch: (\d+), lr: (\S+) - train (.*?) - valid (.*)$")
 
 
 def default_work_dir():
@@ -56,23 +55,8 @@ def default_work_dir():
     return Path(root) / "ablation"
 
 
-def parse_stats(text, stage):
-    """``{"loss": 1.0, ...}`` from a train log's ``loss: 1.0, valid si_snr: 2.0`` part of ``stage``.
-
-    Example
-    -------
-    >>> parse_stats("loss: -3.19e+00, valid wall_s: 12.5", "valid")
-    {'loss': -3.19, 'wall_s': 12.5}
-    """
-    stats = {}
-    for item in text.split(", "):
-        name, _, value = item.partition(": ")
-        stats[name.strip().removeprefix(f"{stage} ")] = float(value)
-    return stats
-
-
 def read_log(path):
-    """Every validated epoch of a ``train_log.txt``: ``[{"epoch", "lr", "train", "valid"}]``.
+    """Each epoch of a run's ``train_log.txt``: ``[{"epoch", "train": {...}, "valid": {...}}]``.
 
     Example
     -------
@@ -80,22 +64,12 @@ def read_log(path):
     >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
     >>> _ = log.write_text("epoch: 1, lr: 1.00e-03 - train loss: 4.0, train wall_s: 90.0 - "
     ...                    "valid loss: 0.1, valid wall_s: 10.0, valid si_snr: 1.2, valid pesq: 1.4\\n")
-    >>> read_log(log)[0]["valid"]["si_snr"]
-    1.2
+    >>> read_log(log)[0]["valid"]["si_snr"], read_log(log)[0]["train"]["wall_s"]
+    (1.2, 90.0)
     """
-    epochs = []
-    for line in Path(path).read_text().splitlines():
-        match = LOG_LINE.match(line.strip())
-        if match:
-            epochs.append(
-                {
-                    "epoch": int(match.group(1)),
-                    "lr": float(match.group(2)),
-                    "train": parse_stats(match.group(3), "train"),
-                    "valid": parse_stats(match.group(4), "valid"),
-                }
-            )
-    return epochs
+    train = parse_train_log(path, "train")
+    return [{"epoch": epoch, "train": train.get(epoch, {}), "valid": valid}
+            for epoch, valid in parse_train_log(path).items()]
 
 
 def command(arm, seed, args, data_folder, results_root):

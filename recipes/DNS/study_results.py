@@ -27,12 +27,19 @@ EPOCH_LINE = re.compile(r"^epoch: (\d+),")
 NUMBER = r"(-?[\d.]+(?:e[+-]?\d+)?|nan|inf)"
 
 
-def parse_train_log(path):
-    """Validation metrics per epoch from a ``train_log.txt``.
+def parse_train_log(path, stage="valid"):
+    """Validation (or ``stage``'s) figures per epoch from a ``train_log.txt``.
 
     Lines look like ``epoch: N, lr: ... - train loss: ... - valid loss: ...,
     valid si_snr: X, valid pesq: Y``; a repeated epoch (a resumed run) keeps
     its last line.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The log.
+    stage : str
+        ``"valid"`` (metrics, loss, wall time) or ``"train"`` (loss, wall and step time).
 
     Returns
     -------
@@ -47,13 +54,15 @@ def parse_train_log(path):
     ...                    "valid si_snr: 3.00, valid pesq: 1.25\\n")
     >>> parse_train_log(log)
     {1: {'loss': -3.0, 'si_snr': 3.0, 'pesq': 1.25}}
+    >>> parse_train_log(log, "train")
+    {1: {'loss': -2.1}}
     """
     epochs = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         match = EPOCH_LINE.match(line)
         if not match:
             continue
-        values = {name: float(value) for name, value in re.findall(r"valid (\w+): " + NUMBER, line)}
+        values = {name: float(value) for name, value in re.findall(rf"{stage} (\w+): " + NUMBER, line)}
         epochs[int(match.group(1))] = values
     return dict(sorted(epochs.items()))
 
