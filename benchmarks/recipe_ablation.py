@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 
+from campaign import default_work_dir  # noqa: E402
+
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
 
 from study_data import build_study_data  # noqa: E402
@@ -47,12 +49,6 @@ ARMS = {
     "segment4": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 4.0},
     "no_clipping": {"spectral_weight": "10.0", "lr_schedule": "cosine", "max_grad_norm": "1e9"},
 }
-
-
-def default_work_dir():
-    """``$SPEECHBRAIN_ATKL_WORK/ablation``, else ``~/.cache/speechbrain-atkl/ablation``."""
-    root = os.environ.get("SPEECHBRAIN_ATKL_WORK") or Path.home() / ".cache" / "speechbrain-atkl"
-    return Path(root) / "ablation"
 
 
 def read_log(path):
@@ -129,7 +125,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="corpus folder")
     parser.add_argument("--extra-clean", type=Path, nargs="*", default=[], help="more training speech folders")
-    parser.add_argument("--work-dir", type=Path, default=default_work_dir())
+    parser.add_argument("--work-dir", type=Path, default=default_work_dir("ablation"))
     parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=["baseline", "spectral", "spectral_cosine"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=600)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
 from speechbrain_atkl.training.run_checks import read_run_record
 
@@ -60,18 +61,18 @@ RECIPE_KEYS = ("lr", "lr_schedule", "spectral_weight", "max_grad_norm", "precisi
 TEST_METRICS = "[pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808]"
 
 
-def default_work_dir():
-    """``$SPEECHBRAIN_ATKL_WORK/campaign``, else ``~/.cache/speechbrain-atkl/campaign``.
+def default_work_dir(name="campaign"):
+    """``$SPEECHBRAIN_ATKL_WORK/<name>``, else ``~/.cache/speechbrain-atkl/<name>``: outside any checkout.
 
     Example
     -------
     >>> os.environ["SPEECHBRAIN_ATKL_WORK"] = "/data/work"
-    >>> str(default_work_dir())
-    '/data/work/campaign'
+    >>> str(default_work_dir()), str(default_work_dir("ablation"))
+    ('/data/work/campaign', '/data/work/ablation')
     >>> del os.environ["SPEECHBRAIN_ATKL_WORK"]
     """
     root = os.environ.get("SPEECHBRAIN_ATKL_WORK") or Path.home() / ".cache" / "speechbrain-atkl"
-    return Path(root) / "campaign"
+    return Path(root) / name
 
 
 def read_json(path, default):
@@ -81,11 +82,8 @@ def read_json(path, default):
 
 
 def write_json(path, value):
-    """Writes ``value`` to ``path`` atomically (a temporary file renamed over it)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    """Writes ``value`` to ``path`` as JSON, whole or not at all."""
+    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
 
 
 def audio_hours_seen(history):
