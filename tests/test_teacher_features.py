@@ -9,14 +9,19 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_atkl.losses import ATKLLoss, BalancedSISNRLoss, SISNRLoss
-from speechbrain_atkl.losses.attention_maps import align_frames, resample_axes
+from speechbrain_atkl.losses.attention_maps import align_frames, align_frequencies, resample_axes
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.gtcrn import GTCRN
 from speechbrain_atkl.models.stft import STFT, CentredSTFT, FrameTiming
 from speechbrain_atkl.models.uformer import Uformer
 from speechbrain_atkl.training import DistillationBrain
 from speechbrain_atkl.training.checkpoints import load_teacher
-from speechbrain_atkl.training.teacher_features import HookedTeacher, frame_timing
+from speechbrain_atkl.training.teacher_features import (
+    HookedTeacher,
+    bin_frequencies,
+    frame_timing,
+    linear_frequencies,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 GTCRN_WEIGHTS = REPO.parent / "shared" / "peers" / "gtcrn" / "gtcrn_dns3.pt"
@@ -207,6 +212,8 @@ def test_gtcrn_teacher_by_hooks_trains_the_student(tmp_path, one_thread):
         **{key: hparams[key] for key in ("teacher_feature_modules", "teacher_feature_layout", "teacher_frame_timing")},
     )
     assert brain.frame_timings == (FrameTiming(100, -100.0), FrameTiming(256, 0.0))
+    student_hz, teacher_hz = brain.frequency_grids
+    assert torch.equal(student_hz(128), linear_frequencies(128)) and teacher_hz(129).equal(teacher.erb.frequencies)
     batch = _batch(seconds=1.0)
     loss, (_, student_maps, _, teacher_maps) = _training_loss(brain, batch)
     assert [m.shape[2] for m in teacher_maps["encoder"]] == [65, 33, 33, 33, 33]
@@ -225,3 +232,48 @@ def test_gtcrn_yaml_loads_the_published_teacher(tmp_path):
     published = torch.load(GTCRN_WEIGHTS, weights_only=True)
     name = "decoder.de_convs.4.conv.weight"
     assert torch.equal(teacher.state_dict()[name], published[name])
+
+
+def test_linear_frequency_alignment_is_the_index_resampling():
+    """On two linear bin grids, aligning by Hz is exactly today's bilinear resampling by relative index."""
+    torch.manual_seed(0)
+    teacher = torch.rand(3, 5, 65)
+    for bins in (128, 65, 33, 8):
+        by_hz = align_frequencies(teacher, linear_frequencies(bins), linear_frequencies(65))
+        by_index = resample_axes(teacher, (5, bins))
+        assert torch.allclose(by_hz.float(), by_index, atol=1e-6), bins
+
+
+def test_gtcrn_bins_lie_on_the_erb_scale():
+    """GTCRN's maps are linear up to 2 kHz (31.25 Hz apart at 129 bins), ERB-spaced above; other sizes are refused."""
+    gtcrn = GTCRN.from_preset("GTCRN")
+    full = gtcrn.feature_frequencies(129)
+    assert torch.allclose(full[:65], torch.arange(65) * 31.25)
+    high = full[65:].diff()
+    assert (high > 0).all() and high[-1] > 3 * high[0]  # ERB bands widen with frequency
+    assert torch.equal(gtcrn.feature_frequencies(65), full[::2])
+    assert torch.equal(gtcrn.feature_frequencies(33), full[::4])
+    for bins in (64, 1, 130):
+        with pytest.raises(ValueError, match=f"not {bins}"):
+            gtcrn.feature_frequencies(bins)
+    assert bin_frequencies(torch.nn.Identity(), torch.nn.Identity(), 16000) is None
+
+
+def test_frequency_alignment_compares_the_same_hz():
+    """A student map that holds the teacher's spectrum at its own bin frequencies scores (near) zero only by Hz."""
+    gtcrn = GTCRN.from_preset("GTCRN")
+    student_hz, teacher_hz = linear_frequencies(128), gtcrn.feature_frequencies(65)
+
+    def spectrum(hz):  # an energy bump at 3-4 kHz over 20 frames, on any bin grid
+        profile = 0.05 + torch.exp(-(((hz - 3500.0) / 400.0) ** 2))
+        return profile.float()[None, None, :, None].expand(2, 4, -1, 20).sqrt()
+
+    student = {"encoder": [spectrum(student_hz)], "decoder": []}
+    teacher = {"encoder": [spectrum(teacher_hz)], "decoder": []}
+    loss = ATKLLoss(complex_features="channels", teacher_complex_features="channels", layers=["encoder.0"])
+    frequencies = (lambda bins: linear_frequencies(bins), gtcrn.feature_frequencies)
+    by_hz = loss.terms(student, teacher, frequencies=frequencies)
+    by_index = loss.terms(student, teacher)
+    assert by_hz["at_channel"] < 0.05 and by_hz["kl_channel"] < 0.01
+    assert by_index["at_channel"] > 10 * by_hz["at_channel"]
+    assert by_index["kl_channel"] > 10 * by_hz["kl_channel"]

@@ -16,7 +16,9 @@ teacher use the absolute value of each channel, ``teacher_complex_features=
   time of each frame's centre, for any pair of hops, or by stretching one
   frame axis over the other; see
   :func:`~speechbrain_atkl.losses.attention_maps.align_frames`) and its
-  frequency axis is resampled to the student's;
+  frequency axis is resampled to the student's, by relative bin index or,
+  given each model's bin frequencies, by Hz
+  (:func:`~speechbrain_atkl.losses.attention_maps.align_frequencies`);
 * time-dimension attention ``mean_t A``, a map over ``(channels, freq)``.
   Channels of two networks do not correspond, so by default the map is
   compared in a form that does not depend on channel order (``time_map``:
@@ -52,6 +54,7 @@ from speechbrain_atkl.losses.attention_maps import (
     TIME_ALIGNMENTS,
     TIME_MAPS,
     align_frames,
+    align_frequencies,
     frame_mask,
     kl_logits,
     resample_axes,
@@ -207,11 +210,11 @@ class ATKLLoss(nn.Module):
             raise ValueError("layers must name at least one layer pair.")
         return pairs
 
-    def forward(self, student_features, teacher_features, lengths=None, layers=None, timings=None):
+    def forward(self, student_features, teacher_features, lengths=None, layers=None, timings=None, frequencies=None):
         """Total AT-KL loss (a scalar); see :meth:`terms` for the arguments."""
-        return self.terms(student_features, teacher_features, lengths, layers, timings)["total"]
+        return self.terms(student_features, teacher_features, lengths, layers, timings, frequencies)["total"]
 
-    def terms(self, student_features, teacher_features, lengths=None, layers=None, timings=None):
+    def terms(self, student_features, teacher_features, lengths=None, layers=None, timings=None, frequencies=None):
         """Computes the loss and its parts.
 
         Arguments
@@ -227,6 +230,13 @@ class ATKLLoss(nn.Module):
             ``(student, teacher)``
             :class:`~speechbrain_atkl.models.stft.FrameTiming` of the feature
             maps' frames; needed by ``time_alignment="timestamps"``.
+        frequencies : tuple or None
+            ``(student, teacher)`` callables mapping a map's number of
+            frequency bins to the centre (Hz) of each bin, ``(bins,)``
+            increasing: the teacher's maps are then sampled at the student's
+            bin frequencies (:func:`align_frequencies`) before any other
+            resampling. None: frequency axes are resampled by relative index
+            (right when both are linear from 0 Hz to the Nyquist frequency).
 
         Returns
         -------
@@ -239,7 +249,7 @@ class ATKLLoss(nn.Module):
         for student_name, teacher_name in pairs:
             student = _lookup(student_features, student_name, "student")
             teacher = _lookup(teacher_features, teacher_name, "teacher").detach()
-            for name, value in self._pair_terms(student, teacher, lengths, timings).items():
+            for name, value in self._pair_terms(student, teacher, lengths, timings, frequencies).items():
                 sums[name] = sums.get(name, 0.0) + value / len(pairs)
         total = 0.0
         for dim in self.dims:
@@ -276,7 +286,7 @@ class ATKLLoss(nn.Module):
                 maps["time"] = (energy * weights).sum(-1) / weights.sum(-1)
         return maps, mask
 
-    def flat_maps(self, student, teacher, lengths=None, timings=None):
+    def flat_maps(self, student, teacher, lengths=None, timings=None, frequencies=None):
         """The flattened maps each term compares, for one layer pair.
 
         Arguments
@@ -287,6 +297,8 @@ class ATKLLoss(nn.Module):
             Relative lengths ``(batch,)``.
         timings : tuple or None
             ``(student, teacher)`` frame timings (see :meth:`terms`).
+        frequencies : tuple or None
+            ``(student, teacher)`` bin frequencies (see :meth:`terms`).
 
         Returns
         -------
@@ -298,6 +310,14 @@ class ATKLLoss(nn.Module):
         """
         student_maps, mask = self._attention(student, lengths, self.complex_features, "student")
         teacher_maps, _ = self._attention(teacher, lengths, self.teacher_complex_features, "teacher")
+        if frequencies is not None:
+            student_hz, teacher_hz = frequencies[0](student.shape[2]), frequencies[1](teacher.shape[2])
+            if "channel" in teacher_maps:  # (batch, freq, frames)
+                teacher_maps["channel"] = align_frequencies(
+                    teacher_maps["channel"].transpose(1, 2), student_hz, teacher_hz
+                ).transpose(1, 2)
+            if "time" in teacher_maps:  # (batch, channels, freq)
+                teacher_maps["time"] = align_frequencies(teacher_maps["time"], student_hz, teacher_hz)
         flat = {}
         for dim in self.dims:
             valid = None
@@ -322,9 +342,9 @@ class ATKLLoss(nn.Module):
             )
         return timings
 
-    def _pair_terms(self, student, teacher, lengths, timings):
+    def _pair_terms(self, student, teacher, lengths, timings, frequencies):
         terms = {}
-        for dim, (s_flat, t_flat, valid) in self.flat_maps(student, teacher, lengths, timings).items():
+        for dim, (s_flat, t_flat, valid) in self.flat_maps(student, teacher, lengths, timings, frequencies).items():
             if self.at_weight:
                 terms[f"at_{dim}"] = self._at_distance(s_flat, t_flat, valid)
             if self.kl_weight:

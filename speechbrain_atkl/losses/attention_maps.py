@@ -100,13 +100,78 @@ def align_frames(teacher, student_frames, student_timing, teacher_timing):
     >>> align_frames(centres, 5, student, teacher).tolist()
     [0.0, 0.0, 100.0, 200.0, 300.0]
     """
-    frames = teacher.shape[-1]
     centres = student_timing.centres(student_frames, teacher.device)
-    positions = ((centres - teacher_timing.first_centre) / teacher_timing.hop_length).clamp(0, frames - 1)
-    below = positions.floor().long().clamp(max=max(frames - 2, 0))
-    above = (below + 1).clamp(max=frames - 1)
-    weight = (positions - below).to(teacher.dtype)
-    return teacher[..., below] * (1 - weight) + teacher[..., above] * weight
+    return sample_last_axis(teacher, (centres - teacher_timing.first_centre) / teacher_timing.hop_length)
+
+
+def align_frequencies(teacher, student_hz, teacher_hz):
+    """The teacher's map sampled at the student's bin frequencies.
+
+    Two models whose frequency bins are not spread alike (e.g. GTCRN's ERB
+    bands above 2 kHz against a linear STFT) are compared bin by bin at the
+    same frequency, not at the same relative bin index.
+
+    Arguments
+    ---------
+    teacher : torch.Tensor
+        ``(..., teacher_bins)``, frequency last.
+    student_hz, teacher_hz : torch.Tensor
+        Centre frequency (Hz) of each bin, ``(student_bins,)`` and
+        ``(teacher_bins,)``, increasing.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., student_bins)``: linear interpolation in Hz between the two
+        teacher bins around each student bin (the first or last teacher bin
+        outside the teacher's range).
+
+    Example
+    -------
+    >>> teacher_hz = torch.tensor([0.0, 1000.0, 4000.0, 8000.0])
+    >>> align_frequencies(teacher_hz, torch.tensor([500.0, 2500.0, 8000.0]), teacher_hz).tolist()
+    [500.0, 2500.0, 8000.0]
+    """
+    teacher_hz = teacher_hz.to(device=teacher.device, dtype=torch.float64)
+    student_hz = student_hz.to(device=teacher.device, dtype=torch.float64)
+    if teacher_hz.numel() != teacher.shape[-1]:
+        raise ValueError(
+            f"the teacher's map has {teacher.shape[-1]} frequency bins but {teacher_hz.numel()} bin frequencies."
+        )
+    above = torch.searchsorted(teacher_hz, student_hz).clamp(1, max(teacher_hz.numel() - 1, 1))
+    below = above - 1
+    span = (teacher_hz[above] - teacher_hz[below]).clamp_min(1e-9)
+    positions = below + (student_hz - teacher_hz[below]) / span
+    return sample_last_axis(teacher, positions)
+
+
+def sample_last_axis(x, positions):
+    """``x`` linearly interpolated at fractional indices of its last axis.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``(..., size)``.
+    positions : torch.Tensor
+        ``(count,)`` fractional indices; those outside ``[0, size - 1]`` take
+        the first or last value.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., count)``.
+
+    Example
+    -------
+    >>> sample_last_axis(torch.tensor([0.0, 10.0, 20.0]), torch.tensor([-1.0, 0.5, 1.25, 5.0])).tolist()
+    [0.0, 5.0, 12.5, 20.0]
+    """
+    size = x.shape[-1]
+    positions = positions.clamp(0, size - 1)
+    below = positions.floor().long().clamp(max=max(size - 2, 0))
+    above = (below + 1).clamp(max=size - 1)
+    weight = (positions - below).to(x.dtype)
+    return x[..., below] * (1 - weight) + x[..., above] * weight
 
 
 def frame_mask(lengths, frames, device):

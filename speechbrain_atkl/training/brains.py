@@ -49,7 +49,7 @@ from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.evaluation.metrics import WORST_SCORES, UnscorableError, pesq_wb
 from speechbrain_atkl.loading import is_maximised
 from speechbrain_atkl.losses.si_snr import si_snr
-from speechbrain_atkl.training.teacher_features import HookedTeacher, frame_timing
+from speechbrain_atkl.training.teacher_features import HookedTeacher, bin_frequencies, frame_timing
 
 logger = logging.getLogger(__name__)
 
@@ -366,7 +366,9 @@ class DistillationBrain(EnhancementBrain):
     hooks on those modules, so any model mapping ``(batch, time)`` to
     ``(batch, time)`` can teach (:class:`~speechbrain_atkl.training.teacher_features.HookedTeacher`).
     With ``atkl_loss.time_alignment == "timestamps"`` the frames are aligned by
-    the models' ``stft.timing`` (or the YAML's ``teacher_frame_timing``).
+    the models' ``stft.timing`` (or the YAML's ``teacher_frame_timing``); a
+    model with a ``feature_frequencies`` method (GTCRN) has its frequency axis
+    aligned by Hz (:func:`~speechbrain_atkl.training.teacher_features.bin_frequencies`).
     Training loss::
 
         balanced_loss(student, clean, teacher) + feature_weight * atkl_loss(features)
@@ -381,16 +383,18 @@ class DistillationBrain(EnhancementBrain):
         "teacher_feature_modules": None,
         "teacher_feature_layout": "channels_freq_frames",
         "teacher_frame_timing": None,
+        "sample_rate": 16000,
     }
 
     def on_fit_start(self):
-        """Moves the teacher to the device, freezes it, hooks its feature modules, reads the frame timings."""
+        """Moves the teacher to the device, freezes it, hooks its feature modules, reads the frame and bin grids."""
         super().on_fit_start()
         teacher = self.hparams.teacher
+        student = self.modules.model
+        student = student.module if isinstance(student, torch.nn.parallel.DistributedDataParallel) else student
+        self.frequency_grids = bin_frequencies(student, teacher, self.hparams.sample_rate)
         self.frame_timings = None
         if self.hparams.atkl_loss.time_alignment == "timestamps":
-            student = self.modules.model
-            student = student.module if isinstance(student, torch.nn.parallel.DistributedDataParallel) else student
             self.frame_timings = (frame_timing(student), frame_timing(teacher, self.hparams.teacher_frame_timing))
         if self.hparams.teacher_feature_modules:
             teacher = HookedTeacher(teacher, self.hparams.teacher_feature_modules, self.hparams.teacher_feature_layout)
@@ -422,7 +426,11 @@ class DistillationBrain(EnhancementBrain):
         self._add_term("balanced_si_snr", loss)
         if student_features is not None:
             terms = self.hparams.atkl_loss.terms(
-                student_features, teacher_features, lengths, timings=self.frame_timings
+                student_features,
+                teacher_features,
+                lengths,
+                timings=self.frame_timings,
+                frequencies=self.frequency_grids,
             )
             for name, value in terms.items():
                 self._add_term(f"atkl_{name}", value)

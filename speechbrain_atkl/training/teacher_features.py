@@ -10,8 +10,10 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
+import functools
 import re
 
+import torch
 from torch import nn
 
 from speechbrain_atkl.models.stft import FrameTiming
@@ -201,3 +203,42 @@ def frame_timing(model, override=None):
             "teacher_frame_timing: [hop_length, first_centre] (samples) in the YAML, or atkl_time_alignment: span."
         )
     return timing
+
+
+def linear_frequencies(bins, sample_rate=16000):
+    """Centre (Hz) of ``bins`` equal bands from 0 Hz to the Nyquist frequency.
+
+    Where the frequency axis of an STFT model's feature maps lies when each
+    layer halves it.
+
+    Example
+    -------
+    >>> linear_frequencies(4).tolist()
+    [1000.0, 3000.0, 5000.0, 7000.0]
+    """
+    return (torch.arange(bins, dtype=torch.float64) + 0.5) * (sample_rate / 2 / bins)
+
+
+def bin_frequencies(student, teacher, sample_rate):
+    """The ``(student, teacher)`` bin-frequency callables AT-KL aligns frequency axes by, or None.
+
+    A model that knows where its feature maps' bins lie in Hz says so with a
+    ``feature_frequencies(bins)`` method (GTCRN: ERB bands above 2 kHz);
+    every other model is taken as linear (:func:`linear_frequencies`). When
+    neither model has the method, both axes are linear and resampling by
+    relative index is the same alignment, so None is returned.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.gtcrn import GTCRN
+    >>> bin_frequencies(nn.Identity(), nn.Identity(), 16000) is None
+    True
+    >>> student, teacher = bin_frequencies(nn.Identity(), GTCRN.from_preset("GTCRN"), 16000)
+    >>> student(128)[-1].item(), teacher(65)[-1].item()
+    (7968.75, 8000.0)
+    """
+    linear = functools.partial(linear_frequencies, sample_rate=sample_rate)
+    grids = [getattr(model, "feature_frequencies", None) for model in (student, teacher)]
+    if grids == [None, None]:
+        return None
+    return tuple(linear if grid is None else grid for grid in grids)

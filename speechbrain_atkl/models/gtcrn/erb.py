@@ -37,14 +37,37 @@ def erb_to_hz(erb):
     return (10 ** (erb / 21.4) - 1.0) / 0.00437
 
 
+def band_centre_bins(low_bins=65, bands=64, n_fft=512, sample_rate=16000):
+    """The FFT bin at the centre of each ERB band (float64, counted from bin 0).
+
+    ``bands`` points equally spaced in ERB-rate from the frequency of bin
+    ``low_bins`` to the Nyquist frequency, rounded to FFT bins.
+
+    Example
+    -------
+    >>> centres = band_centre_bins()
+    >>> int(centres[0]), int(centres[-1]), len(centres)
+    (65, 256, 64)
+    """
+    bin_hz = sample_rate / n_fft
+    cpu = dict(dtype=torch.float64, device="cpu")  # fixed values, computed alike under any default device
+    erb = torch.linspace(hz_to_erb(low_bins * bin_hz), hz_to_erb(sample_rate / 2), bands, **cpu)
+    centres = torch.round(erb_to_hz(erb) / bin_hz)
+    if (centres.diff() <= 0).any():
+        raise ValueError(
+            f"{bands} ERB bands above bin {low_bins} of a {n_fft}-point FFT put two band centres on one bin; "
+            "use fewer bands or more low bins."
+        )
+    return centres
+
+
 def erb_filterbank(low_bins=65, bands=64, n_fft=512, sample_rate=16000):
     """Triangular filters that merge the FFT bins above ``low_bins`` into ERB bands.
 
-    The band centres are ``bands`` points equally spaced in ERB-rate from the
-    frequency of bin ``low_bins`` to the Nyquist frequency, rounded to FFT
-    bins. Band ``k`` weighs bin ``b`` by ``1 - |b - c_k| / (c_{k+-1} - c_k)``
-    between its neighbours' centres (zero beyond); the first band is flat
-    below its centre and the last above, so the weights of every bin sum to 1.
+    The band centres ``c_k`` are those of :func:`band_centre_bins`. Band
+    ``k`` weighs bin ``b`` by ``1 - |b - c_k| / (c_{k+-1} - c_k)`` between its
+    neighbours' centres (zero beyond); the first band is flat below its
+    centre and the last above, so the weights of every bin sum to 1.
 
     Arguments
     ---------
@@ -71,15 +94,8 @@ def erb_filterbank(low_bins=65, bands=64, n_fft=512, sample_rate=16000):
     high_bins = n_fft // 2 + 1 - low_bins
     if not 2 <= bands <= high_bins:
         raise ValueError(f"bands must be in [2, {high_bins}] (the bins above low_bins={low_bins}), got {bands}.")
-    bin_hz = sample_rate / n_fft
+    centres = band_centre_bins(low_bins, bands, n_fft, sample_rate) - low_bins
     cpu = dict(dtype=torch.float64, device="cpu")  # fixed filters, computed alike under any default device
-    erb = torch.linspace(hz_to_erb(low_bins * bin_hz), hz_to_erb(sample_rate / 2), bands, **cpu)
-    centres = torch.round(erb_to_hz(erb) / bin_hz) - low_bins
-    if (centres.diff() <= 0).any():
-        raise ValueError(
-            f"{bands} ERB bands above bin {low_bins} of a {n_fft}-point FFT put two band centres on one bin; "
-            "use fewer bands or more low bins."
-        )
     bins = torch.arange(high_bins, **cpu)
     filters = torch.zeros(bands, high_bins, **cpu)
     for k in range(bands):
@@ -117,6 +133,9 @@ class ERBBands(nn.Module):
     def __init__(self, low_bins=65, bands=64, n_fft=512, sample_rate=16000):
         super().__init__()
         self.low_bins = low_bins
+        bin_hz = sample_rate / n_fft
+        low = torch.arange(low_bins, dtype=torch.float64)
+        self._frequencies = (torch.cat([low, band_centre_bins(low_bins, bands, n_fft, sample_rate)]) * bin_hz).float()
         filters = erb_filterbank(low_bins, bands, n_fft, sample_rate)
         self.erb_fc = nn.Linear(filters.shape[1], bands, bias=False)
         self.ierb_fc = nn.Linear(bands, filters.shape[1], bias=False)
@@ -124,6 +143,18 @@ class ERBBands(nn.Module):
             self.erb_fc.weight.copy_(filters)
             self.ierb_fc.weight.copy_(filters.T)
         self.requires_grad_(False)
+
+    @property
+    def frequencies(self):
+        """The centre (Hz) of each merged frequency ``(low_bins + bands,)``: FFT bins, then band centres.
+
+        Example
+        -------
+        >>> hz = ERBBands().frequencies
+        >>> hz.shape, hz[64].item(), hz[-1].item()
+        (torch.Size([129]), 2000.0, 8000.0)
+        """
+        return self._frequencies
 
     def merge(self, x):
         """``(..., n_fft // 2 + 1)`` -> ``(..., low_bins + bands)``."""

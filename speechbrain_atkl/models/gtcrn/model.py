@@ -216,6 +216,40 @@ class GTCRN(nn.Module):
         """
         return self.stft.n_fft - 1
 
+    def feature_frequencies(self, bins):
+        """The centre (Hz) of each frequency bin of an encoder or decoder feature map.
+
+        The blocks work on the ERB-merged spectrum (FFT bins up to
+        ``low_bins``, ERB bands above), and each strided block keeps every
+        other frequency, so bin ``j`` of a map with ``bins`` frequencies sits
+        at merged frequency ``j * (merged - 1) / (bins - 1)``. This is what
+        lets AT-KL compare these maps with a linear-frequency student's by Hz.
+
+        Arguments
+        ---------
+        bins : int
+            Frequency bins of the map (129, 65 or 33 for the published model).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(bins,)`` centre frequencies in Hz, increasing.
+
+        Example
+        -------
+        >>> hz = GTCRN.from_preset("GTCRN").feature_frequencies(33)
+        >>> hz[:3].tolist(), round(hz[-1].item())
+        ([0.0, 125.0, 250.0], 8000)
+        """
+        merged = self.erb.frequencies
+        step = (len(merged) - 1) // max(bins - 1, 1)
+        if bins < 2 or step * (bins - 1) != len(merged) - 1:
+            raise ValueError(
+                f"GTCRN's feature maps have {len(merged)} frequencies halved by strided blocks "
+                f"({len(merged)}, {_strided_bins(len(merged))}, ...), not {bins}."
+            )
+        return merged[::step]
+
     def forward(self, noisy):
         """Enhances a batch of waveforms.
 
