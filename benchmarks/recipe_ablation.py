@@ -31,15 +31,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "DNS"))
 
-from campaign import default_work_dir  # noqa: E402
+from campaign import default_work_dir, enhancer_scores  # noqa: E402
 
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
 
 from study_data import build_study_data  # noqa: E402
 from study_results import parse_train_log  # noqa: E402
 
-#: Each arm's overrides of ``hparams/distil_dccrn.yaml`` (``batch`` and
-#: ``segment`` scale the release's batch at equal audio per step).
+#: Each arm's overrides of its recipe (``hparams``: the YAML, by default
+#: ``distil_dccrn.yaml``; ``segment`` scales the release's batch at equal audio
+#: per step; ``{gtcrn}`` and ``{uformer}`` stand for the teachers' paths).
+#: The distillation arms differ from ``baseline`` by the loss only.
 ARMS = {
     "baseline": {"spectral_weight": "0.0", "lr_schedule": "plateau"},
     "spectral": {"spectral_weight": "10.0", "lr_schedule": "plateau"},
@@ -48,7 +50,20 @@ ARMS = {
     "segment2": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 2.0},
     "segment4": {"spectral_weight": "10.0", "lr_schedule": "cosine", "segment": 4.0},
     "no_clipping": {"spectral_weight": "10.0", "lr_schedule": "cosine", "max_grad_norm": "1e9"},
+    "atkl_gtcrn": {"hparams": "distil_dccrn_atkl_gtcrn.yaml", "teacher_checkpoint": "{gtcrn}"},
+    "output_gtcrn": {
+        "hparams": "distil_dccrn_atkl_gtcrn.yaml",
+        "teacher_checkpoint": "{gtcrn}",
+        "feature_weight": "0.0",
+    },
+    "atkl_uformer": {"hparams": "distil_dccrn_atkl.yaml", "teacher_checkpoint": "{uformer}"},
 }
+
+
+def read_gates(work):
+    """The teacher gates already decided (``teacher_gate.json``), by arm."""
+    path = work / "teacher_gate.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def read_log(path):
@@ -71,6 +86,9 @@ def read_log(path):
 def command(arm, seed, args, data_folder, results_root):
     """The ``train.py`` command of one run."""
     overrides = dict(ARMS[arm])
+    recipe = overrides.pop("hparams", "distil_dccrn.yaml")
+    if "teacher_checkpoint" in overrides:
+        overrides["teacher_checkpoint"] = str(teacher_source(arm, args))
     segment = float(overrides.pop("segment", args.segment_seconds))
     batch = max(1, round(args.batch_size * args.segment_seconds / segment))
     epochs = -(-args.steps // args.valid_every)
@@ -92,10 +110,48 @@ def command(arm, seed, args, data_folder, results_root):
         test_metrics="[si_snr_i]",
     )
     return [
-        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / "distil_dccrn.yaml"),
+        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / recipe),
         *(f"--{key}={value}" for key, value in overrides.items()),
         "--device=cpu", "--noprogressbar",
     ]
+
+
+def teacher_source(arm, args):
+    """The teacher checkpoint of a distillation arm, or None for an arm without a teacher."""
+    template = ARMS[arm].get("teacher_checkpoint")
+    return None if template is None else Path(template.format(gtcrn=args.gtcrn, uformer=args.uformer))
+
+
+def teacher_gate(arm, args, work):
+    """Validation scores of an arm's teacher and of the students trained alone (``baseline``), best checkpoints.
+
+    Distilling only makes sense from a teacher that knows more than the
+    student: the arm runs only if its teacher's validation SI-SNR beats the
+    mean of the ``baseline`` students' of the seeds trained so far, all
+    scored by the same code on the same validation mixtures.
+    """
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    from speechbrain_atkl.loading import load_model
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    manifest = work / "runs" / "prepared" / "valid.json"
+    recipe = (REPO / "hparams" / ARMS[arm]["hparams"]).read_text()
+    hparams = load_hyperpyyaml(recipe, {"results_root": str(work / "gate"), "data_folder": None})
+    teacher = load_teacher(teacher_source(arm, args), hparams["teacher"])
+    torch.set_num_threads(args.threads)
+    scores = {"teacher": enhancer_scores(teacher, manifest)}
+    for seed in args.seeds:
+        run = work / "runs" / "baseline" / str(seed)
+        if (run / "test_metrics.json").is_file():
+            student = load_model(run, key="valid_si_snr").eval()
+            scores[f"baseline seed {seed}"] = enhancer_scores(student, manifest)
+    students = [value["si_snr"] for name, value in scores.items() if name != "teacher"]
+    if not students:
+        sys.exit(f"recipe_ablation.py: {arm} needs the baseline arm first (its teacher must beat it on validation)")
+    scores["passes"] = scores["teacher"]["si_snr"] > statistics.mean(students)
+    return scores
 
 
 def summarise(results, arms, seeds):
@@ -135,16 +191,28 @@ def main(argv=None):
     parser.add_argument("--valid-count", type=int, default=100)
     parser.add_argument("--valid-fraction", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--gtcrn", type=Path, default=REPO.parent / "shared" / "peers" / "gtcrn" / "gtcrn_dns3.pt",
+                        help="GTCRN's published weights (teacher of the *_gtcrn arms)")
+    parser.add_argument("--uformer", type=Path, default=REPO / "pretrained" / "uformer-light-shared16k",
+                        help="Uformer teacher (published folder or training folder) of the atkl_uformer arm")
     args = parser.parse_args(argv)
 
     work = args.work_dir.resolve()
     data_folder = work / "data"
     build_study_data(args.data, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
-    results = {}
+    results, gates = {}, read_gates(work)
     (work / "logs").mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for arm in args.arms:
+            if teacher_source(arm, args) is not None:
+                if arm not in gates:
+                    gates[arm] = teacher_gate(arm, args, work)
+                    (work / "teacher_gate.json").write_text(json.dumps(gates, indent=2))
+                print(f"{arm}: validation scores {gates[arm]}", flush=True)
+                if not gates[arm]["passes"]:
+                    print(f"{arm}: skipped, its teacher does not beat the student trained alone", flush=True)
+                    continue
             output = work / "runs" / arm / str(seed)
             if not (output / "test_metrics.json").is_file():
                 log = work / "logs" / f"{arm}-{seed}.log"

@@ -152,19 +152,25 @@ def run_stage(command, log_path, threads):
 
 def validation_scores(model_folder, valid_manifest):
     """Mean SI-SNR (dB) and wide-band PESQ of a model folder on the fixed validation mixtures."""
+    from speechbrain_atkl.inference.enhance import EnhanceBatch
+
+    enhancer = EnhanceBatch.from_hparams(source=str(model_folder))  # the folder's files, read in place
+    return enhancer_scores(enhancer.enhance_batch, valid_manifest)
+
+
+def enhancer_scores(enhance, valid_manifest):
+    """Mean SI-SNR (dB) and wide-band PESQ of ``enhance`` (``(1, time)`` -> ``(1, time)``) on validation mixtures."""
     import torch
 
     from speechbrain_atkl.data.audio import load_audio
     from speechbrain_atkl.evaluation.metrics import pesq_wb, si_snr
-    from speechbrain_atkl.inference.enhance import EnhanceBatch
 
-    enhancer = EnhanceBatch.from_hparams(source=str(model_folder))  # the folder's files, read in place
     scores = {"si_snr": [], "pesq": []}
     for entry in read_json(valid_manifest, {}).values():
         noisy = load_audio(entry["noisy_wav"], 16000)
         clean = load_audio(entry["clean_wav"], 16000).numpy()
         with torch.no_grad():
-            enhanced = enhancer.enhance_batch(noisy.unsqueeze(0))[0].numpy()
+            enhanced = enhance(noisy.unsqueeze(0))[0].numpy()
         scores["si_snr"].append(si_snr(enhanced, clean))
         scores["pesq"].append(pesq_wb(enhanced, clean))
     if not scores["si_snr"]:
