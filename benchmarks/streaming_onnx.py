@@ -8,12 +8,14 @@ prints a Markdown table with
 * PyTorch streaming (:class:`StreamingEnhancer`, one hop per ``process`` call):
   compute time per hop (ms) and real-time factor (time per hop / hop duration);
 * the same with the reference formulation of the layer steps
-  (``matrix_steps=False``: each layer's one-frame (transposed) convolution
-  through PyTorch's convolution kernels, as the ONNX graph holds them) and the
-  ratio fast / reference, measured run by run in one process;
-* the fast form through ``torch.compile`` (``StreamingEnhancer(model,
-  compile=True)``), with its one-off compilation time (wall-clock seconds, on
-  the first chunk; skip it with ``--no-compile``);
+  (``StreamingStep(model, matrix_steps=False)``: each layer's one-frame
+  (transposed) convolution through PyTorch's convolution kernels, as the ONNX
+  graph holds them) and the ratio fast / reference, measured run by run in one
+  process;
+* the fast form through ``torch.compile`` (the enhancer's checked step
+  compiled, ``dynamic=False``; inductor needs its C++ compiler), with its
+  one-off compilation time (wall-clock seconds, on the first chunk; skip it
+  with ``--no-compile``);
 * onnxruntime streaming (:class:`OnnxStreamingEnhancer`, same calls) with the
   graph exported for one stream (``batch_size=1``) and with the any-batch graph;
 * offline real-time factors of PyTorch (``model(wav)``) and onnxruntime;
@@ -46,13 +48,34 @@ from pathlib import Path
 import onnxruntime
 import torch
 
-from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, onnx_session
-from speechbrain_atkl.inference.streaming import StreamingEnhancer
+from speechbrain_atkl.inference.onnx_export import export_onnx
 from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.streaming import (
+    CheckedStep,
+    OnnxStreamingEnhancer,
+    StreamingEnhancer,
+    StreamingStep,
+    onnx_session,
+)
 
 from model_speed import MATMUL_CALLS, MATMUL_SIZE, count_macs
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def torch_streamer(model, matrix_steps=True, compile=False):
+    """A :class:`StreamingEnhancer` whose hop runs in the given form.
+
+    ``matrix_steps=False``: the layers' one-frame convolutions (the reference);
+    ``compile``: the checked step through ``torch.compile``. The stream
+    bookkeeping is the enhancer's own, so that only the hop differs.
+    """
+    enhancer = StreamingEnhancer(model)
+    if not matrix_steps:
+        enhancer.step = CheckedStep(StreamingStep(model, matrix_steps=False))
+    if compile:
+        enhancer.step = torch.compile(enhancer.step, dynamic=False)
+    return enhancer
 
 
 def fastest(run, repeats, clock):
@@ -123,14 +146,14 @@ def measure(name, seconds, repeats, clock, folder, compile_step=True):
     one_stream = export_onnx(model, folder / f"{name}_step1.onnx", streaming=True, batch_size=1)
     any_batch = export_onnx(model, folder / f"{name}_step.onnx", streaming=True)
     enhancers = {
-        "torch": StreamingEnhancer(model),
-        "reference": StreamingEnhancer(model, matrix_steps=False),
+        "torch": torch_streamer(model),
+        "reference": torch_streamer(model, matrix_steps=False),
         "onnx": OnnxStreamingEnhancer(one_stream),
         "onnx_any_batch": OnnxStreamingEnhancer(any_batch),
     }
     compiled = "-"
     if compile_step:
-        enhancers["compiled"] = StreamingEnhancer(model, compile=True)
+        enhancers["compiled"] = torch_streamer(model, compile=True)
         compiled = f"{compile_seconds(enhancers['compiled'], hop):.0f}"
     times = stream_ms_per_hop(enhancers, wav, hop, repeats, clock)
     ratios = [fast / ref for fast, ref in zip(times["torch"], times["reference"])]

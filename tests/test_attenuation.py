@@ -6,15 +6,15 @@ import soundfile as sf
 import torch
 
 from speechbrain_atkl.inference.enhance import EnhanceBatch
-from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx
-from speechbrain_atkl.inference.streaming import StreamingEnhancer
+from speechbrain_atkl.inference.onnx_export import export_onnx
 from speechbrain_atkl.models import dccrn_blocks
 from speechbrain_atkl.models.attenuation import attenuation_floor, limit_attenuation
 from speechbrain_atkl.models.complex_nn import complex_magnitude
 from speechbrain_atkl.models.uformer import Uformer
 from speechbrain_atkl.models.uformer import model as uformer_model
+from speechbrain_atkl.streaming import OnnxStreamingEnhancer, StreamingEnhancer
 
-from helpers import small_dccrn
+from helpers import convolution_streamer, small_dccrn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -115,8 +115,7 @@ def test_without_a_limit_nothing_is_applied(monkeypatch, tmp_path):
         )
         assert torch.equal(enhancer.enhance_batch(wav), expected[name])
     model = MODELS["DCCRN-E"]()
-    for matrix_steps in (True, False):
-        streamer = StreamingEnhancer(model, matrix_steps=matrix_steps)
+    for streamer in (StreamingEnhancer(model), convolution_streamer(model)):
         stream = torch.cat([streamer.process(wav), streamer.flush()], 1)[:, streamer.latency_samples :]
         assert torch.allclose(stream, expected["DCCRN-E"], atol=1e-5)
 
@@ -131,7 +130,8 @@ def test_stream_equals_offline_with_a_limit(matrix_steps, config):
     with torch.no_grad():
         offline = model(wav, atten_lim_db=9.0)
         assert (offline - model(wav)).abs().max() > 1e-3  # the limit changes the output
-    streamer = StreamingEnhancer(model, matrix_steps=matrix_steps, atten_lim_db=9.0)
+    build = StreamingEnhancer if matrix_steps else convolution_streamer
+    streamer = build(model, atten_lim_db=9.0)
     outputs = [streamer.process(chunk) for chunk in wav.split(170, 1)]
     stream = torch.cat(outputs + [streamer.flush()], 1)[:, streamer.latency_samples :]
     assert torch.allclose(stream, offline, atol=1e-5)

@@ -9,12 +9,11 @@ import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
-from speechbrain_atkl.inference.onnx_export import OnnxStreamingEnhancer, export_onnx, main
-from speechbrain_atkl.inference.streaming import StreamingEnhancer
-from speechbrain_atkl.inference.streaming_step import StreamingStep
+from speechbrain_atkl.inference.onnx_export import export_onnx, main
 from speechbrain_atkl.loading import load_model, model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.publish import inference_hyperparams
+from speechbrain_atkl.streaming import OnnxStreamingEnhancer, StreamingEnhancer, StreamingStep
 
 from helpers import small_dccrn
 

@@ -8,17 +8,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_atkl.inference import streaming_step
-from speechbrain_atkl.inference.streaming import StreamingEnhancer
-from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.models.complex_nn import ComplexConv2d, ComplexConvTranspose2d
-from speechbrain_atkl.models.complex_streaming import (
-    fold_batch_norm,
-    lstm_step,
-    lstm_step_weights,
-    row_step,
-)
 from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.streaming import CheckedStep, StreamingEnhancer, StreamingStep
+from speechbrain_atkl.streaming import step as streaming_step
+from speechbrain_atkl.streaming.frame_steps import conv_frame_step, conv_transpose_frame_step
+from speechbrain_atkl.streaming.lstm_steps import lstm_step, lstm_step_weights
+from speechbrain_atkl.streaming.row_steps import fold_batch_norm, matrix_kernel, row_step
 
 from helpers import small_dccrn
 
@@ -56,12 +52,13 @@ def test_conv_steps_match_forward(kernel_time):
     x = torch.randn(2, 6, 16, 9)
     past = torch.nn.functional.pad(x, (kernel_time - 1, 0))  # zeros before the start
     conv = ComplexConv2d(6, 4, kernel_size=(5, kernel_time))
-    steps = [conv.step(past[..., t : t + kernel_time]) for t in range(9)]
+    steps = [conv_frame_step(conv, past[..., t : t + kernel_time]) for t in range(9)]
     assert torch.allclose(torch.cat(steps, -1), conv(x), atol=1e-5)
     for lookahead in (False, True):
         deconv = ComplexConvTranspose2d(6, 4, kernel_size=(5, kernel_time), lookahead=lookahead)
         future = torch.nn.functional.pad(past, (0, kernel_time - 1))  # zeros after the end
-        steps = torch.cat([deconv.step(future[..., t : t + kernel_time]) for t in range(8 + kernel_time)], -1)
+        frames = [future[..., t : t + kernel_time] for t in range(8 + kernel_time)]
+        steps = torch.cat([conv_transpose_frame_step(deconv, f) for f in frames], -1)
         late = kernel_time - 1 if lookahead else 0  # a look-ahead layer's frames come out late
         assert torch.allclose(steps[..., late : late + 9], deconv(x), atol=1e-5)
 
@@ -69,7 +66,7 @@ def test_conv_steps_match_forward(kernel_time):
 def rows_step(layer, x, split, norm=None):
     """``row_step`` of ``layer`` on frames ``x`` (batch, channels, freq, kernel_time), as the
     model's layout (batch, channels, out_freq)."""
-    kernel = layer.step_matrix(x.shape[2], split)
+    kernel = matrix_kernel(layer, x.shape[2], split)
     if norm is not None:
         kernel, rest = fold_batch_norm(kernel, norm)
         assert isinstance(rest, torch.nn.Identity)
@@ -91,9 +88,9 @@ def test_step_matrix_products_match_convolution_steps(kernel_freq, stride, kerne
     torch.manual_seed(0)
     x = torch.randn(3, 10, 12, kernel_time)
     conv = ComplexConv2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
-    assert torch.allclose(rows_step(conv, x, split), conv.step(x)[..., 0], atol=1e-5)
+    assert torch.allclose(rows_step(conv, x, split), conv_frame_step(conv, x)[..., 0], atol=1e-5)
     deconv = ComplexConvTranspose2d(10, 8, (kernel_freq, kernel_time), (stride, 1), init="pytorch")
-    assert torch.allclose(rows_step(deconv, x, split), deconv.step(x)[..., 0], atol=1e-5)
+    assert torch.allclose(rows_step(deconv, x, split), conv_transpose_frame_step(deconv, x)[..., 0], atol=1e-5)
 
 
 @pytest.mark.parametrize("split", [False, True])
@@ -106,7 +103,7 @@ def test_folded_batch_norm_and_lstm_step(split):
         norm.running_var.uniform_(0.5, 2.0)
     x, conv = torch.randn(2, 6, 8, 2), ComplexConv2d(6, 8, init="pytorch")
     with torch.no_grad():
-        assert torch.allclose(rows_step(conv, x, split, norm), norm(conv.step(x))[..., 0], atol=1e-5)
+        assert torch.allclose(rows_step(conv, x, split, norm), norm(conv_frame_step(conv, x))[..., 0], atol=1e-5)
     # Two LSTMs reading the same input in one product, each with its own state.
     lstms = [torch.nn.LSTM(6, 5, batch_first=True) for _ in range(2)]
     seq, h, c = torch.randn(3, 4, 6), torch.randn(3, 2, 5), torch.randn(3, 2, 5)
@@ -178,11 +175,30 @@ def test_both_product_forms_stream_equal_offline(monkeypatch, split_weights, rnn
     monkeypatch.setattr(streaming_step, "SPLIT_WEIGHTS", split_weights)
     model = small_dccrn(rnn_type=rnn_type, lookahead=6, norm="batch")
     enhancer = StreamingEnhancer(model)
-    splits = [enhancer.step_module._kernel(name)[2] is not None for name in ("encoder3", "decoder0")]
+    splits = [enhancer.step.step._kernel(name)[2] is not None for name in ("encoder3", "decoder0")]
     assert splits == [split_weights == 0] * 2
     wav = torch.randn(2, 1733)
     out = stream(enhancer, wav, [100])
     assert (out[:, enhancer.latency_samples :] - offline(model, wav)).abs().max() < 1e-4
+
+
+def test_checked_step_packed_and_separate_state_agree():
+    # One CheckedStep for both callers: the state as the step's tensors (StreamingEnhancer) or
+    # packed in one tensor (the ONNX graph); same outputs, same finiteness flag, same state.
+    model = small_dccrn(rnn_type="complex", lookahead=2)
+    step = StreamingStep(model, matrix_steps=False)
+    separate, packed = CheckedStep(step), CheckedStep(step, packed=True)
+    state, flat = separate.initial_state(2), packed.initial_state(2)
+    assert flat.shape == (2, packed.state_size) and flat.abs().max() == 0
+    with torch.no_grad():
+        for audio in (torch.randn(2, 100), torch.randn(2, 100), torch.full((2, 100), 3e38)):
+            out, finite, *state = separate(audio, torch.ones(2), *state)
+            out_packed, finite_packed, flat = packed(audio, torch.ones(2), flat)
+            assert bool(finite) == bool(finite_packed)
+            joined = torch.cat([t.flatten(1) for t in state], 1)
+            for got, want in ((out_packed, out), (flat, joined)):
+                torch.testing.assert_close(got, want, atol=0, rtol=0, equal_nan=True)
+    assert not finite  # the overflowing hop is flagged by both
 
 
 def test_step_kernels_follow_the_module_to_another_dtype():
@@ -340,35 +356,30 @@ def test_distil_dccrn_on_real_speech():
     reason="torch.compile's inductor backend needs a C++ compiler",
 )
 def test_compiled_stream_equals_eager_stream():
-    # StreamingEnhancer(compile=True) runs the hop through torch.compile: same stream to float
+    # The hop through torch.compile (as benchmarks/streaming_onnx.py runs it): same stream to float
     # rounding, chunks of several hops and a flush included.
     model = small_dccrn(rnn_type="complex", lookahead=2)
     wav = torch.randn(1, 1000)
     eager = stream(StreamingEnhancer(model), wav, [250])
-    compiled_enhancer = StreamingEnhancer(model, compile=True)
+    compiled_enhancer = StreamingEnhancer(model)
+    compiled_enhancer.step = torch.compile(compiled_enhancer.step, dynamic=False)
     compiled = stream(compiled_enhancer, wav, [250])
-    assert compiled_enhancer.compiled and compiled.shape == eager.shape
+    assert compiled.shape == eager.shape
     assert (compiled - eager).abs().max() < 1e-5
 
 
-def test_a_failed_compilation_says_how_to_go_on(monkeypatch):
-    def broken_compile(module, **options):
-        def run(*args):
-            raise OSError("no C++ compiler found")
-
-        return run
-
-    monkeypatch.setattr(torch, "compile", broken_compile)
-    model = small_dccrn()
-    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler found.*compile=False"):
-        StreamingEnhancer(model, compile=True).process(torch.randn(1, 300))
+def test_a_step_that_fails_mid_stream_leaves_the_stream_as_it_was():
     # Mid-stream, a failing chunk leaves the stream as it was: it goes on as if that chunk never came.
+    def broken(*args):
+        raise OSError("no C++ compiler found")
+
+    model = small_dccrn()
     first, second = torch.randn(1, 300), torch.randn(1, 250)
     reference, enhancer = StreamingEnhancer(model), StreamingEnhancer(model)
     expected = torch.cat([reference.process(first), reference.process(second)], 1)
     out = enhancer.process(first)
-    eager, enhancer._run_step, enhancer.compiled = enhancer._run_step, broken_compile(model), True
-    with pytest.raises(RuntimeError, match="compile=False"):
+    working, enhancer.step = enhancer.step, broken
+    with pytest.raises(OSError, match="no C\\+\\+ compiler found"):
         enhancer.process(torch.randn(1, 400))
-    enhancer._run_step = eager
+    enhancer.step = working
     assert torch.equal(torch.cat([out, enhancer.process(second)], 1), expected)

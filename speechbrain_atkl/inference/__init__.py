@@ -1,4 +1,6 @@
-"""Inference: the :class:`EnhanceBatch` interface, streaming, ONNX export and the command-line enhancer.
+"""Inference: the :class:`EnhanceBatch` interface, ONNX export and the command-line enhancer.
+
+Streaming (chunk by chunk, with state) is :mod:`speechbrain_atkl.streaming`.
 
 Names are imported on first access, so that importing a submodule (for
 instance the command-line entry point) stays light.
@@ -15,9 +17,6 @@ _LAZY = {
     "enhance_in_chunks": "speechbrain_atkl.inference.chunking",
     "enhance_stream": "speechbrain_atkl.inference.chunking",
     "write_enhanced": "speechbrain_atkl.inference.enhanced_output",
-    "StreamingEnhancer": "speechbrain_atkl.inference.streaming",
-    "StreamingStep": "speechbrain_atkl.inference.streaming_step",
-    "OnnxStreamingEnhancer": "speechbrain_atkl.inference.onnx_export",
     "export_onnx": "speechbrain_atkl.inference.onnx_export",
 }
 

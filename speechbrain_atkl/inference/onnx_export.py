@@ -16,46 +16,15 @@ tests), loaded by :func:`speechbrain_atkl.loading.load_model`.
 output ``enhanced`` ``(batch, time)``, both axes dynamic; float32, 16 kHz.
 
 **Streaming graph** (``streaming=True``): one STFT hop per call, the model
-state passed in and out as one tensor (:class:`PackedStep`):
-
-* inputs: ``audio`` ``(batch, hop_length)``, the next input samples;
-  ``valid`` ``(batch,)``, 1.0 for frames of the signal and 0.0 for the
-  ``lookahead_frames`` drain steps after its end; ``state`` ``(batch,
-  state_size)``, zeros at the start;
-* outputs: ``enhanced`` ``(batch, hop_length)``; ``finite``, a 0-d bool,
-  whether the hop's output and new state are all finite (a stream can refuse
-  a hop that overflowed, keeping its old state); ``next_state``, to feed back
-  at the next call.
-
-The state packs the tensors of
-:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` (STFT
-context, each layer's past frames, LSTM states, skip frames, overlap-add
-buffer) flattened and side by side; the metadata's ``state_layout`` lists
-their names and shapes. One tensor instead of two dozen makes each call
-cheaper for onnxruntime to bind (``docs/benchmarks.md``, "Streaming and ONNX
-speed").
-
-All axes are fixed except the batch (axis 0 of every tensor; fixed too with
-``batch_size``, which makes a hop faster). The state
-shapes are in the graph's input list, and the graph's metadata holds
-``hop_length``, ``win_length``, ``lookahead_frames``, ``sample_rate`` and
-``latency_samples``.
+state passed in and out as one tensor; its interface, and
+:class:`~speechbrain_atkl.streaming.onnx_stream.OnnxStreamingEnhancer`, which
+drives it with onnxruntime, are in :mod:`speechbrain_atkl.streaming.onnx_stream`.
+Both graphs' metadata hold ``sample_rate`` and ``latency_samples``.
 
 An attenuation limit (``atten_lim_db``, see
 :mod:`~speechbrain_atkl.models.attenuation`) is an export option: the graph
 holds it as a constant (both graphs; the metadata's ``atten_lim_db`` says
 which), and its output is ``model(wav, atten_lim_db=...)``'s.
-:class:`OnnxStreamingEnhancer` drives the graph with
-onnxruntime; it takes chunks of any size like
-:class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`.
-
-To drive the graph yourself: call ``s`` takes input samples
-``[s * hop, (s + 1) * hop)`` and returns output samples
-``[(s - lookahead_frames) * hop - (win_length - hop), ... + hop)`` of the
-offline output (drop the negative positions, before the signal). To end a
-signal of ``L`` samples, zero-pad the last hop and feed zero hops with
-``valid = 1`` until ``(win_length - hop + L - 1) // hop + 1`` calls are made,
-then ``lookahead_frames`` zero hops with ``valid = 0``.
 
 The legacy TorchScript exporter is used (``dynamo=False``): it needs no
 extra package and handles the LSTMs with explicit states.
@@ -71,31 +40,28 @@ Authors
 """
 
 import argparse
-import json
 import logging
-import math
 import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from speechbrain_atkl.data.atomic import atomic_temporary, check_writable, naming_the_file
-from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
-from speechbrain_atkl.inference.streaming_step import StreamingStep
 from speechbrain_atkl.loading import load_model
 from speechbrain_atkl.models.attenuation import attenuation_floor
 from speechbrain_atkl.models.dccrn import DCCRN
+from speechbrain_atkl.streaming.onnx_stream import (
+    STREAMING_INPUTS,
+    STREAMING_OUTPUTS,
+    STREAMING_SAME_SHAPES,
+    streaming_graph,
+)
 
 OPSET_VERSION = 17
 #: The oldest opset holding every operation of both graphs (unflatten, pads of computed sizes).
 MIN_OPSET_VERSION = 13
-
-#: The streaming graph's inputs and outputs, in order.
-STREAMING_INPUTS = ("audio", "valid", "state")
-STREAMING_OUTPUTS = ("enhanced", "finite", "next_state")
 
 
 def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch_size=None, atten_lim_db=None):
@@ -135,7 +101,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
 
     Example
     -------
-    >>> import os, tempfile, onnxruntime
+    >>> import os, tempfile, numpy as np, onnxruntime
     >>> model = DCCRN(channels=[8] * 6, rnn_units=16)
     >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "dccrn.onnx"))
     >>> session = onnxruntime.InferenceSession(path)
@@ -152,22 +118,8 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
     model.eval()
     try:
         if streaming:
-            # The layers' one-frame convolutions: the matrix-product steps PyTorch prefers hold
-            # FFTs the exporter cannot write, and with DFT matrices and sliced windows they ran
-            # no faster in onnxruntime (docs/benchmarks.md).
-            module = PackedStep(StreamingStep(model, matrix_steps=False, atten_lim_db=atten_lim_db))
-            batch = batch_size or 2
-            inputs = (torch.randn(batch, module.step.hop_length), torch.ones(batch), module.initial_state(batch))
+            module, inputs, dynamic_axes, metadata = streaming_graph(model, batch_size, atten_lim_db)
             input_names, output_names = list(STREAMING_INPUTS), list(STREAMING_OUTPUTS)
-            batched = [name for name in input_names + output_names if name != "finite"]
-            dynamic_axes = {} if batch_size else {name: {0: "batch"} for name in batched}
-            metadata = dict(
-                graph="streaming",
-                hop_length=module.step.hop_length,
-                win_length=module.step.win_length,
-                lookahead_frames=module.step.lookahead_frames,
-                state_layout=json.dumps([[name, list(shape)] for name, shape in module.step.state_shapes.items()]),
-            )
         else:
             module = OfflineGraph(model, atten_lim_db)
             inputs = (torch.randn(2, 1601),)
@@ -202,7 +154,7 @@ def export_onnx(model, path, streaming=False, opset_version=OPSET_VERSION, batch
                     raise ValueError(
                         f"opset {opset_version}: this torch cannot export it ({error}); the default is {OPSET_VERSION}."
                     ) from error
-            same_shapes = [("enhanced", "audio"), ("next_state", "state")] if streaming else []
+            same_shapes = STREAMING_SAME_SHAPES if streaming else ()
             _write_metadata(temporary, metadata, same_shapes)
             os.replace(temporary, path)
     finally:
@@ -291,48 +243,6 @@ class OfflineGraph(nn.Module):
         return self.model(noisy, atten_lim_db=self.atten_lim_db)
 
 
-class PackedStep(nn.Module):
-    """A :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` with its state in one tensor.
-
-    The step's state tensors travel flattened and side by side in one
-    ``(batch, state_size)`` tensor (the streaming graph's interface, see the
-    module docstring), and the hop also tells whether its output and new
-    state are all finite.
-
-    Arguments
-    ---------
-    step : StreamingStep
-        The hop to run.
-
-    Example
-    -------
-    >>> step = PackedStep(StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval()))
-    >>> out, finite, state = step(torch.randn(1, 100), torch.ones(1), step.initial_state(1))
-    >>> out.shape, bool(finite), state.shape == (1, step.state_size)
-    (torch.Size([1, 100]), True, True)
-    """
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-        self.shapes = list(step.state_shapes.values())
-        self.sizes = [math.prod(shape) for shape in self.shapes]
-        self.state_size = sum(self.sizes)
-
-    def initial_state(self, batch_size):
-        """The zero state of ``batch_size`` streams, ``(batch_size, state_size)``."""
-        return torch.cat([t.flatten(1) for t in self.step.initial_state(batch_size)], 1)
-
-    def forward(self, audio, valid, state):
-        """``(enhanced, finite, next_state)`` for one hop; see the module docstring."""
-        # (Batch sizes are written -1, so that the graph keeps them dynamic.)
-        parts = [part.reshape(-1, *shape) for part, shape in zip(state.split(self.sizes, 1), self.shapes)]
-        out, *parts = self.step(audio, valid, *parts)
-        state = torch.cat([part.reshape(-1, size) for part, size in zip(parts, self.sizes)], 1)
-        # Two reductions rather than one over [out, state]: no copy of the state to join them.
-        return out, all_finite([out]) & all_finite([state]), state
-
-
 def _write_metadata(path, metadata, same_shapes=()):
     # Also declares each output of `same_shapes` (output, input) with its input's shape: the
     # exporter's shape inference can lose a fixed axis that the interface guarantees.
@@ -348,89 +258,6 @@ def _write_metadata(path, metadata, same_shapes=()):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     onnx.save(proto, str(path))
-
-
-def onnx_session(path, num_threads=1):
-    """An onnxruntime CPU session for ``path`` with ``num_threads`` intra-op threads."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class OnnxStreamingEnhancer(HopStreamer):
-    """Streaming enhancement with a streaming ONNX graph and onnxruntime.
-
-    Same interface and output as
-    :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`: chunks
-    of any size ``(time,)`` or ``(batch, time)`` (numpy arrays or tensors) go
-    to :meth:`process`, which returns as many samples (a ``torch.Tensor``)
-    delayed by :attr:`latency_samples`; :meth:`flush` returns the rest.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        A file written by ``export_onnx(model, path, streaming=True)``.
-    num_threads : int
-        onnxruntime intra-op threads (one hop is small: 1 is usually fastest).
-
-    Example
-    -------
-    >>> import os, tempfile
-    >>> model = DCCRN(channels=[8] * 6, rnn_units=16, lookahead=0).eval()
-    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "step.onnx"), streaming=True)
-    >>> streamer = OnnxStreamingEnhancer(path)
-    >>> streamer.latency_samples
-    399
-    >>> wav = torch.randn(1000)
-    >>> stream = torch.cat([streamer.process(wav[:250]), streamer.process(wav[250:]), streamer.flush()])
-    >>> torch.allclose(stream[399:], model(wav[None])[0], atol=1e-4)
-    True
-    """
-
-    def __init__(self, path, num_threads=1):
-        self.session = onnx_session(path, num_threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("graph") != "streaming":
-            raise ValueError(
-                f"{path} is not a streaming graph: write it with export_onnx(model, path, streaming=True)."
-            )
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if [node.name for node in inputs] != list(STREAMING_INPUTS) or [
-            node.name for node in outputs
-        ] != list(STREAMING_OUTPUTS):
-            raise ValueError(
-                f"{path} has inputs {[node.name for node in inputs][:4]}... and outputs "
-                f"{[node.name for node in outputs][:4]}..., not {list(STREAMING_INPUTS)} -> "
-                f"{list(STREAMING_OUTPUTS)} (an older export): export it again with "
-                "export_onnx(model, path, streaming=True)."
-            )
-        self._state_input = inputs[2]
-        #: The attenuation limit built into the graph (dB), or None.
-        self.atten_lim_db = float(meta["atten_lim_db"]) if "atten_lim_db" in meta else None
-        super().__init__(
-            int(meta["hop_length"]),
-            int(meta["win_length"]),
-            int(meta["lookahead_frames"]),
-            int(meta["sample_rate"]),
-        )
-
-    def _start(self, batch_size):
-        fixed, state_size = self._state_input.shape
-        if isinstance(fixed, int) and fixed != batch_size:
-            raise ValueError(
-                f"this streaming graph was exported for batch_size={fixed}, got a stream of {batch_size}: "
-                "export it with another batch_size (None for any)."
-            )
-        self._state = np.zeros((batch_size, state_size), np.float32)
-        self._valid = {flag: np.full(batch_size, flag, np.float32) for flag in (0.0, 1.0)}
-
-    def _step(self, audio, valid):
-        feeds = {"audio": audio.numpy(), "valid": self._valid[valid], "state": self._state}
-        out, finite, self._state = self.session.run(None, feeds)
-        return torch.from_numpy(out), finite
 
 
 def main(argv=None):

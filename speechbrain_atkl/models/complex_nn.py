@@ -20,8 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_atkl.models.complex_streaming import conv_step_kernel, conv_transpose_step_kernel
-
 
 def _half(channels, name):
     if channels % 2:
@@ -225,44 +223,6 @@ class ComplexConv2d(nn.Module):
         x = F.pad(x, (self.time_pad, 0, self.freq_pad, self.freq_pad))
         return F.conv2d(x, weight, bias, self.real.stride)
 
-    def step_kernel(self):
-        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
-        return self.stacked_weight()
-
-    def step_matrix(self, freq, split=False, sources=1):
-        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step on
-        rows-first frames (:func:`~speechbrain_atkl.models.complex_streaming.row_step`)."""
-        return conv_step_kernel(self.real, self.imag, freq, self.freq_pad, split, sources)
-
-    def step(self, frames, kernel=None):
-        """Streaming: the output frame of the newest of ``kernel_size[1]`` input frames.
-
-        Arguments
-        ---------
-        frames : torch.Tensor
-            The last ``kernel_size[1]`` input frames, oldest first,
-            ``(batch, in_channels, freq, kernel_size[1])``; before the start
-            of a signal the missing frames are zeros, as in :meth:`forward`.
-        kernel : tuple or None
-            :meth:`step_kernel`'s result, if already computed.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch, out_channels, freq / stride, 1)``, the frame
-            :meth:`forward` gives at the newest input frame.
-
-        Example
-        -------
-        >>> conv = ComplexConv2d(2, 4)
-        >>> x = torch.randn(1, 2, 16, 5)
-        >>> torch.allclose(conv.step(x[..., 2:4]), conv(x)[..., 3:4], atol=1e-6)
-        True
-        """
-        weight, bias = self.step_kernel() if kernel is None else kernel
-        x = F.pad(frames, (0, 0, self.freq_pad, self.freq_pad))
-        return F.conv2d(x, weight, bias, self.real.stride)
-
 
 class ComplexConvTranspose2d(nn.Module):
     """Complex transposed 2-D convolution that upsamples frequency.
@@ -323,55 +283,3 @@ class ComplexConvTranspose2d(nn.Module):
         weight, bias = self.stacked_weight()
         first_frame = self.time_context if self.lookahead else 0
         return cropped_conv_transpose2d(x, weight, bias, self.real.stride, first_frame)
-
-    def step_kernel(self):
-        """The ``(weight, bias)`` of :meth:`step`, to compute once for many steps."""
-        weight, bias = self.stacked_weight()
-        out_channels, kernel_freq = weight.shape[1:3]
-        # Output frame u is sum_k W[..., k] x[u - k]: :meth:`step` puts the frames on
-        # the channel axis, against the time-reversed taps, for a one-frame kernel.
-        weight = weight.flip(-1).permute(3, 0, 1, 2).reshape(-1, out_channels, kernel_freq, 1)
-        return weight, bias
-
-    def step_matrix(self, freq, split=False, sources=1):
-        """:meth:`step` for ``freq`` input bins as the kernel of a faster one-product step on
-        rows-first frames (:func:`~speechbrain_atkl.models.complex_streaming.row_step`)."""
-        return conv_transpose_step_kernel(self.real, self.imag, freq, self.freq_crop, split, sources)
-
-    def step(self, frames, kernel=None):
-        """Streaming: the output frame completed by the newest of ``kernel_size[1]`` input frames.
-
-        A causal layer gives output frame ``t`` when input frame ``t`` arrives;
-        a look-ahead layer gives frame ``t - kernel_size[1] + 1`` (the one
-        whose future is now complete). Past the end of a signal, feed zero
-        frames to get :meth:`forward`'s last frames.
-
-        Arguments
-        ---------
-        frames : torch.Tensor
-            The last ``kernel_size[1]`` input frames, oldest first,
-            ``(batch, in_channels, freq, kernel_size[1])``.
-        kernel : tuple or None
-            :meth:`step_kernel`'s result, if already computed.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch, out_channels, stride * freq, 1)``.
-
-        Example
-        -------
-        >>> deconv = ComplexConvTranspose2d(4, 2, lookahead=True)
-        >>> x = torch.randn(1, 4, 8, 5)
-        >>> torch.allclose(deconv.step(x[..., 2:4]), deconv(x)[..., 2:3], atol=1e-6)
-        True
-        """
-        return self.step_channels(frames.permute(0, 3, 1, 2).flatten(1, 2)[..., None], kernel)
-
-    def step_channels(self, frames, kernel=None):
-        """:meth:`step` on the input frames stacked on the channel axis, oldest first:
-        ``(batch, kernel_size[1] * in_channels, freq, 1)`` (no reordering needed)."""
-        weight, bias = self.step_kernel() if kernel is None else kernel
-        out = F.conv_transpose2d(frames, weight, bias, (self.freq_stride, 1))
-        # Crop the frequency output back to stride * freq.
-        return out[:, :, self.freq_crop : self.freq_crop + frames.shape[2] * self.freq_stride]

@@ -44,15 +44,6 @@ class EncoderBlock(nn.Module):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, freq / 2, frames)``."""
         return self.activation(self.norm(self.conv(x)))
 
-    def step(self, frames, kernel=None):
-        """Streaming (eval mode): the output frame of the newest input frame.
-
-        ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
-        ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
-        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConv2d.step`.
-        """
-        return self.activation(self.norm(self.conv.step(frames, kernel)))
-
 
 class DecoderBlock(nn.Module):
     """Complex transposed convolution (doubles frequency), then optional norm and PReLU.
@@ -84,16 +75,6 @@ class DecoderBlock(nn.Module):
     def forward(self, x):
         """``(batch, in_channels, freq, frames)`` -> ``(batch, out_channels, 2 * freq, frames)``."""
         return self.activation(self.norm(self.conv(x)))
-
-    def step(self, frames, kernel=None):
-        """Streaming (eval mode): the output frame completed by the newest input frame.
-
-        ``frames`` holds the last ``kernel_size[1]`` input frames, oldest first,
-        ``(batch, in_channels, freq, kernel_size[1])``; ``kernel`` is
-        ``self.conv.step_kernel()`` or None; see :meth:`ComplexConvTranspose2d.step`
-        for which output frame comes out.
-        """
-        return self.activation(self.norm(self.conv.step(frames, kernel)))
 
 
 def _make_norm(norm, channels):

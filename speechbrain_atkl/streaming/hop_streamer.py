@@ -1,8 +1,8 @@
 """Chunks of any size in, chunks of the same size out, for a step function that works hop by hop.
 
 :class:`HopStreamer` is the stream bookkeeping shared by the PyTorch
-(:class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`) and ONNX
-(:class:`~speechbrain_atkl.inference.onnx_export.OnnxStreamingEnhancer`)
+(:class:`~speechbrain_atkl.streaming.enhancer.StreamingEnhancer`) and ONNX
+(:class:`~speechbrain_atkl.streaming.onnx_stream.OnnxStreamingEnhancer`)
 streaming enhancers: input buffering, output delay, the end of a stream, and
 rejecting a chunk without touching the stream's state.
 
@@ -16,30 +16,13 @@ import torch
 from speechbrain_atkl.data.audio import float_samples
 
 
-def all_finite(tensors):
-    """Whether every value of ``tensors`` is finite, as a 0-d bool tensor (True for none).
-
-    One pass: the least and greatest values, which NaN and infinities reach,
-    are finite (much cheaper than ``isfinite(...).all()`` on the same values;
-    ``docs/benchmarks.md``, "Streaming and ONNX speed").
-
-    Example
-    -------
-    >>> bool(all_finite([torch.zeros(2, 3), torch.ones(4)])), bool(all_finite([torch.tensor([1.0, float("nan")])]))
-    (True, False)
-    """
-    flat = torch.cat([t.flatten() for t in tensors])
-    if flat.numel() == 0:
-        return torch.tensor(True)
-    return torch.isfinite(torch.stack(torch.aminmax(flat))).all()
-
-
 class HopStreamer:
     """Turns a hop-by-hop step function into a stream of chunks of any size.
 
     Subclasses provide :meth:`_start` (fresh state for a batch size) and
     :meth:`_step` (one hop in, one hop out and whether that hop's output and
-    new state are all finite, see :class:`StreamingStep`). This
+    new state are all finite, see
+    :class:`~speechbrain_atkl.streaming.checked_step.CheckedStep`). This
     class buffers input samples until a hop is complete, discards the output
     positions before the signal, and delays the output by
     :attr:`latency_samples` so that every call returns as many samples as it
@@ -53,6 +36,12 @@ class HopStreamer:
         Frames the network looks ahead.
     sample_rate : int
         Sampling rate (Hz), for :attr:`latency_ms`.
+
+    Example
+    -------
+    >>> streamer = HopStreamer(hop_length=100, win_length=400, lookahead_frames=6, sample_rate=16000)
+    >>> streamer.latency_samples, streamer.latency_ms
+    (999, 62.4375)
     """
 
     def __init__(self, hop_length, win_length, lookahead_frames, sample_rate):

@@ -1,14 +1,14 @@
-"""Frame-by-frame (streaming) enhancement with the DCCRN family.
+"""Frame-by-frame (streaming) enhancement with the DCCRN family in PyTorch.
 
 Two layers:
 
-* :class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` runs one STFT hop of a
+* :class:`~speechbrain_atkl.streaming.step.StreamingStep` runs one STFT hop of a
   :class:`~speechbrain_atkl.models.dccrn.DCCRN` as a pure function of explicit state tensors: ``hop_length`` samples in,
   ``hop_length`` samples out. It is what the streaming ONNX graph holds
-  (:mod:`speechbrain_atkl.inference.onnx_export`).
+  (:mod:`speechbrain_atkl.streaming.onnx_stream`).
 * :class:`StreamingEnhancer` keeps that state and accepts chunks of any size
   (one sample, one hop, anything), returning as many samples as it receives
-  (the buffering is :class:`~speechbrain_atkl.inference.hop_streamer.HopStreamer`,
+  (the buffering is :class:`~speechbrain_atkl.streaming.hop_streamer.HopStreamer`,
   shared with the ONNX streamer).
 
 **Latency.** The stream that comes out is the offline output ``model(wav)``
@@ -40,41 +40,10 @@ Authors
 """
 
 import torch
-from torch import nn
 
-from speechbrain_atkl.inference.hop_streamer import HopStreamer, all_finite
-from speechbrain_atkl.inference.streaming_step import StreamingStep
-
-
-class CheckedStep(nn.Module):
-    """A :class:`StreamingStep` that also tells whether its output and new state are all finite.
-
-    One reduction over every value the hop produced (fused into the step
-    when compiled), in place of a pass over the whole state after it.
-
-    Arguments
-    ---------
-    step : StreamingStep
-        The hop to run.
-
-    Example
-    -------
-    >>> from speechbrain_atkl.models.dccrn import DCCRN
-    >>> step = StreamingStep(DCCRN(channels=[8] * 6, rnn_units=16).eval())
-    >>> state = step.initial_state(batch_size=1)
-    >>> out, finite, *state = CheckedStep(step)(torch.randn(1, 100), torch.ones(1), *state)
-    >>> bool(finite), out.shape
-    (True, torch.Size([1, 100]))
-    """
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def forward(self, audio, valid, *state):
-        """``(out, finite, *state)``: :meth:`StreamingStep.forward`'s results and a 0-d bool tensor."""
-        out, *state = self.step(audio, valid, *state)
-        return (out, all_finite([out, *state]), *state)
+from speechbrain_atkl.streaming.checked_step import CheckedStep
+from speechbrain_atkl.streaming.hop_streamer import HopStreamer
+from speechbrain_atkl.streaming.step import StreamingStep
 
 
 class StreamingEnhancer(HopStreamer):
@@ -88,20 +57,19 @@ class StreamingEnhancer(HopStreamer):
     ---------
     model : speechbrain_atkl.models.dccrn.DCCRN
         In eval mode, on any device (chunks are moved to it, outputs back).
-    matrix_steps : bool
-        See :class:`StreamingStep` (True: the fast form).
-    compile : bool
-        Run the hop through ``torch.compile`` (SpeechBrain's ``compile``
-        switch): less CPU time per hop than the eager step, after a one-off
-        compilation when the first chunk arrives (``benchmarks/streaming_onnx.py``
-        measures both; figures in ``docs/benchmarks.md``). Needs
-        the inductor backend's C++ compiler. Outputs agree with the eager
-        step to float rounding.
+        Its kernels are assembled here: build a new enhancer after changing
+        the model's weights.
     atten_lim_db : float or None
         Attenuation limit in dB: every time-frequency bin keeps at least
         ``10 ** (-atten_lim_db / 20)`` of its noisy magnitude, as in
         ``model(wav, atten_lim_db=...)`` (see
         :mod:`~speechbrain_atkl.models.attenuation`); None: no limit.
+
+    Attributes
+    ----------
+    step : CheckedStep
+        The hop it runs: :class:`StreamingStep`'s matrix form, its state as
+        separate tensors.
 
     Example
     -------
@@ -123,30 +91,18 @@ class StreamingEnhancer(HopStreamer):
     True
     """
 
-    def __init__(self, model, matrix_steps=True, compile=False, atten_lim_db=None):
-        self.step_module = StreamingStep(model, matrix_steps, atten_lim_db)
-        checked = CheckedStep(self.step_module)
-        self._run_step = torch.compile(checked, dynamic=False) if compile else checked
-        self.compiled = compile
+    def __init__(self, model, atten_lim_db=None):
+        self.step = CheckedStep(StreamingStep(model, atten_lim_db=atten_lim_db))
         super().__init__(
             model.stft.hop_length, model.stft.win_length, model.lookahead_frames, model.sample_rate
         )
 
     def _start(self, batch_size):
-        self._state = self.step_module.initial_state(batch_size)
+        self._state = self.step.initial_state(batch_size)
+        self._device = self._state[0].device
 
     def _step(self, audio, valid):
-        device = self.step_module.inverse_envelope.device
         with torch.inference_mode():
-            valid = torch.full((audio.shape[0],), valid, device=device)
-            try:
-                out, finite, *self._state = self._run_step(audio.to(device), valid, *self._state)
-            except Exception as error:
-                if not self.compiled:
-                    raise
-                raise RuntimeError(
-                    "StreamingEnhancer(compile=True): the torch.compile'd hop step failed "
-                    f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-                    "compiling needs the inductor backend's C++ compiler. Use compile=False for the eager step."
-                ) from error
+            valid = torch.full((audio.shape[0],), valid, device=self._device)
+            out, finite, *self._state = self.step(audio.to(self._device), valid, *self._state)
         return out.to(audio.device), finite

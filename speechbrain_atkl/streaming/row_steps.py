@@ -1,11 +1,10 @@
 """One-frame (streaming) steps of the complex layers as matrix products.
 
-Streaming computes one output frame per call. As a convolution over a
-one-frame window, PyTorch runs it with its slow non-oneDNN kernels and a
-few dozen tensor operations; here each step is one matrix product of the
-windows each output reads (``im2col``) against a kernel matrix assembled
-once (the layers' ``step_matrix`` methods in
-:mod:`~speechbrain_atkl.models.complex_nn` give it), with batch
+The matrix form of a hop. As a convolution over a one-frame window
+(:mod:`~speechbrain_atkl.streaming.frame_steps`), PyTorch runs a layer's step
+with its slow non-oneDNN kernels and a few dozen tensor operations; here each
+step is one matrix product of the windows each output reads (``im2col``)
+against a kernel matrix assembled once (:func:`matrix_kernel`), with batch
 normalisation folded into its columns (:func:`fold_batch_norm`).
 
 The frames are kept **rows-first**: ``(batch, freq, channels)``, the stacked
@@ -14,10 +13,9 @@ zero-padded along frequency, ``(batch, past frames, padded freq,
 channels)``. Each output's window (its input rows, past frames and newest
 frame, every channel) is then a strided view of the frames, copied by the
 matrix product's reshape, rather than a gather of single values.
-:class:`~speechbrain_atkl.inference.streaming_step.StreamingStep` runs these steps
-and steps the LSTMs with :func:`lstm_step`. (onnxruntime runs the matrix
-form slower than its one-frame convolutions: the ONNX graph keeps the
-latter.)
+:class:`~speechbrain_atkl.streaming.step.StreamingStep` runs these steps.
+(onnxruntime runs the matrix form slower than the one-frame convolutions: the
+ONNX graph keeps the latter.)
 
 Authors
  * speechbrain-atkl developers 2026
@@ -27,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechbrain_atkl.models.complex_nn import ComplexConvTranspose2d
+from speechbrain_atkl.streaming.frame_steps import batch_norm_map
 
-def _step_kernel(real, imag, real_bias, imag_bias, geometry, split, sources):
+
+def _matrix_kernel(real, imag, real_bias, imag_bias, geometry, split, sources):
     # The kernel of `row_step` from the real and imaginary weights as matrices (window, in, phase,
     # out): window positions (frame, row) and the halves' channels; see `row_step` for the forms.
     windows, half_in, phases, half_out = real.shape
@@ -46,18 +47,47 @@ def _step_kernel(real, imag, real_bias, imag_bias, geometry, split, sources):
     return matrix.reshape(windows * 2 * half_in, -1), shift.flatten().repeat(phases), None, None, geometry + (sources,)
 
 
-def conv_step_kernel(real, imag, freq, freq_pad, split=False, sources=1):
+def matrix_kernel(layer, freq, split=False, sources=1):
+    """The kernel of :func:`row_step` for a complex (transposed) convolution.
+
+    Arguments
+    ---------
+    layer : ComplexConv2d or ComplexConvTranspose2d
+        The layer (:mod:`~speechbrain_atkl.models.complex_nn`).
+    freq : int
+        Input frequency bins.
+    split : bool
+        The form of the product (see :func:`row_step`).
+    sources : int
+        How many stacked complex tensors of equal channels the input frame
+        joins (see :func:`conv_matrix_kernel`).
+
+    Returns
+    -------
+    tuple
+        :func:`conv_matrix_kernel`'s or :func:`conv_transpose_matrix_kernel`'s result.
+
+    Example
+    -------
+    >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
+    >>> matrix, shift, scale, signs, geometry = matrix_kernel(ComplexConv2d(2, 4), 16)
+    >>> tuple(matrix.shape), scale is None
+    ((20, 4), True)
+    """
+    if isinstance(layer, ComplexConvTranspose2d):
+        return conv_transpose_matrix_kernel(layer, freq, split, sources)
+    return conv_matrix_kernel(layer, freq, split, sources)
+
+
+def conv_matrix_kernel(conv, freq, split=False, sources=1):
     """The kernel of :func:`row_step` for a complex causal convolution.
 
     Arguments
     ---------
-    real, imag : torch.nn.Conv2d
-        The convolutions of the real and imaginary weights
-        (:class:`~speechbrain_atkl.models.complex_nn.ComplexConv2d`).
+    conv : speechbrain_atkl.models.complex_nn.ComplexConv2d
+        The layer.
     freq : int
         Input frequency bins.
-    freq_pad : int
-        Zero bins on each side of the frequency axis.
     split : bool
         The form of the product (see :func:`row_step`).
     sources : int
@@ -72,16 +102,17 @@ def conv_step_kernel(real, imag, freq, freq_pad, split=False, sources=1):
         (frame, window row, channel); the output map; the ints of the
         windows' geometry.
     """
+    real, imag, freq_pad = conv.real, conv.imag, conv.freq_pad
     half_out, half_in, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
     units = (freq + 2 * freq_pad - kernel_freq) // stride + 1
     back = max(0, stride * (units - 1) + kernel_freq - freq - freq_pad)
     weights = [w.permute(3, 2, 1, 0).reshape(-1, half_in, 1, half_out) for w in (real.weight, imag.weight)]
     geometry = (freq_pad, back, 0, kernel_freq, stride, units, 2 * half_out, 0, units)
-    return _step_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
+    return _matrix_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
 
 
-def conv_transpose_step_kernel(real, imag, freq, freq_crop, split=False, sources=1):
+def conv_transpose_matrix_kernel(deconv, freq, split=False, sources=1):
     """The kernel of :func:`row_step` for a complex transposed convolution over frequency.
 
     The output row ``r = stride * m + p`` of a transposed convolution sums
@@ -93,23 +124,22 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop, split=False, sources
 
     Arguments
     ---------
-    real, imag : torch.nn.ConvTranspose2d
-        The transposed convolutions of the real and imaginary weights
-        (:class:`~speechbrain_atkl.models.complex_nn.ComplexConvTranspose2d`).
+    deconv : speechbrain_atkl.models.complex_nn.ComplexConvTranspose2d
+        The layer; the output rows it drops in front (``freq_crop``) are
+        dropped here too, ``stride * freq`` rows are kept.
     freq : int
         Input frequency bins.
-    freq_crop : int
-        Output rows dropped in front; ``stride * freq`` rows are kept.
     split : bool
         The form of the product (see :func:`row_step`).
     sources : int
-        See :func:`conv_step_kernel`.
+        See :func:`conv_matrix_kernel`.
 
     Returns
     -------
     tuple
-        As :func:`conv_step_kernel`.
+        As :func:`conv_matrix_kernel`.
     """
+    real, imag, freq_crop = deconv.real, deconv.imag, deconv.freq_crop
     half_in, half_out, kernel_freq, kernel_time = real.weight.shape
     stride = real.stride[0]
     window = -(-kernel_freq // stride)
@@ -124,7 +154,7 @@ def conv_transpose_step_kernel(real, imag, freq, freq_crop, split=False, sources
     front = max(0, window - 1 - first)
     geometry = (front, max(0, end - freq), first - window + 1 + front, window, 1, end - first, 2 * half_out)
     geometry += (freq_crop % stride, stride * freq)
-    return _step_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
+    return _matrix_kernel(*weights, real.bias, imag.bias, geometry, split, sources)
 
 
 def row_step(history, frame, kernel):
@@ -147,7 +177,7 @@ def row_step(history, frame, kernel):
     frame : torch.Tensor
         ``(batch, 1, freq, in_channels)``: the newest input frame.
     kernel : tuple
-        :func:`conv_step_kernel`'s or :func:`conv_transpose_step_kernel`'s result.
+        :func:`matrix_kernel`'s result.
 
     Returns
     -------
@@ -159,20 +189,21 @@ def row_step(history, frame, kernel):
     Example
     -------
     >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
+    >>> from speechbrain_atkl.streaming.frame_steps import conv_frame_step
     >>> conv, x = ComplexConv2d(6, 8, init="pytorch"), torch.randn(1, 6, 16, 2)
     >>> rows = x.permute(0, 3, 2, 1)  # (batch, frames, freq, channels)
     >>> for split in (False, True):
-    ...     kernel = conv.step_matrix(16, split)
+    ...     kernel = matrix_kernel(conv, 16, split)
     ...     front, back = kernel[-1][:2]
     ...     history = torch.nn.functional.pad(rows[:, :1], (0, 0, front, back))
     ...     out, history = row_step(history, rows[:, 1:], kernel)
-    ...     print(torch.allclose(out[:, 0], conv.step(x)[..., 0].transpose(1, 2), atol=1e-5))
+    ...     print(torch.allclose(out[:, 0], conv_frame_step(conv, x)[..., 0].transpose(1, 2), atol=1e-5))
     True
     True
     """
     matrix, shift, scale, signs, geometry = kernel
     front, back, offset, window, step, units, out_channels, first_row, rows, sources = geometry
-    # (Slices that would keep everything are skipped: each operation costs microseconds here.)
+    # (Slices that would keep everything are skipped: every operation has a fixed cost here.)
     padded = F.pad(frame, (0, 0, front, back))
     frames = torch.cat([history, padded], 1)
     batch, channels = frames.shape[0], frames.shape[3]
@@ -203,7 +234,7 @@ def fold_batch_norm(kernel, norm):
     Arguments
     ---------
     kernel : tuple
-        :func:`conv_step_kernel`'s or :func:`conv_transpose_step_kernel`'s result.
+        :func:`matrix_kernel`'s result.
     norm : torch.nn.Module
         The normalisation that follows.
 
@@ -220,130 +251,17 @@ def fold_batch_norm(kernel, norm):
     >>> from speechbrain_atkl.models.complex_nn import ComplexConv2d
     >>> norm = nn.BatchNorm2d(2).eval()
     >>> _ = norm.running_mean.fill_(1.0)
-    >>> kernel, rest = fold_batch_norm(ComplexConv2d(2, 2, init="reference").step_matrix(4), norm)
+    >>> kernel, rest = fold_batch_norm(matrix_kernel(ComplexConv2d(2, 2, init="reference"), 4), norm)
     >>> [round(b, 4) for b in kernel[1].tolist()], type(rest).__name__
     ([-1.0, -1.0], 'Identity')
     """
     if not isinstance(norm, nn.BatchNorm2d):
         return kernel, norm
     matrix, shift, scale, signs, geometry = kernel
-    norm_scale, norm_shift = _batch_norm_map(norm)
+    norm_scale, norm_shift = batch_norm_map(norm)
     if scale is None:  # block form: every column, phases first
         phases = shift.shape[0] // norm_scale.shape[0]
         norm_scale, norm_shift = norm_scale.repeat(phases), norm_shift.repeat(phases)
         return (matrix * norm_scale, shift * norm_scale + norm_shift, None, None, geometry), nn.Identity()
     norm_scale, norm_shift = norm_scale.view(scale.shape), norm_shift.view(scale.shape)
     return (matrix, shift * norm_scale + norm_shift, scale * norm_scale, signs, geometry), nn.Identity()
-
-
-def fold_batch_norm_into_conv(weight, bias, norm, out_dim):
-    """Folds an eval-mode ``nn.BatchNorm2d`` after a convolution into its weight and bias.
-
-    Arguments
-    ---------
-    weight, bias : torch.Tensor
-        The (transposed) convolution's.
-    norm : torch.nn.Module
-        The normalisation that follows.
-    out_dim : int
-        The weight's output-channel axis (0 for a convolution, 1 for a transposed one).
-
-    Returns
-    -------
-    tuple
-        ``((weight, bias), rest)`` as for :func:`fold_batch_norm`.
-
-    Example
-    -------
-    >>> conv, norm = nn.Conv2d(3, 2, 1), nn.BatchNorm2d(2).eval()
-    >>> _ = norm.running_var.fill_(4.0)
-    >>> (weight, bias), rest = fold_batch_norm_into_conv(conv.weight, conv.bias, norm, 0)
-    >>> x = torch.randn(1, 3, 4, 4)
-    >>> torch.allclose(torch.nn.functional.conv2d(x, weight, bias), norm(conv(x)), atol=1e-6)
-    True
-    """
-    if not isinstance(norm, nn.BatchNorm2d):
-        return (weight, bias), norm
-    scale, shift = _batch_norm_map(norm)
-    shape = [1] * weight.dim()
-    shape[out_dim] = -1
-    return (weight * scale.view(shape), bias * scale + shift), nn.Identity()
-
-
-def _batch_norm_map(norm):
-    # An eval-mode batch norm as scale * x + shift, per channel.
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return scale, norm.bias - norm.running_mean * scale
-
-
-def lstm_step_weights(lstms):
-    """The matrix and bias of :func:`lstm_step` for LSTM layers that read the same input.
-
-    Arguments
-    ---------
-    lstms : sequence of torch.nn.LSTM
-        One-layer LSTMs of equal sizes; :func:`lstm_step` runs them side by side.
-
-    Returns
-    -------
-    tuple
-        ``(matrix, bias)``: ``matrix`` ``(inputs + len(lstms) * hidden,
-        len(lstms) * 4 * hidden)`` acting on ``[input, h_1, h_2, ...]``, its
-        gate columns ordered input, forget, output, cell per LSTM.
-    """
-    return _stack_lstm_weights([(lstm, 0) for lstm in lstms])
-
-
-def lstm_layer_weights(lstm, layer):
-    """:func:`lstm_step_weights` of layer ``layer`` of a multi-layer ``nn.LSTM``."""
-    return _stack_lstm_weights([(lstm, layer)])
-
-
-def _stack_lstm_weights(layers):
-    hidden = layers[0][0].hidden_size
-    count = len(layers)
-    # PyTorch orders the gates input, forget, cell, output: put the cell gate last.
-    order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden)])
-    order = torch.cat([order, torch.arange(2 * hidden, 3 * hidden)])
-    inputs, recurrent, biases = [], [], []
-    for i, (lstm, layer) in enumerate(layers):
-        w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
-        inputs.append(w_ih[order].T)
-        block = w_hh.new_zeros(count * hidden, 4 * hidden)
-        block[i * hidden : (i + 1) * hidden] = w_hh[order].T
-        recurrent.append(block)
-        biases.append((getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}"))[order])
-    return torch.cat([torch.cat(inputs, 1), torch.cat(recurrent, 1)]), torch.cat(biases)
-
-
-def lstm_step(x, h, c, weights):
-    """One time step of LSTMs that read the same input, as one matrix product.
-
-    Arguments
-    ---------
-    x : torch.Tensor
-        ``(rows, inputs)``.
-    h, c : torch.Tensor
-        ``(rows, count, hidden)``: the states of the ``count`` LSTMs.
-    weights : tuple
-        :func:`lstm_step_weights`' result.
-
-    Returns
-    -------
-    tuple
-        The new ``(h, c)``, ``(rows, count, hidden)``.
-
-    Example
-    -------
-    >>> lstm = nn.LSTM(3, 4, batch_first=True)
-    >>> x, h, c = torch.randn(2, 3), torch.randn(2, 1, 4), torch.randn(2, 1, 4)
-    >>> new_h, new_c = lstm_step(x, h, c, lstm_step_weights([lstm]))
-    >>> _, (ref_h, ref_c) = lstm(x[:, None], (h.transpose(0, 1), c.transpose(0, 1)))
-    >>> torch.allclose(new_h, ref_h.transpose(0, 1), atol=1e-6)
-    True
-    """
-    matrix, bias = weights
-    gates = torch.addmm(bias, torch.cat([x, h.flatten(1)], 1), matrix).view(-1, c.shape[1], 4, c.shape[2])
-    sigmoid = gates[:, :, :3].sigmoid()
-    c = sigmoid[:, :, 1] * c + sigmoid[:, :, 0] * gates[:, :, 3].tanh()
-    return sigmoid[:, :, 2] * c.tanh(), c

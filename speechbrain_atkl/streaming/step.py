@@ -1,9 +1,10 @@
 """One STFT hop of a DCCRN as a pure function of explicit state tensors.
 
-:class:`StreamingStep` is what :class:`~speechbrain_atkl.inference.streaming.StreamingEnhancer`
+:class:`StreamingStep` is what :class:`~speechbrain_atkl.streaming.enhancer.StreamingEnhancer`
 runs per hop and what the streaming ONNX graph holds
-(:mod:`speechbrain_atkl.inference.onnx_export`). See
-:mod:`~speechbrain_atkl.inference.streaming` for latency and exactness.
+(:mod:`~speechbrain_atkl.streaming.onnx_stream`), each through
+:class:`~speechbrain_atkl.streaming.checked_step.CheckedStep`. See
+:mod:`~speechbrain_atkl.streaming.enhancer` for latency and exactness.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -14,43 +15,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechbrain_atkl.models.attenuation import attenuation_floor
-from speechbrain_atkl.models.complex_streaming import (
-    fold_batch_norm,
-    fold_batch_norm_into_conv,
-    lstm_layer_weights,
-    lstm_step,
-    lstm_step_weights,
-    row_step,
-)
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.dccrn_blocks import apply_mask
-
-
-class _StateUpdate:
-    """The old state of a hop by name, and the new state as it is built."""
-
-    def __init__(self, names, state):
-        self.old = dict(zip(names, state))
-        self.new = {}
-
-    def window(self, name, value):
-        # The history `name` (batch, context) followed by `value` (batch, n); the history moves on.
-        joined = torch.cat([self.old[name], value], -1)
-        self.new[name] = joined[:, value.shape[-1] :]
-        return joined
-
-    def delay(self, name, value, frames):
-        # `value` (batch, 1, ...) as it was `frames` steps ago (itself for 0). The history `name`
-        # (batch, frames, ...) keeps the frames on axis 1: moving on copies blocks.
-        if not frames:
-            return value
-        history = self.old[name]
-        self.new[name] = value if frames == 1 else torch.cat([history[:, 1:], value], 1)
-        return history[:, :1]
-
+from speechbrain_atkl.streaming.frame_steps import (
+    conv_frame_step,
+    conv_transpose_frame_step_channels,
+    fold_batch_norm_into_conv,
+    frame_kernel,
+)
+from speechbrain_atkl.streaming.lstm_steps import lstm_layer_weights, lstm_step, lstm_step_weights
+from speechbrain_atkl.streaming.row_steps import fold_batch_norm, matrix_kernel, row_step
+from speechbrain_atkl.streaming.step_state import StateUpdate, state_shapes
 
 #: Layers whose 2x2 block matrix has more weights than this run the split form of
-#: :func:`~speechbrain_atkl.models.complex_streaming.row_step`.
+#: :func:`~speechbrain_atkl.streaming.row_steps.row_step`.
 SPLIT_WEIGHTS = 2**17
 
 
@@ -64,34 +42,8 @@ class StreamingStep(nn.Module):
 
     Every state tensor has the batch on axis 0 and starts as zeros
     (:meth:`initial_state`); :attr:`state_shapes` lists them in the order
-    :meth:`forward` takes and returns them:
-
-    * ``stft_context`` ``(batch, win_length - hop_length)``: the last input samples;
-    * ``encoder{i}``: the previous input frames of encoder block ``i``;
-    * ``rnn_h``, ``rnn_c``: LSTM states, ``(batch, layers, units)`` for a real
-      LSTM, ``(batch, layers, 2, 2, units / 2)`` for a complex one (axis 2:
-      applied to the real or imaginary input; axis 3: the LSTM of the real or
-      imaginary weights);
-    * ``decoder{j}``: the previous input frames of decoder block ``j`` (0 is
-      the deepest);
-    * ``skip{j}``: the encoder outputs waiting for decoder block ``j`` (only
-      where that block is ``lag > 0`` frames late);
-    * ``spectrum``: the noisy spectrum waiting for its mask, and
-      ``valid_history`` ``(batch, lookahead_frames)``: the recent ``valid``
-      flags (both only with look-ahead);
-    * ``overlap`` ``(batch, win_length - hop_length)``: overlap-add partial sums.
-
-    The frames' layout depends on the form (``matrix_steps``). Matrix steps
-    keep them rows-first (:mod:`~speechbrain_atkl.models.complex_streaming`):
-    ``encoder{i}``/``decoder{j}`` ``(batch, kernel_time - 1, padded freq,
-    channels)``, ``skip{j}`` ``(batch, lag, freq, channels)``, ``spectrum``
-    ``(batch, lookahead_frames, n_fft // 2 + 1, 2)``. Convolution steps keep
-    the model's layout: ``encoder{i}``
-    ``(batch, channels, freq, kernel_time - 1)``, ``decoder{j}`` ``(batch,
-    (kernel_time - 1) * channels, freq, 1)`` (the frames on the channel axis,
-    as the one-frame transposed convolution reads them; the input channels are
-    ``[x | skip]``, each ``[real | imag]``), ``(batch, lag, channels, freq)``
-    and ``(batch, lookahead_frames, 2, n_fft // 2 + 1)``.
+    :meth:`forward` takes and returns them (names, shapes and the frames'
+    layout in each form: :mod:`~speechbrain_atkl.streaming.step_state`).
 
     Step ``s`` reads input samples ``[s * hop, (s + 1) * hop)`` and returns the
     enhanced samples ``[(s - lookahead_frames) * hop - (win_length - hop),
@@ -108,10 +60,9 @@ class StreamingStep(nn.Module):
         Run each (transposed) convolution's one-frame step as one matrix
         product on rows-first frames, batch normalisation folded in: the
         fast form in PyTorch. False runs the layers' one-frame convolutions
-        (:meth:`~speechbrain_atkl.models.complex_nn.ComplexConv2d.step`): the
-        form onnxruntime runs faster, used for the ONNX graph, and the
-        reference of ``benchmarks/streaming_onnx.py``. Same outputs to float
-        rounding.
+        (:mod:`~speechbrain_atkl.streaming.frame_steps`): the
+        form onnxruntime runs faster, used for the ONNX graph. Same outputs
+        to float rounding.
     atten_lim_db : float or None
         Attenuation limit in dB, as the model's ``forward`` takes it (the
         same output, delayed); None: no limit.
@@ -169,7 +120,7 @@ class StreamingStep(nn.Module):
         with torch.no_grad():
             self._register_layers(model, bins)
             self._register_rnn(model.bottleneck, model.config["channels"][-1], bins >> len(model.encoder))
-        self.state_shapes = self._state_shapes(model, bins)
+        self.state_shapes = state_shapes(model, self._layer_shapes, self.decoder_lags, matrix_steps)
         self._collect_kernels()
 
     def _register_layers(self, model, bins):
@@ -186,7 +137,7 @@ class StreamingStep(nn.Module):
                 # The split form reads each weight once: the large layers are memory-bound.
                 split = 4 * block.conv.real.weight.numel() > SPLIT_WEIGHTS
                 # A decoder block reads torch.cat([x, skip], -1): two sources.
-                kernel = block.conv.step_matrix(freq, split, sources=1 + (part == "decoder"))
+                kernel = matrix_kernel(block.conv, freq, split, sources=1 + (part == "decoder"))
                 kernel, self._norms[name] = fold_batch_norm(kernel, block.norm)
                 self._register(name, kernel)
                 front, back = kernel[-1][:2]
@@ -196,7 +147,7 @@ class StreamingStep(nn.Module):
         # The one-frame convolution of a block, batch norm folded in. A decoder reads its frames
         # stacked on the channel axis, oldest first, and [x | skip] joined plainly (the weight's
         # input channels reordered from complex_cat's order): no reordering in the graph.
-        weight, bias = block.conv.step_kernel()
+        weight, bias = frame_kernel(block.conv)
         if part == "decoder":  # input channels (part, source, channel) -> (source, part, channel)
             weight = weight.unflatten(0, (-1, 2, 2, channels // 4)).transpose(1, 2).flatten(0, 3)
         out_dim = 1 if part == "decoder" else 0
@@ -247,7 +198,7 @@ class StreamingStep(nn.Module):
 
     def _collect_kernels(self):
         # The kernels as tuples of their buffers, read once per hop without module attribute
-        # look-ups (microseconds each, per layer); collected again whenever the buffers move.
+        # look-ups (per layer and hop); collected again whenever the buffers move.
         self._kernels = {
             name: tuple(getattr(self, p) if isinstance(p, str) else p for p in parts)
             for name, parts in self._kernel_parts.items()
@@ -266,29 +217,6 @@ class StreamingStep(nn.Module):
         module = super()._apply(fn, *args, **kwargs)
         self._collect_kernels()
         return module
-
-    def _state_shapes(self, model, bins):
-        cfg = model.config
-        widths = [2] + list(cfg["channels"])
-        shapes = {"stft_context": (self.win_length - self.hop_length,)}
-        for i in range(len(model.encoder)):
-            shapes[f"encoder{i}"] = self._layer_shapes[f"encoder{i}"]
-        layers, units = cfg["rnn_layers"], cfg["rnn_units"]
-        rnn = (layers, units) if cfg["rnn_type"] == "real" else (layers, 2, 2, units // 2)
-        shapes["rnn_h"] = shapes["rnn_c"] = rnn
-        depth = len(model.decoder)
-        for j, lag in enumerate(self.decoder_lags):
-            level = depth - 1 - j  # the encoder block whose output is skipped to decoder j
-            shapes[f"decoder{j}"] = self._layer_shapes[f"decoder{j}"]
-            if lag:
-                frame = (widths[level + 1], bins >> (level + 1))
-                shapes[f"skip{j}"] = (lag, *(frame[::-1] if self.matrix_steps else frame))
-        if self.lookahead_frames:
-            frame = (bins + 1, 2) if self.matrix_steps else (2, bins + 1)
-            shapes["spectrum"] = (self.lookahead_frames, *frame)
-            shapes["valid_history"] = (self.lookahead_frames,)
-        shapes["overlap"] = (self.win_length - self.hop_length,)
-        return shapes
 
     @property
     def state_names(self):
@@ -321,7 +249,7 @@ class StreamingStep(nn.Module):
         *state : torch.Tensor
             The updated state tensors.
         """
-        update = _StateUpdate(self.state_names, state)
+        update = StateUpdate(self.state_names, state)
         frame = update.window("stft_context", audio)
         if self.matrix_steps:
             spectrum = torch.view_as_real(torch.fft.rfft(frame * self.window, self.n_fft))[:, None]
@@ -380,7 +308,8 @@ class StreamingStep(nn.Module):
         for i, block in enumerate(self.model.encoder):
             frames = torch.cat([update.old[f"encoder{i}"], x], -1)  # time last
             update.new[f"encoder{i}"] = x if frames.shape[-1] == 2 else frames[..., 1:]
-            x = self._convolution_rest(f"encoder{i}", block, block.conv.step(frames, self._kernel(f"encoder{i}")))
+            out = conv_frame_step(block.conv, frames, self._kernel(f"encoder{i}"))
+            x = self._convolution_rest(f"encoder{i}", block, out)
             skips.append(x)
         x = self._rnn_step(x.flatten(1), update).view_as(x)
         flags = self._valid_flags(valid, update)
@@ -390,7 +319,7 @@ class StreamingStep(nn.Module):
             frame = torch.cat([x, skip], 1) * flags[:, flags.shape[1] - 1 - lag].view(-1, 1, 1, 1)
             frames = torch.cat([update.old[f"decoder{j}"], frame], 1)  # frames on the channel axis
             update.new[f"decoder{j}"] = frames[:, frame.shape[1] :]
-            out = block.conv.step_channels(frames, self._kernel(f"decoder{j}"))
+            out = conv_transpose_frame_step_channels(block.conv, frames, self._kernel(f"decoder{j}"))
             x = self._convolution_rest(f"decoder{j}", block, out)
         return x
 
