@@ -36,8 +36,7 @@ class ComplexLSTM(nn.Module):
     Example
     -------
     >>> lstm = ComplexLSTM(input_size=64, hidden_size=32, num_layers=2, projection_size=64)
-    >>> out, state = lstm(torch.randn(3, 10, 64))
-    >>> out.shape
+    >>> lstm(torch.randn(3, 10, 64)).shape
     torch.Size([3, 10, 64])
     """
 
@@ -58,37 +57,28 @@ class ComplexLSTM(nn.Module):
                 [nn.Linear(half_hidden, half_proj), nn.Linear(half_hidden, half_proj)]
             )
 
-    def forward(self, x, state=None):
-        """Runs the LSTM.
+    def forward(self, x):
+        """Runs the LSTM over all frames, from zero states.
 
         Arguments
         ---------
         x : torch.Tensor
             Input, shape ``(batch, frames, input_size)``, real half first.
-        state : list or None
-            Per layer, the ``((h, c), (h, c))`` states of the real and imaginary
-            LSTMs, as returned by a previous call (for streaming).
 
         Returns
         -------
-        out : torch.Tensor
+        torch.Tensor
             Shape ``(batch, frames, hidden_size or projection_size)``.
-        state : list
-            The final states, to pass to the next call.
         """
         batch = x.shape[0]
-        new_state = []
-        for layer, (lstm_r, lstm_i) in enumerate(zip(self.real, self.imag)):
-            sr, si = (None, None) if state is None else state[layer]
+        for lstm_r, lstm_i in zip(self.real, self.imag):
             # Run each real LSTM once on the real and imaginary inputs stacked on batch.
             both = torch.cat(split_complex(x, dim=-1), 0)
-            out_r, sr = lstm_r(both, sr)
-            out_i, si = lstm_i(both, si)
+            out_r, out_i = lstm_r(both)[0], lstm_i(both)[0]
             r2r, i2r = out_r[:batch], out_r[batch:]
             r2i, i2i = out_i[:batch], out_i[batch:]
             x = torch.cat([r2r - i2i, i2r + r2i], -1)
-            new_state.append((sr, si))
         if self.projection is not None:
             real, imag = split_complex(x, dim=-1)
             x = torch.cat([self.projection[0](real), self.projection[1](imag)], -1)
-        return x, new_state
+        return x

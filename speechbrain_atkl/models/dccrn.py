@@ -242,7 +242,7 @@ class DCCRN(nn.Module):
         for block in self.encoder:
             x = block(x)
             skips.append(x)
-        x, _ = self.bottleneck(x)
+        x = self.bottleneck(x)
         decoded = []
         # In eval mode the decoder runs channels-last: oneDNN's transposed convolution computes
         # in that layout, and in PyTorch's default one each block's input and output would be

@@ -111,8 +111,7 @@ class RecurrentBottleneck(nn.Module):
     Example
     -------
     >>> rnn = RecurrentBottleneck(channels=8, freq=4, rnn_type="complex", rnn_units=16)
-    >>> out, state = rnn(torch.randn(2, 8, 4, 7))
-    >>> out.shape
+    >>> rnn(torch.randn(2, 8, 4, 7)).shape
     torch.Size([2, 8, 4, 7])
     """
 
@@ -128,37 +127,34 @@ class RecurrentBottleneck(nn.Module):
         else:
             raise ValueError(f"rnn_type must be 'real' or 'complex', got {rnn_type!r}.")
 
-    def forward(self, x, state=None):
-        """Runs the LSTM over frames.
+    def forward(self, x):
+        """Runs the LSTM over all frames, from zero states.
+
+        (Streaming runs the same weights one frame at a time:
+        :mod:`speechbrain_atkl.streaming.lstm_steps`.)
 
         Arguments
         ---------
         x : torch.Tensor
             Encoder output ``(batch, channels, freq, frames)``.
-        state : object or None
-            The state returned by a previous call (for streaming).
 
         Returns
         -------
-        out : torch.Tensor
+        torch.Tensor
             Same shape as ``x``.
-        state : object
-            The recurrent state after the last frame.
         """
         batch, channels, freq, frames = x.shape
         if self.rnn_type == "real":
             seq = x.permute(0, 3, 1, 2).reshape(batch, frames, channels * freq)
-            out, state = self.lstm(seq, state)
-            out = self.projection(out)
-            return out.reshape(batch, frames, channels, freq).permute(0, 2, 3, 1), state
+            out = self.projection(self.lstm(seq)[0])
+            return out.reshape(batch, frames, channels, freq).permute(0, 2, 3, 1)
         # Complex: flatten real and imaginary halves separately, real half first.
         real, imag = split_complex(x)
         seq = torch.cat([_frames_last_to_seq(real), _frames_last_to_seq(imag)], -1)
-        out, state = self.lstm(seq, state)
-        out_real, out_imag = split_complex(out, dim=-1)
+        out_real, out_imag = split_complex(self.lstm(seq), dim=-1)
         half = (batch, frames, channels // 2, freq)
         out = torch.cat([out_real.reshape(half), out_imag.reshape(half)], 2)
-        return out.permute(0, 2, 3, 1), state
+        return out.permute(0, 2, 3, 1)
 
 
 def _frames_last_to_seq(x):
