@@ -2,8 +2,9 @@
 
 :func:`enhance_stream` takes the input as an iterable of blocks and yields the
 output as it is done; :func:`enhance_in_chunks` is its waveform-in,
-waveform-out form. Both are used by
-:class:`~speechbrain_atkl.inference.enhance.EnhanceBatch`.
+waveform-out form. :class:`~speechbrain_atkl.inference.enhance.EnhanceBatch`
+enhances waveforms with :func:`enhance_in_chunks` and files with
+:func:`enhance_stream` (through :mod:`~speechbrain_atkl.inference.file_pipeline`).
 
 Authors
  * speechbrain-atkl developers 2026

@@ -9,7 +9,8 @@ Hugging Face Hub id) and enhances batches of waveforms or whole audio files:
 >>> enhanced = enhancer.enhance_file("noisy.flac", "enhanced.wav")  # doctest: +SKIP
 
 Long recordings are read, resampled, enhanced in overlapping chunks
-(:func:`enhance_stream`) and written block by block, so that memory stays
+(:func:`enhance_stream`) and written block by block
+(:mod:`~speechbrain_atkl.inference.file_pipeline`), so that memory stays
 bounded whatever the file's length. Every method takes an attenuation limit
 (``atten_lim_db``, see :mod:`~speechbrain_atkl.models.attenuation`), and
 :meth:`EnhanceBatch.enhance_file` can write its output at the input's rate.
@@ -26,10 +27,9 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import LocalStrategy
 
-from speechbrain_atkl.data.audio import audio_info, float_samples, read_blocks
-from speechbrain_atkl.data.resample import StreamResampler
+from speechbrain_atkl.data.audio import float_samples
 from speechbrain_atkl.inference.chunking import check_chunking, enhance_in_chunks, enhance_stream
-from speechbrain_atkl.inference.enhanced_output import EnhancedOutput
+from speechbrain_atkl.inference.file_pipeline import enhance_audio_file
 from speechbrain_atkl.loading import load_model_folder
 from speechbrain_atkl.models.attenuation import attenuation_floor
 
@@ -374,44 +374,20 @@ class EnhanceBatch(Pretrained):
             )
         enhance = self._one_waveform(atten_lim_db)
         chunking = self._chunking(chunk_seconds, context_seconds, crossfade_seconds)
-        blocks = read_blocks(path, self.sample_rate, block_frames=_block_frames(chunking["chunk_samples"]))
-        pieces = (piece.cpu() for piece in enhance_stream(enhance, blocks, **chunking))
-        rate = self.sample_rate
-        if output_rate == "input":
-            info = audio_info(path)
-            if info.sample_rate != rate:
-                pieces = _resampled(pieces, rate, info.sample_rate, info.frames)
-                rate = info.sample_rate
-        kept = [] if return_signal else None
-        with EnhancedOutput(output_filename, rate) as output:
-            try:
-                for piece in pieces:
-                    output.write(piece)
-                    if kept is not None:
-                        kept.append(piece)
-            except NonFiniteOutputError as error:
-                raise RuntimeError(f"{path}: {error} Nothing written.") from None
-        return torch.cat(kept) if kept is not None else None
+        try:
+            return enhance_audio_file(
+                enhance,
+                path,
+                self.sample_rate,
+                chunking,
+                output_filename,
+                return_signal,
+                output_rate="input" if output_rate == "input" else None,
+            )
+        except NonFiniteOutputError as error:  # the output file was discarded
+            raise RuntimeError(f"{path}: {error} Nothing written.") from None
 
     def forward(self, noisy, lengths=None):
         """Same as :meth:`enhance_batch`."""
         return self.enhance_batch(noisy, lengths)
 
-
-def _resampled(pieces, orig_rate, new_rate, frames):
-    """Consecutive ``(time,)`` pieces of a signal at ``orig_rate``, as pieces at ``new_rate``.
-
-    The output is cut to ``frames`` samples (the rounding up of two
-    resamplings leaves a few more).
-    """
-    resampler = StreamResampler(orig_rate, new_rate)
-    for piece in pieces:
-        piece = resampler.push(piece)[:frames]
-        frames -= piece.shape[0]
-        yield piece
-    yield resampler.finish()[:frames]
-
-
-def _block_frames(chunk_samples):
-    """File samples read per block: about one chunk, at most 2**20."""
-    return min(max(chunk_samples, 4096), 1 << 20)
