@@ -18,7 +18,7 @@ figures hold on a busy machine better than wall time):
 once in a fresh process with :func:`speechbrain_atkl.allocator.tune_allocator`
 (what the commands do) and once with it off::
 
-    nice -n 10 python benchmarks/enhance_cost.py            # ~1.5 min on a quiet 2-core CPU
+    nice -n 10 python benchmarks/enhance_cost.py            # the defaults (run time: docs/benchmarks.md)
     python benchmarks/enhance_cost.py --seconds 30 --lengths 10 20 --repeats 1   # quick look
 
 Authors

@@ -30,8 +30,7 @@ Streaming figures are medians over ``--repeats`` interleaved runs of
 fastest of ``--repeats``. By default times are CPU times of this process
 (``--clock cpu``), which other processes on a busy machine disturb far less
 than wall-clock times (``--clock wall``); with one thread both agree on an idle
-machine. The defaults take about four minutes on a loaded 2-core machine
-(two of them compiling).
+machine. How long a run takes: ``docs/benchmarks.md``, "Streaming and ONNX speed".
 
     python benchmarks/streaming_onnx.py [--models Distil-DCCRN DCCRN-E] [--seconds 3] [--repeats 4] \\
         [--clock cpu] [--no-compile]

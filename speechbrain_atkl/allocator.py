@@ -13,10 +13,14 @@ memory freed at the top of the heap is kept up to the threshold. What it
 saves and costs, measured with ``benchmarks/enhance_cost.py``:
 ``docs/benchmarks.md``, "enhance_file: CPU cost and the allocator".
 
-The inference and evaluation commands call it at start-up
-(``speechbrain-atkl-enhance``, ``speechbrain-atkl-evaluate``); a library
-user may call it once too. ``train.py`` does not: a training step's peak
-memory grew with it and its CPU time did not measurably shrink.
+Who calls it: the two commands at start-up, ``speechbrain-atkl-enhance``
+(:func:`speechbrain_atkl.inference.cli.main`, and each of its ``--jobs``
+worker processes) and ``speechbrain-atkl-evaluate``
+(:func:`speechbrain_atkl.evaluation.cli.main`, which
+``recipes/DNS/evaluate.py`` runs too), and ``benchmarks/enhance_cost.py``,
+which measures it; a library user may call it once too. ``train.py`` does
+not: a training step's peak memory grew with it and its CPU time did not
+measurably shrink.
 
 The environment variable :data:`ENV_VAR` controls it:
 
@@ -27,8 +31,9 @@ The environment variable :data:`ENV_VAR` controls it:
 It is a no-op on a C library other than glibc, and when glibc's own
 settings are given (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
 or ``malloc`` entries of ``GLIBC_TUNABLES``): those are the user's choice.
-It changes this process only (workers started with ``spawn`` keep glibc's
-defaults).
+It changes the calling process only: a process started with ``spawn`` keeps
+glibc's defaults unless it calls it too (the evaluation's scoring workers
+do not).
 
 Authors
  * speechbrain-atkl developers 2026

@@ -14,7 +14,8 @@ from speechbrain_atkl.data.audio import AudioError, load_audio, read_blocks
 from speechbrain_atkl.data.audio_writer import AudioWriteError, save_audio
 from speechbrain_atkl.data.resample import StreamResampler, resample
 
-#: Rates coprime (or nearly) with 16 kHz; 31249 Hz cost 51 s and 8.9 GB before the fix.
+#: Rates coprime (or nearly) with 16 kHz: their reduced ratios have large terms, which would make
+#: torchaudio's resampling kernel huge without ``resampling_ratio`` (speechbrain_atkl.data.resample).
 COPRIME_RATES = [31249, 22051, 44101, 7919, 383999]
 
 MEASURE = """

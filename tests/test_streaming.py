@@ -281,7 +281,7 @@ def test_chunks_that_require_grad_and_numpy_chunks_stream_alike():
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "overflow"])
 def test_a_bad_chunk_is_rejected_and_leaves_the_stream_clean(bad):
-    """One NaN chunk used to poison every later output; extreme finite input overflows the same way."""
+    """A NaN chunk, or finite input so extreme it overflows, is refused and leaves the state unchanged."""
     model = small_dccrn()
     torch.manual_seed(1)
     wav = 0.1 * torch.randn(2, 1500)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cropped_reference(deconv, x):
-    """The former formulation: the full transposed convolution, then the kept rows and frames."""
+    """The plain formulation: the full transposed convolution, then the kept rows and frames."""
     weight, bias = deconv.stacked_weight()
     out = F.conv_transpose2d(x, weight, bias, deconv.real.stride)
     crop, rows = deconv.freq_crop, x.shape[2] * deconv.freq_stride

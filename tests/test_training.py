@@ -330,7 +330,7 @@ def test_test_metrics_count_failed_outputs_against_the_model(tmp_path):
 
 
 def test_validation_pesq_counts_a_silent_output_against_the_model(tmp_path):
-    """A silent validation output gets the worst PESQ (it used to be left out of the mean)."""
+    """A silent validation output counts in the mean PESQ, with the worst score (1.0)."""
     from types import SimpleNamespace
 
     import speechbrain as sb
@@ -353,7 +353,7 @@ def test_bad_hyperparameters_fail_before_any_data_work(tmp_path):
 
 
 def test_no_checkpoint_no_test(tmp_path, corpus):
-    """--number_of_epochs 0 on a new run used to test a randomly initialised model and exit 0."""
+    """--number_of_epochs 0 on a new run fails: there is no trained model, and a random one is not tested."""
     from speechbrain_atkl.training.run_checks import ConfigurationError, require_checkpoint
 
     done = _train("distil_dccrn.yaml", tmp_path, corpus, check=False, number_of_epochs=0)

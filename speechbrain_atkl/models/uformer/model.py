@@ -40,11 +40,11 @@ Both are computed without ``atan2``: ``Xc Mc / |Mc|`` carries the phase.
 ``channels`` counts real and imaginary parts together (``[16, ..., 256]`` is
 8 ... 128 complex channels); ``magnitude_channels`` defaults to half of it.
 
-The Uformer as this package first wrote it, before it followed the authors'
-public model, is rebuilt exactly by :data:`PREVIOUS_TEACHER`
-(``output_combination="complex_mean", conformer_fusion=False,
-dilated_conv="time", dilations=[1, 2, ..., 128], init="pytorch"``); it is
-kept for ablations (``docs/method.md``, row "previous teacher").
+:data:`PREVIOUS_TEACHER` is the Uformer without the choices taken from the
+authors' public code (``output_combination="complex_mean",
+conformer_fusion=False, dilated_conv="time", dilations=[1, 2, ..., 128],
+init="pytorch"``), for ablations: the teacher benchmark trains it next to
+the default (``docs/method.md``, row "previous teacher").
 
 Authors
  * speechbrain-atkl developers 2026
@@ -60,8 +60,8 @@ from speechbrain_atkl.models.uformer.branches import Branch, BranchFusion
 from speechbrain_atkl.models.uformer.conformer import DILATED_CONV, DualStreamConformerBlock
 
 OUTPUT_COMBINATIONS = ("magnitude", "complex_mean")
-#: Overrides that rebuild the Uformer as first written here, before it followed the authors' public model
-#: (output combination, conformer fusion, dilated convolutions, initialisation), with its parameter counts.
+#: Overrides that leave out the choices taken from the authors' public code (output combination, conformer
+#: fusion, dilated convolutions, initialisation), for ablations; the presets' comments give its parameter counts.
 PREVIOUS_TEACHER = dict(
     output_combination="complex_mean",
     conformer_fusion=False,
