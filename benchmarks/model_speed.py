@@ -28,8 +28,7 @@ min-max range in brackets:
 
     nice -n 19 python benchmarks/model_speed.py [--rounds 7] [--seconds 10] [--threads 1 2] [--blocks]
 
-The defaults take about a minute on a quiet 2-core CPU. On a loaded machine
-use ``--threads 1``: with 2 threads on 2 busy cores the OpenMP threads wait
+On a loaded machine use ``--threads 1``: with 2 threads on 2 busy cores the OpenMP threads wait
 for each other and wall times grow many times over (``docs/benchmarks.md``).
 
 Authors
