@@ -27,7 +27,32 @@ REPORT_EXAMPLES = 50
 
 
 class ScanReport:
-    """Collects what preparation skipped, could not pair or must convert."""
+    """Collects what preparation skipped, could not pair or must convert.
+
+    Arguments
+    ---------
+    sample_rate : int
+        The rate the recipe trains at: files at another rate are counted as
+        resampled at load time.
+    checks : speechbrain_atkl.data.checks.SampleChecks
+        Reads each file's samples once (non-finite samples make it unusable).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile as sf
+    >>> from speechbrain_atkl.data.checks import SampleChecks
+    >>> folder = tempfile.mkdtemp()
+    >>> sf.write(os.path.join(folder, "a.wav"), np.zeros((800, 2)), 8000)
+    >>> sf.write(os.path.join(folder, "empty.wav"), np.zeros(0), 16000)
+    >>> report = ScanReport(16000, SampleChecks(os.path.join(folder, "checks.json")))
+    >>> manifest = single_manifest(folder, "some audio", report)
+    >>> list(manifest), [item["reason"] for item in report.skipped]
+    (['a'], ['zero-length audio (no samples)'])
+    >>> summary = report.as_dict({"train": manifest})
+    >>> summary["resampled_at_load"]["count"], summary["mixed_to_mono_at_load"]["count"]
+    (1, 1)
+    """
 
     def __init__(self, sample_rate, checks):
         self.sample_rate = sample_rate
@@ -40,6 +65,7 @@ class ScanReport:
         self.converted = {"resampled": [], "mixed_to_mono": []}
 
     def skip(self, path, reason):
+        """Records ``path`` as skipped for ``reason`` (and logs a warning)."""
         logger.warning("Skipping %s: %s", path, reason)
         self.skipped.append({"file": str(path), "reason": reason})
 
@@ -66,6 +92,7 @@ class ScanReport:
         return info
 
     def as_dict(self, manifests):
+        """The report as a JSON-ready dict, with each of ``manifests`` (name -> manifest) counted."""
         return {
             "manifests": {
                 name: {"entries": len(data), "hours": _hours(data)}
@@ -87,7 +114,6 @@ class ScanReport:
             "notes": self.notes,
         }
 
-
     def _read(self, path):
         """The file's AudioInfo, or an AudioError if it is unreadable or holds non-finite samples."""
         try:
@@ -103,7 +129,32 @@ def _hours(manifest):
 
 
 def report_text(report):
-    """Human-readable version of the report dict."""
+    """Human-readable version of the report dict.
+
+    Arguments
+    ---------
+    report : dict
+        As :meth:`ScanReport.as_dict` returns it.
+
+    Returns
+    -------
+    str
+        One line per manifest, conversion count and skipped or unpaired file.
+
+    Example
+    -------
+    >>> report = ScanReport(16000, checks=None)
+    >>> report.skip("b.wav", "zero-length audio (no samples)")
+    >>> print(report_text(report.as_dict({})))
+    Data preparation report
+    <BLANKLINE>
+    Files resampled to 16000 Hz at load time: 0 (sample rates seen: {})
+    Files mixed to mono (channel average) at load time: 0 (channel counts seen: {})
+    Skipped files: 1
+      b.wav: zero-length audio (no samples)
+    Unpaired files: 0
+    <BLANKLINE>
+    """
     lines = ["Data preparation report", ""]
     for name, stats in report["manifests"].items():
         lines.append(f"{name}: {stats['entries']} entries, {stats['hours']} h")
@@ -129,14 +180,59 @@ def report_text(report):
 
 
 def require_dir(path, expected):
-    """Raises a clear error unless ``path`` is a folder."""
+    """Raises a clear error unless ``path`` is a folder.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The folder.
+    expected : str
+        What the folder should hold, for the error message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Example
+    -------
+    >>> require_dir("/no/such/folder", "clean speech")
+    Traceback (most recent call last):
+     ...
+    FileNotFoundError: /no/such/folder: missing folder; expected clean speech.
+    """
     if not Path(path).is_dir():
         raise FileNotFoundError(f"{path}: missing folder; expected {expected}.")
     return Path(path)
 
 
 def list_audio(folder, expected):
-    """Sorted audio files under ``folder`` (recursive); error if none."""
+    """Sorted audio files under ``folder`` (recursive); error if none.
+
+    Hidden files and files of other extensions than
+    :data:`~speechbrain_atkl.data.audio.AUDIO_EXTENSIONS` are left out.
+
+    Arguments
+    ---------
+    folder : str or pathlib.Path
+        The folder.
+    expected : str
+        What the folder should hold, for the error messages.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("b.wav", "sub/a.flac", ".hidden.wav", "notes.txt"):
+    ...     (folder / name).parent.mkdir(exist_ok=True)
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [path.relative_to(folder).as_posix() for path in list_audio(folder, "noise")]
+    ['b.wav', 'sub/a.flac']
+    """
     folder = require_dir(folder, expected)
     files = sorted(
         path
@@ -161,7 +257,27 @@ def _utt_id(path, root):
 def single_manifest(folder, expected, report, subfolders=None, required=True):
     """Manifest ``{id: {"wav", "duration", "sample_rate", "channels"}}``.
 
-    Files are taken from ``folder`` or only from its ``subfolders``.
+    Files are taken from ``folder`` or only from its ``subfolders``; an id is
+    the file's path below ``folder`` without extension, ``/`` written
+    ``__``. Unusable files are left out and recorded in ``report``
+    (:class:`ScanReport` shows an example).
+
+    Arguments
+    ---------
+    folder : pathlib.Path
+        The folder.
+    expected : str
+        What the folder should hold, for the error messages.
+    report : ScanReport
+        Reads the files and records what was skipped.
+    subfolders : list of str or None
+        Only these subfolders of ``folder``.
+    required : bool
+        False: a missing folder gives an empty manifest instead of an error.
+
+    Returns
+    -------
+    dict
     """
     if not required and not Path(folder).is_dir():
         return {}
@@ -186,8 +302,20 @@ def single_manifest(folder, expected, report, subfolders=None, required=True):
 def pair_entries(pairs, report):
     """Paired manifest entries ``{id: {"noisy_wav", "clean_wav", "duration", ...}}``.
 
-    ``pairs`` maps ids to ``(noisy_path, clean_path, extra_fields)``; a pair
-    with an unusable file is left out.
+    A pair with an unusable file is left out; a pair whose files differ in
+    length gets the shorter duration and a note in ``report``.
+
+    Arguments
+    ---------
+    pairs : dict
+        Maps ids to ``(noisy_path, clean_path, extra_fields)``; the extra
+        fields (a dict) are copied into the entry.
+    report : ScanReport
+        Reads the files and records what was skipped.
+
+    Returns
+    -------
+    dict
     """
     ids = list(pairs)
     infos = report.inspect([pairs[i][0] for i in ids] + [pairs[i][1] for i in ids])

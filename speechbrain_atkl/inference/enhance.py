@@ -35,6 +35,7 @@ from speechbrain_atkl.models.attenuation import attenuation_floor
 
 __all__ = ["EnhanceBatch", "NonFiniteOutputError", "enhance_in_chunks", "enhance_stream"]
 
+
 class NonFiniteOutputError(RuntimeError):
     """The model produced NaN or infinite samples (e.g. from extreme input)."""
 

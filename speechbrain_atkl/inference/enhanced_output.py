@@ -44,7 +44,29 @@ def write_enhanced(path, wav, sample_rate):
 
 
 class EnhancedOutput:
-    """Writes an enhanced signal piece by piece (see :func:`write_enhanced`); ``path=None`` writes nothing."""
+    """Writes an enhanced signal piece by piece (see :func:`write_enhanced`); ``path=None`` writes nothing.
+
+    A context manager: the file appears under ``path`` only when the block
+    ends without an exception (it is written under a temporary name until
+    then, and removed if the block fails).
+
+    Arguments
+    ---------
+    path : str or pathlib.Path or None
+        Output file (format from the extension), or None.
+    sample_rate : int
+        Sampling rate in Hz.
+
+    Example
+    -------
+    >>> import os, tempfile, soundfile, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.flac")
+    >>> with EnhancedOutput(path, 16000) as output:
+    ...     output.write(torch.full((100,), 0.5))
+    ...     output.write(torch.full((100,), 2.0))  # clipped for FLAC (a warning is logged)
+    >>> soundfile.read(path)[0][[0, 150]].tolist()
+    [0.5, 0.999969482421875]
+    """
 
     def __init__(self, path, sample_rate):
         self.path = None if path is None else Path(path)
@@ -59,6 +81,7 @@ class EnhancedOutput:
         return self
 
     def write(self, wav):
+        """Appends ``wav`` ``(time,)`` to the file (clipped to [-1, 1] unless a float format)."""
         if self.writer is None:
             return
         if not self.float:

@@ -53,7 +53,16 @@ def build_model(spec, what="model config", state=None, state_what="weights"):
 
 
 def save_model_config(model, path):
-    """Writes :func:`model_spec` of ``model`` to the YAML file ``path`` (atomically)."""
+    """Writes :func:`model_spec` of ``model`` to the YAML file ``path`` (atomically).
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        A model with a ``config`` attribute (the package's models have one).
+    path : str or pathlib.Path
+        The YAML file; its folder is created if needed. Read it back with
+        :func:`load_model_config` (example there).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

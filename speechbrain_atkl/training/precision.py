@@ -83,7 +83,27 @@ def resolve_precision(precision, device="cpu", flags=None):
 def choose_precision(hparams, run_opts):
     """Resolves the YAML's ``precision`` (unless the command line set one) in place; logs the choice.
 
-    Returns the precision the run trains in.
+    Arguments
+    ---------
+    hparams : dict
+        The run's hyper-parameters; its ``precision`` (``auto`` resolved by
+        :func:`resolve_precision`) is replaced by the precision chosen.
+    run_opts : dict
+        SpeechBrain's run options (``device``; a ``precision`` given on the
+        command line wins).
+
+    Returns
+    -------
+    str
+        The precision the run trains in: ``fp32``, ``bf16`` or ``fp16``.
+
+    Example
+    -------
+    >>> hparams = {"precision": "auto"}
+    >>> choose_precision(hparams, {"device": "cuda:0"}), hparams["precision"]
+    ('bf16', 'bf16')
+    >>> choose_precision({"precision": "fp32"}, {"device": "cpu"})
+    'fp32'
     """
     if "precision" in getattr(run_opts, "overridden_args", ()):
         return run_opts["precision"]

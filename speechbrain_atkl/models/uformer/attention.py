@@ -25,7 +25,13 @@ from torch import nn
 
 
 def num_parts(is_complex):
-    """Number of stacked parts of a feature: 2 (real, imaginary) or 1."""
+    """Number of stacked parts of a feature: 2 (real, imaginary) or 1.
+
+    Example
+    -------
+    >>> num_parts(True), num_parts(False)
+    (2, 1)
+    """
     return 2 if is_complex else 1
 
 
@@ -65,7 +71,24 @@ class ComplexLinear(nn.Module):
 
 
 def linear_layer(in_features, out_features, is_complex):
-    """A complex or a real linear layer."""
+    """A complex or a real linear layer.
+
+    Arguments
+    ---------
+    in_features, out_features : int
+        Features in and out (for a complex layer: real and imaginary together).
+    is_complex : bool
+        :class:`ComplexLinear` if true, else ``torch.nn.Linear``.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Example
+    -------
+    >>> type(linear_layer(8, 6, True)).__name__, type(linear_layer(8, 6, False)).__name__
+    ('ComplexLinear', 'Linear')
+    """
     if is_complex:
         return ComplexLinear(in_features, out_features)
     return nn.Linear(in_features, out_features)
