@@ -106,7 +106,7 @@ class ATKLLoss(nn.Module):
         centre of its window (needs both models' frame timings, see
         :meth:`terms`; right for any pair of hops), or ``"span"``, the
         teacher's frame axis stretched over the student's (assumes both cover
-        the same stretch of signal; the alignment of the first Uformer runs).
+        the same stretch of signal, which holds only when the two framings start alike).
     complex_features : str
         ``"magnitude"``: features are complex (real half first) and ``|X|`` is
         the complex magnitude; ``"channels"``: every channel is used as is.
