@@ -177,6 +177,56 @@ def summarise(results, arms, seeds):
     return "\n".join(lines)
 
 
+def finished_run(work, arm, seed):
+    """``(last validation, test SI-SNR-i)`` of a finished run, or None."""
+    output = work / "runs" / arm / str(seed)
+    if not (output / "test_metrics.json").is_file():
+        return None
+    test = json.loads((output / "test_metrics.json").read_text())["enhanced"].get("si_snr_i", float("nan"))
+    return read_log(output / "train_log.txt")[-1]["valid"], test
+
+
+def paired_differences(work, arms, seeds, reference="baseline"):
+    """Markdown table: each arm minus ``reference``, seed by seed (same seed: same data, batches and start).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp())
+    >>> for arm, si_snr, test in (("baseline", 10.0, 1.0), ("atkl_gtcrn", 10.5, 1.5)):
+    ...     run = work / "runs" / arm / "1"
+    ...     run.mkdir(parents=True)
+    ...     _ = (run / "test_metrics.json").write_text(json.dumps({"enhanced": {"si_snr_i": test}}))
+    ...     _ = (run / "train_log.txt").write_text(
+    ...         f"epoch: 1, lr: 1e-3 - train loss: 1.0 - valid loss: 1.0, valid si_snr: {si_snr}, valid pesq: 1.5\\n")
+    >>> print(paired_differences(work, ["baseline", "atkl_gtcrn"], [1]).splitlines()[-1])
+    | atkl_gtcrn | 1 | +0.50 ± 0.00 (+0.50) | +0.000 ± 0.000 (+0.000) | +0.50 ± 0.00 (+0.50) |
+    """
+
+    def spread(values, digits):
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        listed = ", ".join(f"{v:+.{digits}f}" for v in values)
+        return f"{statistics.mean(values):+.{digits}f} ± {sd:.{digits}f} ({listed})"
+
+    lines = [
+        f"| arm | seeds | Δ valid SI-SNR (dB) vs {reference}, mean ± sd (per seed) | Δ valid PESQ-WB "
+        "| Δ test SI-SNR-i (dB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for arm in arms:
+        if arm == reference:
+            continue
+        pairs = [(finished_run(work, arm, seed), finished_run(work, reference, seed)) for seed in seeds]
+        pairs = [pair for pair in pairs if None not in pair]
+        if not pairs:
+            continue
+        si_snr = [run[0]["si_snr"] - ref[0]["si_snr"] for run, ref in pairs]
+        pesq = [run[0]["pesq"] - ref[0]["pesq"] for run, ref in pairs]
+        test = [run[1] - ref[1] for run, ref in pairs]
+        lines.append(f"| {arm} | {len(pairs)} | {spread(si_snr, 2)} | {spread(pesq, 3)} | {spread(test, 2)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="corpus folder")
@@ -228,6 +278,7 @@ def main(argv=None):
     print(f"\n{args.steps} steps of {args.batch_size} x {args.segment_seconds:g} s per run, "
           f"validation every {args.valid_every} steps on {args.valid_count} mixtures\n")
     print(summarise(results, args.arms, args.seeds))
+    print(f"\nPaired by seed, against baseline:\n\n{paired_differences(work, args.arms, args.seeds)}")
     return 0
 
 
