@@ -265,7 +265,7 @@ EXTRA_CREDITS = (
 
 def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history):
     """Publishes a better stage in place of the shipped student; its card shows the whole history."""
-    from speechbrain_atkl.publish import publish
+    from speechbrain_atkl.publishing import publish
 
     metrics = read_json(output / "test_metrics.json", {}).get("enhanced", {})
     record = read_run_record(output)
@@ -349,7 +349,7 @@ def main(argv=None):
             run_stage(stage["command"], work / "logs" / f"{stage['name']}.log", args.threads)
         candidate = work / "candidates" / stage["name"]
         if not candidate.is_dir():
-            from speechbrain_atkl.publish import publish
+            from speechbrain_atkl.publishing import publish
 
             publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
         valid_manifest = work / "runs" / "prepared" / "valid.json"

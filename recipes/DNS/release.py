@@ -31,7 +31,7 @@ with the recipe's evaluation of its best checkpoint on the held-out test
 set. Then the command writes ``release_results.md`` and
 ``release_results.json`` (every metric overall and by input SNR, the noisy
 input too), ``spectrograms.png`` (a held-out 0 dB item: noisy, clean, the
-shipped student) and publishes (:mod:`speechbrain_atkl.publish`) the teacher
+shipped student) and publishes (:mod:`speechbrain_atkl.publishing`) the teacher
 into ``<publish-dir>/uformer-light-shared16k`` and the student with the
 better validation ``--ckpt-key`` (the distilled one on a tie; never chosen
 on the test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model
@@ -374,7 +374,7 @@ def publication(system, folder):
 
 def publish_models(results, split, work_dir, args):
     """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them."""
-    from speechbrain_atkl.publish import publish
+    from speechbrain_atkl.publishing import publish
 
     student, validation = shipped_student(results, args.ckpt_key)
     teacher = next(s for s in results["systems"] if s["name"] == TEACHER)
