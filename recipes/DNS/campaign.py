@@ -3,7 +3,7 @@
 
 One resumable command::
 
-    nice -n 5 python recipes/DNS/campaign.py [--work-dir DIR] [--stage-hours 16] [--threads 1]
+    nice -n 5 python -m recipes.DNS.campaign [--work-dir DIR] [--stage-hours 16] [--threads 1]
 
 Each *stage* starts from the shipped student (``<publish-dir>/distil-dccrn-shared16k``,
 whose ``training_history.json`` lists every stage it has been trained by and the
@@ -42,13 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes.DNS.release_report import CAVEAT, licence_summary
+from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
+from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
 from speechbrain_atkl.training.run_checks import read_run_record
-
-from release_report import CAVEAT, licence_summary
-from study_data import StudyError, build_study_data, corpus_root
-from study_results import snr_breakdown
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"

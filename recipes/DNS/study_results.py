@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study_data import TEST_SNRS
-from study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS
+from recipes.DNS.study_data import TEST_SNRS
+from recipes.DNS.study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS
 
 # ---------------------------------------------------------------------- training logs
 EPOCH_LINE = re.compile(r"^epoch: (\d+),")
