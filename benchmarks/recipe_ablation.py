@@ -29,14 +29,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "recipes" / "DNS"))
+sys.path.insert(0, str(REPO))  # run as a script: the repository root, home of the recipes package
 
-from campaign import default_work_dir, enhancer_scores  # noqa: E402
-
+from recipes.DNS.campaign import default_work_dir, enhancer_scores  # noqa: E402
+from recipes.DNS.study_data import build_study_data  # noqa: E402
+from recipes.DNS.study_results import parse_train_log  # noqa: E402
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
-
-from study_data import build_study_data  # noqa: E402
-from study_results import parse_train_log  # noqa: E402
 
 #: Each arm's overrides of its recipe (``hparams``: the YAML, by default
 #: ``distil_dccrn.yaml``; ``segment`` scales the release's batch at equal audio

@@ -12,7 +12,7 @@ import torch
 from speechbrain_atkl.inference.cli import main
 from speechbrain_atkl.loading import model_spec
 from speechbrain_atkl.models.dccrn import DCCRN
-from speechbrain_atkl.publish import inference_hyperparams
+from speechbrain_atkl.publishing import inference_hyperparams
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from benchmarks.model_cost import count_macs, count_parameters
 from speechbrain_atkl.models.complex_lstm import ComplexLSTM
 from speechbrain_atkl.models.complex_nn import (
     ComplexConv2d,
@@ -12,7 +13,6 @@ from speechbrain_atkl.models.complex_nn import (
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.dccrn_blocks import apply_mask
 from speechbrain_atkl.models.stft import STFT
-from speechbrain_atkl.report import count_macs, count_parameters
 
 
 @pytest.mark.parametrize("win,hop,window", [(400, 100, "hann"), (400, 160, "sqrt_hann")])
@@ -146,6 +146,12 @@ def test_complex_lstm_matches_complex_product():
 def test_preset_parameter_counts(name, expected, tolerance):
     count = count_parameters(DCCRN.from_preset(name))
     assert abs(count - expected) <= tolerance * expected
+
+
+def test_cost_counts_trainable_parameters_and_the_lstms_macs():
+    assert count_parameters(torch.nn.Linear(3, 2)) == 8
+    lstm_model = torch.nn.Sequential(torch.nn.Unflatten(1, (-1, 10)), torch.nn.LSTM(10, 4))
+    assert count_macs(lstm_model, seconds=0.01) == 16 * 4 * 4 * (10 + 4)  # steps x gates x hidden x (in + hidden)
 
 
 def test_student_compute_budget():

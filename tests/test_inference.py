@@ -12,7 +12,7 @@ from speechbrain_atkl.data.audio import AudioError
 from speechbrain_atkl.inference.enhance import EnhanceBatch, enhance_in_chunks
 from speechbrain_atkl.loading import model_spec
 from speechbrain_atkl.models.dccrn import DCCRN
-from speechbrain_atkl.publish import inference_hyperparams
+from speechbrain_atkl.publishing import inference_hyperparams
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RATE = 16000

@@ -26,7 +26,7 @@ from speechbrain_atkl.inference.enhance import EnhanceBatch
 from speechbrain_atkl.loading import load_model, model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
 from speechbrain_atkl.models.uformer import Uformer
-from speechbrain_atkl.publish import inference_hyperparams
+from speechbrain_atkl.publishing import inference_hyperparams
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -247,7 +247,7 @@ def test_folder_cannot_set_run_options(tmp_path, option):
 def test_tampered_model_config_cannot_call_anything_but_a_model_class(tmp_path):
     """A run folder's model_config.yaml naming a loader with trust_remote_code: true runs nothing."""
     from speechbrain_atkl.inference.onnx_export import main as export_main
-    from speechbrain_atkl.publish import PublishError, publish
+    from speechbrain_atkl.publishing import PublishError, publish
     from speechbrain_atkl.training.checkpoints import load_teacher
 
     marker = tmp_path / "pwned"
@@ -459,7 +459,7 @@ def test_best_checkpoint_ignores_non_numeric_and_nan_metrics(tmp_path):
 
 
 def test_publish_refuses_a_run_whose_metric_is_nan_everywhere(tmp_path):
-    from speechbrain_atkl.publish import PublishError, publish
+    from speechbrain_atkl.publishing import PublishError, publish
 
     run = training_folder(tmp_path / "run", tiny_dccrn(0), [{"valid_pesq": float("nan")}] * 2)
     with pytest.raises(PublishError, match="no checkpoint records 'valid_pesq' as a finite number"):

@@ -1,22 +1,15 @@
 """Tests of the per-layer AT-KL scale report (recipes/DNS/loss_scales.py)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
+from recipes.DNS import loss_scales
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.loading import save_model_config
 from speechbrain_atkl.losses import ATKLLoss
 
 from helpers import small_dccrn
-
-SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "loss_scales.py"
-spec = importlib.util.spec_from_file_location("loss_scales", SCRIPT)
-loss_scales = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(loss_scales)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

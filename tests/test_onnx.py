@@ -12,7 +12,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain_atkl.inference.onnx_export import export_onnx, main
 from speechbrain_atkl.loading import load_model, model_spec, save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
-from speechbrain_atkl.publish import inference_hyperparams
+from speechbrain_atkl.publishing import inference_hyperparams
 from speechbrain_atkl.streaming import OnnxStreamingEnhancer, StreamingEnhancer, StreamingStep
 
 from helpers import small_dccrn

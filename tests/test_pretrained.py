@@ -7,13 +7,13 @@ the study's own :func:`study_data.mix_test_item` at 0 and 5 dB. The SI-SNR
 must improve by at least 1 dB on average.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from recipes.DNS import study_data
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.losses.si_snr import si_snr
 
@@ -21,9 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
 SHIPPED = ("distil-dccrn-shared16k", "uformer-light-shared16k")
 MIN_IMPROVEMENT_DB = 1.0
-
-sys.path.insert(0, str(REPO / "recipes" / "DNS"))
-import study_data  # noqa: E402  (recipes/DNS is not a package)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

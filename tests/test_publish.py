@@ -15,7 +15,8 @@ from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.inference.enhance import EnhanceBatch
 from speechbrain_atkl.loading import save_model_config
 from speechbrain_atkl.models.dccrn import DCCRN
-from speechbrain_atkl.publish import PublishError, load_best_model, main, publish, push_to_hub
+from speechbrain_atkl.publishing import PublishError, load_best_model, publish, push_to_hub
+from speechbrain_atkl.publishing.cli import main
 
 ARCH = dict(channels=[8, 8, 16, 16, 16, 16], rnn_units=32)
 #: Validation values of the three checkpoints: best PESQ is the 2nd, lowest loss the 3rd.

@@ -11,18 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 
+from recipes.DNS import campaign, study_data
 from speechbrain_atkl.data import prepare_dns
 from speechbrain_atkl.data.speakers import speaker_of
 from speechbrain_atkl.training.precision import choose_precision, resolve_precision
 from speechbrain_atkl.training.schedules import WarmupCosineLR
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "recipes" / "DNS"))
-
-import campaign  # noqa: E402
-
-import study_data  # noqa: E402
-
 SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
 AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}
 AVX512_BF16 = AVX2_ONLY | {"avx512f", "avx512bw", "avx512_bf16"}

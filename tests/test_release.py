@@ -17,7 +17,7 @@ from speechbrain.utils.checkpoints import METAFNAME
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.loading import best_checkpoint
 from speechbrain_atkl.models import DCCRN
-from speechbrain_atkl.publish import synthetic_example
+from speechbrain_atkl.publishing.example import synthetic_example
 from speechbrain_atkl.training.checkpoints import AtomicCheckpointer, init_from_pretrained
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from recipes.DNS import study, study_data, study_plan, study_report
 from speechbrain_atkl.data.audio import load_audio
 from speechbrain_atkl.data.audio_writer import save_audio
 from speechbrain_atkl.data.demo import NOISE_TYPES, noise_like, room_impulse_response, speech_like
@@ -20,13 +21,6 @@ from speechbrain_atkl.training.checkpoints import AtomicCheckpointer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"
-STUDY_SCRIPT = REPO / "recipes" / "DNS" / "study.py"
-
-sys.path.insert(0, str(STUDY_SCRIPT.parent))
-import study  # noqa: E402  (recipes/DNS is not a package)
-import study_data  # noqa: E402
-import study_plan  # noqa: E402
-import study_report  # noqa: E402
 
 # File names shaped like the shared corpus: 10 speakers under 5 naming rules.
 CLEAN_NAMES = (
@@ -267,9 +261,7 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
     """Teacher, student alone and student with AT-KL really trained; then a resumed call skips them."""
     work = tmp_path / "study"
     committed = {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")}
-    command = [
-        sys.executable,
-        str(STUDY_SCRIPT),
+    argv = [
         str(corpus),
         "--work-dir",
         str(work),
@@ -282,13 +274,14 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
         "--threads",
         "1",
     ]
+    python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # run from tmp_path
     done = subprocess.run(
-        command,
+        [sys.executable, "-m", "recipes.DNS.study", *argv],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[3/3] distil_dccrn_atkl/1986: training" in done.stdout and "epoch 1: valid si_snr" in done.stdout
@@ -313,7 +306,7 @@ def test_micro_study_end_to_end(corpus, tmp_path, capsys):
     ).is_file()
     assert {p: p.stat().st_mtime_ns for p in study.COMMITTED_FIGURES.glob("*.png")} == committed
 
-    assert study.main(command[2:-2] + ["--dry-run"]) == 0
+    assert study.main(argv[:-2] + ["--dry-run"]) == 0
     assert capsys.readouterr().out.count("(finished: skipped)") == 3
 
 
@@ -341,7 +334,7 @@ def test_noisy_validation_scores(tmp_path):
 
 
 def _release_args(tmp_path, *extra):
-    import release  # noqa: E402  (recipes/DNS is on sys.path)
+    from recipes.DNS import release
 
     corpus = tmp_path / "corpus"
     for folder in ("clean", "noise"):

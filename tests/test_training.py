@@ -235,7 +235,7 @@ def test_pairs_folder_with_a_torch_scheduler(tmp_path, corpus):
 def test_published_training_run_loads_with_enhance_batch(teacher_run, tmp_path):
     """Train (the teacher run), publish to a folder, load with EnhanceBatch: same output."""
     from speechbrain_atkl.inference import EnhanceBatch
-    from speechbrain_atkl.publish import publish
+    from speechbrain_atkl.publishing import publish
 
     output = _output(teacher_run, "uformer")
     publish(output, tmp_path / "published")

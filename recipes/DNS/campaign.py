@@ -3,7 +3,7 @@
 
 One resumable command::
 
-    nice -n 5 python recipes/DNS/campaign.py [--work-dir DIR] [--stage-hours 16] [--threads 1]
+    nice -n 5 python -m recipes.DNS.campaign [--work-dir DIR] [--stage-hours 16] [--threads 1]
 
 Each *stage* starts from the shipped student (``<publish-dir>/distil-dccrn-shared16k``,
 whose ``training_history.json`` lists every stage it has been trained by and the
@@ -42,13 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes.DNS.release_report import CAVEAT, licence_summary
+from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
+from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
 from speechbrain_atkl.training.run_checks import read_run_record
-
-from release_report import CAVEAT, licence_summary
-from study_data import StudyError, build_study_data, corpus_root
-from study_results import snr_breakdown
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
@@ -265,7 +264,7 @@ EXTRA_CREDITS = (
 
 def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history):
     """Publishes a better stage in place of the shipped student; its card shows the whole history."""
-    from speechbrain_atkl.publish import publish
+    from speechbrain_atkl.publishing import publish
 
     metrics = read_json(output / "test_metrics.json", {}).get("enhanced", {})
     record = read_run_record(output)
@@ -349,7 +348,7 @@ def main(argv=None):
             run_stage(stage["command"], work / "logs" / f"{stage['name']}.log", args.threads)
         candidate = work / "candidates" / stage["name"]
         if not candidate.is_dir():
-            from speechbrain_atkl.publish import publish
+            from speechbrain_atkl.publishing import publish
 
             publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
         valid_manifest = work / "runs" / "prepared" / "valid.json"

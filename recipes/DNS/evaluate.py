@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Scores enhanced DNS test-set files: PESQ-WB, STOI, eSTOI, SI-SNR(i), DNSMOS.
 
 Same options as ``python -m speechbrain_atkl.evaluation`` (see ``--help``), e.g.
 
-    python recipes/DNS/evaluate.py \\
+    python -m recipes.DNS.evaluate \\
         --enhanced results/enhanced \\
         --clean test_set/synthetic/no_reverb/clean \\
         --noisy test_set/synthetic/no_reverb/noisy \\

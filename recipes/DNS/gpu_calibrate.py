@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Times a training step of each release model and sizes the release to a time budget.
 
 Used by ``recipes/DNS/gpu_run.sh`` before training::
 
-    python recipes/DNS/gpu_calibrate.py --device cuda --precision bf16 --batch-size 32 \\
+    python -m recipes.DNS.gpu_calibrate --device cuda --precision bf16 --batch-size 32 \\
         --segment-seconds 4 --train-seconds 330 --output calibration.json
 
 Each Brain is built from its recipe YAML exactly as ``train.py`` builds it
@@ -35,7 +34,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER
+from recipes.DNS.study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER
 
 SYSTEM_OF = {system.name: system for system in SYSTEMS}
 

@@ -7,9 +7,9 @@
 #   GPU_RUN_DEVICE=cpu GPU_RUN_BUDGET=micro bash recipes/DNS/gpu_run.sh   # the CPU test, seconds
 #
 # Steps: install missing packages from .device_carry/whl (the GPU machine has torch but no
-# SpeechBrain and no internet); time one training step of each model (recipes/DNS/gpu_calibrate.py:
+# SpeechBrain and no internet); time one training step of each model (recipes.DNS.gpu_calibrate:
 # audio-s/s and peak memory) and size the steps so the three trainings take GPU_RUN_TRAIN_SECONDS;
-# run recipes/DNS/release.py (bf16 AMP, 12 DataLoader workers, held-out evaluation, publishing).
+# run recipes.DNS.release (bf16 AMP, 12 DataLoader workers, held-out evaluation, publishing).
 # Everything that matters lands in ${OUT:-results/gpu_run} as at most 8 files (the device tool
 # brings back 8): release_results.{md,json}, spectrograms.png, calibration.json, gpu_run.log,
 # <published folder>.tar.gz (one per model), runs.tar.gz (logs, per-utterance scores, nvidia-smi
@@ -50,11 +50,11 @@ with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(slim, "w", zipfile.ZIP_DE
             target.writestr(item, source.read(item))
 slim.replace(wheel)
 SLIM
-    (cd "$REPO/recipes/DNS" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-20}" <<'EOF'
+    (cd "$REPO" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-20}" <<'EOF'
 import shutil, sys
 from pathlib import Path
 import soundfile
-from study_data import corpus_root, split_corpus
+from recipes.DNS.study_data import corpus_root, split_corpus
 source, target, noise_seconds = corpus_root(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 split = split_corpus(source)
 keep_whole = {Path(p).name for p in split["test_noise"]}
@@ -118,12 +118,12 @@ if [ "$DEVICE" != cpu ] && command -v nvidia-smi >/dev/null; then
 fi
 
 # Sized once per work folder: a resumed call must train the same steps (release.json checks it).
-[ -f "$WORK/calibration.json" ] || python3 recipes/DNS/gpu_calibrate.py --device "$DEVICE" \
+[ -f "$WORK/calibration.json" ] || python3 -m recipes.DNS.gpu_calibrate --device "$DEVICE" \
     --precision "$PRECISION" "${CALIBRATE[@]}" --output "$WORK/calibration.json"
 cp "$WORK/calibration.json" "$OUT_DIR/"
 STEPS=${STEPS:-$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$WORK/calibration.json")}
 VALID_EVERY=$(( STEPS >= 4 ? STEPS / 4 : 1 ))   # 4 validations (and checkpoints) per model
-python3 recipes/DNS/release.py --data-dir "$DATA" --work-dir "$WORK" --publish-dir "$WORK/pretrained" \
+python3 -m recipes.DNS.release --data-dir "$DATA" --work-dir "$WORK" --publish-dir "$WORK/pretrained" \
     --teacher-steps "$STEPS" --student-steps "$STEPS" --valid-every "$VALID_EVERY" \
     --device "$DEVICE" --precision "$PRECISION" "${SIZE[@]}"
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How large is each AT-KL term, layer by layer, between a teacher and a student?
 
 The study's ablations showed every variant with the channel-dimension KL
@@ -10,7 +9,7 @@ divergence at each requested temperature, and how concentrated the teacher's
 softmax is at temperature 1 (its largest bin's share of the mass and its
 effective number of bins, ``exp(entropy)``)::
 
-    python recipes/DNS/loss_scales.py \\
+    python -m recipes.DNS.loss_scales \\
         --teacher results/study/runs/uformer/1986 \\
         --student results/study/runs/distil_dccrn/1986 \\
         --audio results/study/data/datasets/test_set/synthetic/no_reverb/noisy/*.wav \\
@@ -22,7 +21,7 @@ table of every time-map form on the same features: a channel-permuted copy of
 the teacher's features, a permuted random half of its channels, the teacher
 on other inputs, and the real student (see :func:`time_map_checks`)::
 
-    python recipes/DNS/loss_scales.py --teacher Uformer-light --student Distil-DCCRN \\
+    python -m recipes.DNS.loss_scales --teacher Uformer-light --student Distil-DCCRN \\
         --audio ../shared/data/corpus/clean/*.wav --noise ../shared/data/corpus/noise/*.wav --checks
 
 Authors

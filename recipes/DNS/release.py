@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The release run: train, evaluate and publish the shipped models on real speech.
 
 One resumable command::
 
-    python recipes/DNS/release.py --data-dir ../shared/data [--work-dir results/release]
+    python -m recipes.DNS.release --data-dir ../shared/data [--work-dir results/release]
         [--teacher-steps N] [--student-steps N] [--batch-size 8] [--segment-seconds 3]
         [--valid-every 200] [--device cpu|cuda] [--precision fp32|bf16|fp16]
         [--num-workers 0] [--threads T] [--jobs 1|2] [--seed 1986] [--publish-dir pretrained] [--dry-run]
@@ -31,7 +30,7 @@ with the recipe's evaluation of its best checkpoint on the held-out test
 set. Then the command writes ``release_results.md`` and
 ``release_results.json`` (every metric overall and by input SNR, the noisy
 input too), ``spectrograms.png`` (a held-out 0 dB item: noisy, clean, the
-shipped student) and publishes (:mod:`speechbrain_atkl.publish`) the teacher
+shipped student) and publishes (:mod:`speechbrain_atkl.publishing`) the teacher
 into ``<publish-dir>/uformer-light-shared16k`` and the student with the
 better validation ``--ckpt-key`` (the distilled one on a tie; never chosen
 on the test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model
@@ -64,15 +63,23 @@ from pathlib import Path
 
 import torch
 
+from recipes.DNS.release_report import ALL_METRICS, BY_SNR_METRICS, card_section, results_markdown
+from recipes.DNS.study import check_work_record, execute, has_trained_runs
+from recipes.DNS.study_data import TEST_SNRS, StudyError, build_study_data, check_prepared, corpus_root
+from recipes.DNS.study_plan import (
+    STUDENT_ALONE,
+    STUDENT_ATKL,
+    SYSTEMS,
+    TEACHER,
+    Budget,
+    Run,
+    estimate_seconds,
+    train_command,
+)
+from recipes.DNS.study_report import plot_spectrograms
+from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
 from speechbrain_atkl.training.run_checks import read_run_record
-
-from release_report import ALL_METRICS, BY_SNR_METRICS, card_section, results_markdown
-from study import check_work_record, execute, has_trained_runs
-from study_data import TEST_SNRS, StudyError, build_study_data, check_prepared, corpus_root
-from study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER, Budget, Run, estimate_seconds, train_command
-from study_report import plot_spectrograms
-from study_results import snr_breakdown
 
 RECORD = "release.json"
 #: What each published folder was made from.
@@ -160,7 +167,7 @@ def done(entry, results_root):
     -------
     >>> import os, tempfile
     >>> from types import SimpleNamespace
-    >>> from study_plan import Run
+    >>> from recipes.DNS.study_plan import Run
     >>> root = Path(tempfile.mkdtemp())
     >>> run = Run(SYSTEM_OF[STUDENT_ALONE], 1986)
     >>> entry = {"run": run, "budget": SimpleNamespace(number_of_epochs=4)}
@@ -201,7 +208,7 @@ def check_arguments(args):
     >>> check_arguments(args)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    study_data.StudyError: Bad options:
+    recipes.DNS.study_data.StudyError: Bad options:
       --test-count 7: expected a positive multiple of 5 (one item per test SNR)
       --metrics: unknown pesq; expected names from pesq_wb, ...
     """
@@ -374,7 +381,7 @@ def publication(system, folder):
 
 def publish_models(results, split, work_dir, args):
     """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them."""
-    from speechbrain_atkl.publish import publish
+    from speechbrain_atkl.publishing import publish
 
     student, validation = shipped_student(results, args.ckpt_key)
     teacher = next(s for s in results["systems"] if s["name"] == TEACHER)

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The distillation study: does AT-KL from a Uformer teacher make Distil-DCCRN better?
 
 One command regenerates every number and figure of the study::
 
-    python recipes/DNS/study.py DATA_DIR [--work-dir results/study] [--budget small|full]
+    python -m recipes.DNS.study DATA_DIR [--work-dir results/study] [--budget small|full]
                                 [--device cpu|cuda] [--seeds 3] [--dry-run]
 
 ``DATA_DIR`` is a corpus folder with ``clean/``, ``noise/`` and ``rir/`` (or
@@ -88,13 +87,20 @@ from pathlib import Path
 
 import torch
 
+from recipes.DNS.study_data import StudyError, build_study_data, check_prepared, corpus_root
+from recipes.DNS.study_plan import (
+    BUDGETS,
+    REPO,
+    SYSTEM_NAMES,
+    estimate_seconds,
+    plan_runs,
+    select_systems,
+    train_command,
+)
+from recipes.DNS.study_report import write_results
+from recipes.DNS.study_results import parse_train_log
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import die_with_parent
-
-from study_data import StudyError, build_study_data, check_prepared, corpus_root
-from study_plan import BUDGETS, REPO, SYSTEM_NAMES, estimate_seconds, plan_runs, select_systems, train_command
-from study_report import write_results
-from study_results import parse_train_log
 
 COMMITTED_FIGURES = REPO / "recipes" / "DNS" / "figures"
 FIRST_SEED = 1986
@@ -215,8 +221,8 @@ def check_work_record(work_dir, name, record, what, replaceable=False):
 
     The first run writes the record; a later run with another record is an
     error, unless ``replaceable`` (nothing was trained under the old record:
-    a start that failed early), which replaces it. Used by this study,
-    ``teacher_benchmark.py`` and ``release.py``.
+    a start that failed early), which replaces it. Used by this study and
+    ``release.py``.
 
     Example
     -------
@@ -226,7 +232,7 @@ def check_work_record(work_dir, name, record, what, replaceable=False):
     >>> check_work_record(folder, "r.json", {"budget": "full"}, "study")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    study_data.StudyError: ... holds a study of {'budget': 'small'}; this one is {'budget': 'full'}. ...
+    recipes.DNS.study_data.StudyError: ... holds a study of {'budget': 'small'}; this one is {'budget': 'full'}. ...
     >>> check_work_record(folder, "r.json", {"budget": "full"}, "study", replaceable=True)
     >>> json.loads((folder / "r.json").read_text())
     {'budget': 'full'}

@@ -12,7 +12,7 @@ import math
 import sys
 from pathlib import Path
 
-from study_data import StudyError
+from recipes.DNS.study_data import StudyError
 
 REPO = Path(__file__).resolve().parents[2]
 

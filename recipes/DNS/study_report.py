@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechbrain_atkl.data.audio import load_audio
-
-from study_data import SAMPLE_RATE
-from study_plan import (
+from recipes.DNS.study_data import SAMPLE_RATE
+from recipes.DNS.study_plan import (
     LONG_TEACHER,
     STUDENT_ALONE,
     STUDENT_ALONE_4X,
@@ -29,7 +27,8 @@ from study_plan import (
     SYSTEMS,
     TEACHER,
 )
-from study_results import collect_results, format_table, parse_train_log
+from recipes.DNS.study_results import collect_results, format_table, parse_train_log
+from speechbrain_atkl.data.audio import load_audio
 
 
 # ---------------------------------------------------------------------- figures

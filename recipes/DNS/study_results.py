@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study_data import TEST_SNRS
-from study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS
+from recipes.DNS.study_data import TEST_SNRS
+from recipes.DNS.study_plan import STUDENT_ALONE, STUDENT_ATKL, SYSTEMS
 
 # ---------------------------------------------------------------------- training logs
 EPOCH_LINE = re.compile(r"^epoch: (\d+),")
@@ -83,8 +83,8 @@ METRIC_COLUMNS = (
 
 def _model_figures(output):
     """Parameters and GMAC per second of audio of a run's trained model."""
+    from benchmarks.model_cost import count_macs, count_parameters
     from speechbrain_atkl.loading import load_trained_model
-    from speechbrain_atkl.report import count_macs, count_parameters
 
     model, _ = load_trained_model(output)
     return {"params": count_parameters(model), "gmacs": count_macs(model, seconds=1.0) / 1e9}

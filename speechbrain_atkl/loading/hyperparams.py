@@ -6,7 +6,7 @@ HyperPyYAML builds Python objects while it reads: ``!new:os.system`` or
 ``(...)`` value is read as a tuple by PyYAML's unsafe loader. A model folder
 from the Hub is therefore code. :func:`read_yaml` reads such a file itself
 and allows only what a model folder needs (everything
-:mod:`speechbrain_atkl.publish` writes):
+:mod:`speechbrain_atkl.publishing` writes):
 
 * plain YAML values (strings, numbers, booleans, null, lists, mappings) and
   tuples of plain values, ``(1, 2)`` or ``!tuple``;

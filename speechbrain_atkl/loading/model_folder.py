@@ -1,6 +1,6 @@
 """Published model folders: ``hyperparams.yaml``, the weights of its loadables, checked.
 
-A model folder (a local folder or a Hub id, as :mod:`speechbrain_atkl.publish`
+A model folder (a local folder or a Hub id, as :mod:`speechbrain_atkl.publishing`
 writes it) holds ``hyperparams.yaml`` and ``enhance_model.ckpt``.
 :func:`load_model_folder` reads the YAML without trusting it
 (:func:`~speechbrain_atkl.loading.hyperparams.read_yaml`), builds each model
@@ -99,7 +99,7 @@ def load_model_folder(
     if (Path(source) / "save").is_dir():
         raise ValueError(
             f"{source} is a training output folder, whose hyperparams.yaml is the training recipe: publish it "
-            "(python -m speechbrain_atkl.publish) or load its model with speechbrain_atkl.loading.load_model."
+            "(python -m speechbrain_atkl.publishing) or load its model with speechbrain_atkl.loading.load_model."
         )
     files = ModelFiles(source, savedir, local_strategy, fetch_config)
     where = f"{source}: {hparams_file}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from speechbrain_atkl.publishing import PublishError
+from speechbrain_atkl.publishing.errors import PublishError
 
 #: ``test_metrics.json`` keys -> (model card name, model-index type).
 METRIC_NAMES = {

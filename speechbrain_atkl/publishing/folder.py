@@ -1,4 +1,4 @@
-"""The output folder of :func:`~speechbrain_atkl.publish.publish`: what it may replace, and how.
+"""The output folder of :func:`~speechbrain_atkl.publishing.assembly.publish`: what it may replace, and how.
 
 A model folder written by ``publish`` holds :data:`MARKER`;
 :func:`check_output` refuses an output that publishing could destroy (the
@@ -14,12 +14,12 @@ import shutil
 import uuid
 from pathlib import Path
 
-from speechbrain_atkl.publishing import PublishError
+from speechbrain_atkl.publishing.errors import PublishError
 
-#: Marker file that every model folder written by :func:`publish` holds; only a
+#: Marker file that every model folder written by :func:`~.assembly.publish` holds; only a
 #: folder holding it may be replaced by ``--overwrite``.
 MARKER = ".speechbrain_atkl_model"
-#: Everything :func:`publish` writes into a model folder.
+#: Everything :func:`~.assembly.publish` writes into a model folder.
 PUBLISHED_FILES = (
     MARKER,
     "README.md",
@@ -37,7 +37,7 @@ def check_output(train_dir, output_dir, overwrite=False):
     The output may not be the training folder, one of its parent folders or
     a folder inside it (compared after resolving links, ``.`` and ``..``), nor
     an existing file; an existing non-empty folder is replaced only with
-    ``overwrite``, only if it holds :data:`MARKER` (:func:`publish` wrote it)
+    ``overwrite``, only if it holds :data:`MARKER` (:func:`~.assembly.publish` wrote it)
     and nothing but :data:`PUBLISHED_FILES`.
 
     Raises
@@ -53,7 +53,7 @@ def check_output(train_dir, output_dir, overwrite=False):
     >>> check_output(train, train.parent, overwrite=True)
     Traceback (most recent call last):
     ...
-    speechbrain_atkl.publishing.PublishError: --output ... contains the training folder ...
+    speechbrain_atkl.publishing.errors.PublishError: --output ... contains the training folder ...
     """
     train, output = Path(train_dir).resolve(), Path(output_dir).resolve()
     where = None

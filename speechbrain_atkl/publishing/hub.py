@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from speechbrain_atkl.publishing import PublishError
+from speechbrain_atkl.publishing.errors import PublishError
 
 
 def push_to_hub(folder, repo_id, token=None, private=False, timeout=10.0):
@@ -22,7 +22,7 @@ def push_to_hub(folder, repo_id, token=None, private=False, timeout=10.0):
     Arguments
     ---------
     folder : str or pathlib.Path
-        The model folder written by :func:`publish`.
+        The model folder written by :func:`~.assembly.publish`.
     repo_id : str
         ``user/name`` of the model repository (created if missing).
     token : str or None

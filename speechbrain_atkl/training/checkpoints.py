@@ -126,7 +126,7 @@ def init_from_pretrained(model, source, checkpointer=None, key="valid_pesq", sav
         The model of the YAML; its architecture must match the weights'.
     source : str or pathlib.Path
         A published model folder (``enhance_model.ckpt``, written by
-        :mod:`speechbrain_atkl.publish`), a training output folder (its best
+        :mod:`speechbrain_atkl.publishing`), a training output folder (its best
         checkpoint by ``key``), a ``.ckpt`` state-dict file, or a Hugging Face
         Hub id of a published model.
     checkpointer : speechbrain.utils.checkpoints.Checkpointer or None

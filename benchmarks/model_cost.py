@@ -1,7 +1,15 @@
-"""Model report: parameters, multiply-accumulates per second and CPU speed.
+#!/usr/bin/env python3
+"""Benchmark: the cost of every model preset: parameters, multiply-accumulates per second, CPU speed.
 
-Run ``python -m speechbrain_atkl.report`` to print a Markdown table for every
-preset (the table in ``docs/benchmarks.md`` comes from it).
+Prints a Markdown table, one row per preset (untrained weights, batch 1,
+offline forward pass; the real-time factor is the fastest of 3 runs at 1
+thread and at every core); the model tables of ``README.md``,
+``docs/method.md`` and ``docs/benchmarks.md`` come from it::
+
+    python benchmarks/model_cost.py [--seconds 10] [--models Distil-DCCRN DCCRN-E]
+
+:func:`count_parameters` and :func:`count_macs` also give the model columns of
+the distillation study's results (``recipes/DNS/study_results.py``).
 
 Multiply-accumulates are counted with :class:`torch.utils.flop_counter.FlopCounterMode`
 (convolutions, matrix products, attention), plus the LSTMs, which that counter
