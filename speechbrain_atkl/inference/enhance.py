@@ -1,7 +1,7 @@
 """Ready-to-use speech enhancement with a published speechbrain-atkl model.
 
 :class:`EnhanceBatch` is a SpeechBrain ``Pretrained`` interface. It loads a
-model folder written by :mod:`speechbrain_atkl.publish` (a local folder or a
+model folder written by :mod:`speechbrain_atkl.publishing` (a local folder or a
 Hugging Face Hub id) and enhances batches of waveforms or whole audio files:
 
 >>> from speechbrain_atkl import EnhanceBatch  # doctest: +SKIP
@@ -46,7 +46,7 @@ class EnhanceBatch(Pretrained):
     The hyperparams file must define ``sample_rate``, a ``modules`` dict with
     ``enhance_model`` (a module mapping ``(batch, time)`` waveforms to
     ``(batch, time)`` waveforms) and a ``pretrainer`` loading it; the folders
-    written by :mod:`speechbrain_atkl.publish` do. Load it with
+    written by :mod:`speechbrain_atkl.publishing` do. Load it with
     :meth:`from_hparams`:
 
     * ``source``: a local folder or a Hub id; ``savedir``: where the files

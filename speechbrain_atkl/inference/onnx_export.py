@@ -6,7 +6,7 @@ Usage::
         [--streaming [--batch-size 1]] [--atten-lim-db 12]
 
 ``SOURCE`` is a published model folder (``hyperparams.yaml`` and
-``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publish`) or its Hub id, a
+``enhance_model.ckpt``, see :mod:`speechbrain_atkl.publishing`) or its Hub id, a
 training output folder (``save/model_config.yaml`` and
 ``save/CKPT+*/model.ckpt``; the checkpoint with the best ``valid_pesq`` is
 used), or a preset name such as ``Distil-DCCRN`` (untrained weights, for speed
