@@ -5,13 +5,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from recipes.DNS import campaign, study_data
+from recipes.DNS import campaign, campaign_card, study_data
 from speechbrain_atkl.data import prepare_dns
 from speechbrain_atkl.data.speakers import speaker_of
 from speechbrain_atkl.training.precision import choose_precision, resolve_precision
@@ -258,9 +259,30 @@ def test_campaign_card_credits_the_added_speech_and_shows_the_history(tmp_path):
     }
     history = [{"stage": "release", "steps": 1600, "audio_hours": 10.667, "test": {"si_snr_i": 2.63}}, entry]
     (tmp_path / "SOURCES.md").write_text("## Files: clean/\n\n| file | licence |\n|---|---|\n| a.wav | CC BY 4.0 |\n")
-    card = campaign.card_section(entry, history, None, tmp_path, [tmp_path / "clean_extra"])
+    card = campaign_card.card_section(entry, history, None, tmp_path, [tmp_path / "clean_extra"])
     assert "18.67 audio-hours seen in all" in card and "11.50 dB beat the previous model's 11.37 dB" in card
     assert "speechocean762" in card and "VCTK" in card and "CC BY 4.0 (1 file)" in card
     assert "| release |" in card and "| student-alone-stage1 |" in card and "| 5.00 | 2.50 |" in card
-    assert "speechocean762" not in campaign.card_section(entry, history, None, tmp_path, [])
+    assert "speechocean762" not in campaign_card.card_section(entry, history, None, tmp_path, [])
     assert campaign.stage_steps(16, 8, 3.0, 300) == 2400 and campaign.audio_hours_seen(history) == 18.667
+    assert card.count("Distil-DCCRN alone") == 1
+    distilled = campaign_card.card_section({**entry, "method": campaign.RECIPES["atkl_gtcrn"][1]}, history, None,
+                                           tmp_path, [])
+    assert "Distil-DCCRN alone" not in distilled and "AT-KL from GTCRN" in distilled and "MIT licence" in distilled
+
+
+def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_student(tmp_path):
+    """--recipe atkl_gtcrn trains with the GTCRN YAML and its teacher; without a teacher file or validation: errors."""
+    teacher = tmp_path / "gtcrn_dns3.pt"
+    with pytest.raises(study_data.StudyError, match="needs --teacher PATH/gtcrn_dns3.pt"):
+        campaign.main(["--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--work-dir", str(tmp_path)])
+    teacher.write_bytes(b"")
+    args = SimpleNamespace(stage_hours=1.0, batch_size=8, segment_seconds=3.0, valid_every=150, valid_count=10,
+                           valid_fraction=0.1, recipe="atkl_gtcrn", teacher=teacher, override=["lr=5e-4"],
+                           device="cpu")
+    command = campaign.train_command(args, "student-atkl_gtcrn-stage3", 1236, tmp_path, tmp_path, tmp_path)
+    assert command[2].endswith("hparams/distil_dccrn_atkl_gtcrn.yaml")
+    assert f"--teacher_checkpoint={teacher}" in command and "--lr=5e-4" in command
+    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path / "valid.json") is None
+    with pytest.raises(study_data.StudyError, match="which a first --recipe alone stage prepares"):
+        campaign.teacher_gate(args, tmp_path, tmp_path / "valid.json")

@@ -7,16 +7,21 @@ One resumable command::
 
 Each *stage* starts from the shipped student (``<publish-dir>/distil-dccrn-shared16k``,
 whose ``training_history.json`` lists every stage it has been trained by and the
-audio-hours it has seen), trains it alone for ``--stage-hours`` audio-hours of
-dynamically mixed speech with the recipe ``hparams/distil_dccrn.yaml`` (its own
-warm-up and cosine decay, fresh mixtures: ``mixing_seed`` differs per stage),
-and tests its best checkpoint on the fixed held-out test set. The candidate and
-the shipped model are then scored by the same code on the same validation
-mixtures; when the candidate is better (validation SI-SNR), it is published in
-place of the shipped model, its card gets the stage's figures (audio-hours,
-steps, metrics by input SNR) and ``training_history.json`` the stage. Either
-way ``campaign_results.md`` (the learning curve: metric against audio-hours
-seen) is written in the work folder and beside the published model.
+audio-hours it has seen) and trains it for ``--stage-hours`` audio-hours of
+dynamically mixed speech (fresh mixtures: ``mixing_seed`` differs per stage)
+with ``--recipe``: ``alone`` (``hparams/distil_dccrn.yaml``) or ``atkl_gtcrn``,
+AT-KL distillation from GTCRN's published weights
+(``hparams/distil_dccrn_atkl_gtcrn.yaml``, ``--teacher PATH/gtcrn_dns3.pt``),
+which starts only if the teacher beats the shipped student on the validation
+mixtures (both scores are kept in the ledger). The stage's best checkpoint is
+tested on the fixed held-out test set. The candidate and the shipped model are
+then scored by the same code on the same validation mixtures; when the
+candidate is better (validation SI-SNR), it is published in place of the
+shipped model, its card gets the stage's figures (audio-hours, steps, metrics
+by input SNR) and ``training_history.json`` the stage. Either way
+``campaign_results.md`` (the learning curve: metric against audio-hours seen)
+is written in the work folder and beside the published model
+(:mod:`recipes.DNS.campaign_card`).
 
 The work folder (``--work-dir``, else ``$SPEECHBRAIN_ATKL_WORK/campaign``, else
 ``~/.cache/speechbrain-atkl/campaign``) lies outside the repository, so a fresh
@@ -42,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.DNS.release_report import CAVEAT, licence_summary
+from recipes.DNS.campaign_card import ALONE, audio_hours_seen, card_section, learning_curve
 from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
 from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import write_text_atomically
@@ -56,7 +61,17 @@ LEDGER = "campaign.json"
 RESULTS = "campaign_results.md"
 DATA_SEED = 1234
 BY_SNR = ("si_snr_i", "pesq_wb")
-RECIPE_KEYS = ("lr", "lr_schedule", "spectral_weight", "max_grad_norm", "precision")
+RECIPE_KEYS = (
+    "lr", "lr_schedule", "spectral_weight", "teacher_weight", "feature_weight", "max_grad_norm", "precision"
+)
+#: ``--recipe`` -> (its YAML under ``hparams/``, how the card describes the training).
+RECIPES = {
+    "alone": ("distil_dccrn.yaml", ALONE),
+    "atkl_gtcrn": (
+        "distil_dccrn_atkl_gtcrn.yaml",
+        "Distil-DCCRN distilled by AT-KL from GTCRN's published DNS3 weights (Rong et al., ICASSP 2024; MIT licence)",
+    ),
+}
 TEST_METRICS = "[pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808]"
 
 
@@ -83,17 +98,6 @@ def read_json(path, default):
 def write_json(path, value):
     """Writes ``value`` to ``path`` as JSON, whole or not at all."""
     write_text_atomically(path, json.dumps(value, indent=2) + "\n")
-
-
-def audio_hours_seen(history):
-    """Audio-hours of all the stages of a model's training history.
-
-    Example
-    -------
-    >>> audio_hours_seen([{"audio_hours": 10.5}, {"audio_hours": 4.0}])
-    14.5
-    """
-    return round(sum(stage["audio_hours"] for stage in history), 3)
 
 
 def stage_steps(hours, batch_size, segment_seconds, valid_every):
@@ -130,10 +134,11 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "ckpt_key": "valid_si_snr",
         "init_from": init_from,
         "test_metrics": TEST_METRICS,
+        **({"teacher_checkpoint": args.teacher} if args.recipe != "alone" else {}),
         **dict(item.split("=", 1) for item in args.override),
     }
     return [
-        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / "distil_dccrn.yaml"),
+        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / RECIPES[args.recipe][0]),
         *(f"--{key}={value}" for key, value in options.items()),
         f"--device={args.device}", "--noprogressbar",
     ]
@@ -177,89 +182,30 @@ def enhancer_scores(enhance, valid_manifest):
     return {name: round(float(np.mean(values)), 4) for name, values in scores.items()}
 
 
-def learning_curve(history):
-    """``campaign_results.md``: each stage of the shipped student's history, metric against audio-hours seen.
+def teacher_gate(args, shipped, valid_manifest):
+    """Validation scores of ``--teacher`` and of the shipped student; raises unless the teacher is better.
 
-    Example
-    -------
-    >>> print(learning_curve([{"stage": "release", "date": "2026-11-30", "steps": 1600, "audio_hours": 10.67,
-    ...     "test": {"si_snr_i": 2.63, "pesq_wb": 1.798}, "by_snr": {"si_snr_i": {"-5": 4.5}}}]).splitlines()[4])
-    | release | 2026-11-30 | 1600 | 10.67 | 10.67 | - | - | 2.63 | 1.798 | - | - | - | -5 dB: +4.50 |
+    None for ``--recipe alone``. Distilling only makes sense from a teacher
+    that knows more than the student it would teach.
     """
-    lines = [
-        "# The shipped student's learning curve",
-        "",
-        "| stage | date | steps | audio-hours | audio-hours seen | valid SI-SNR | valid PESQ-WB | "
-        "test SI-SNR-i | test PESQ-WB | STOI | DNSMOS BAK | DNSMOS OVRL | SI-SNR-i by input SNR |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    seen = 0.0
-    for stage in history:
-        seen += stage["audio_hours"]
-        test, valid = stage.get("test", {}), stage.get("valid", {})
-
-        def cell(values, key, digits):
-            return "-" if values.get(key) is None else f"{values[key]:.{digits}f}"
-
-        by_snr = stage.get("by_snr", {}).get("si_snr_i", {})
-        lines.append(
-            f"| {stage['stage']} | {stage.get('date', '-')} | {stage['steps']} | {stage['audio_hours']:.2f} | "
-            f"{seen:.2f} | {cell(valid, 'si_snr', 2)} | {cell(valid, 'pesq', 3)} | {cell(test, 'si_snr_i', 2)} | "
-            f"{cell(test, 'pesq_wb', 3)} | {cell(test, 'stoi', 3)} | {cell(test, 'dnsmos_bak', 3)} | "
-            f"{cell(test, 'dnsmos_ovrl', 3)} | "
-            + (", ".join(f"{snr} dB: {value:+.2f}" for snr, value in by_snr.items()) or "-")
-            + " |"
+    if args.recipe == "alone":
+        return None
+    if not Path(valid_manifest).is_file():
+        raise StudyError(
+            f"{valid_manifest}: missing; the teacher is compared with the shipped student on the validation "
+            "mixtures, which a first --recipe alone stage prepares."
         )
-    lines += [
-        "",
-        "Valid: the campaign's fixed validation mixtures (whole speakers held out), scored when the stage "
-        "was published; models of earlier stages were scored on the validation set of their time. Test: the "
-        "fixed 40 held-out mixtures at -5 to 15 dB.",
-    ]
-    return "\n".join(lines) + "\n"
+    from hyperpyyaml import load_hyperpyyaml
 
+    from speechbrain_atkl.training.checkpoints import load_teacher
 
-def card_section(entry, history, split, corpus, extra_clean):
-    """The training section of the published card: the stage, its scores by input SNR, the history, credits."""
-    by_snr = entry["by_snr"]
-    snrs = sorted(by_snr.get("si_snr_i", {}), key=float)
-    lines = [
-        "",
-        "## Training",
-        "",
-        f"**Note: {CAVEAT}.** Distil-DCCRN alone, trained by `recipes/DNS/campaign.py` of speechbrain-atkl, "
-        f"stage after stage: the last stage ({entry['stage']}, {entry['date']}) trained the previous shipped "
-        f"model on for {entry['steps']} steps of batch {entry['batch']} ({entry['audio_hours']:.2f} audio-hours; "
-        f"{audio_hours_seen(history):.2f} audio-hours seen in all) with {entry['recipe']}, on "
-        f"{entry['training_speech']} (speaker- and noise-disjoint from the test set); its validation SI-SNR "
-        f"{entry['valid']['si_snr']:.2f} dB beat the previous model's {entry['valid_previous']['si_snr']:.2f} dB "
-        "on the same mixtures.",
-        "",
-        "Held-out test set (40 mixtures of unseen speakers and noises, -5 to 15 dB):",
-        "",
-        "| input SNR | " + " | ".join(f"{s} dB" for s in snrs) + " |",
-        "|---|" + "---:|" * len(snrs),
-    ]
-    for metric, label in (("si_snr_i", "SI-SNR-i (dB)"), ("pesq_wb", "PESQ-WB")):
-        values = by_snr.get(metric, {})
-        if values:
-            lines.append(f"| {label} | " + " | ".join(f"{values[s]:.2f}" for s in snrs) + " |")
-    lines += ["", *learning_curve(history).splitlines()[2:]]
-    sources = Path(corpus) / "SOURCES.md"
-    if sources.is_file():
-        lines += ["", "### Licences of the training audio", "", *licence_summary(sources)]
-    if extra_clean:
-        lines += ["", *EXTRA_CREDITS]
-    lines += ["", "Every file's origin and licence: the corpus's `SOURCES.md` and `clean_extra/SOURCES.csv`. "
-              "`example.wav` is synthetic: no audio of the corpus is shipped."]
-    return "\n".join(lines) + "\n"
-
-
-EXTRA_CREDITS = (
-    "- clean_extra/ (training and validation only): speechocean762 (Zhang et al., Interspeech 2021; "
-    "Xiaomi / SpeechOcean), free for commercial and non-commercial use, Apache-2.0 dataset card; "
-    "CSTR VCTK corpus, speakers p225-p228 at 16 kHz, CC BY 4.0.",
-)
+    recipe = (REPO / "hparams" / RECIPES[args.recipe][0]).read_text(encoding="utf-8")
+    teacher = load_teacher(args.teacher, load_hyperpyyaml(recipe, {"data_folder": None})["teacher"])
+    gate = {"teacher": enhancer_scores(teacher, valid_manifest), "shipped": validation_scores(shipped, valid_manifest)}
+    print(f"teacher gate: {gate}", flush=True)
+    if gate["teacher"]["si_snr"] <= gate["shipped"]["si_snr"]:
+        raise StudyError(f"the teacher {args.teacher} does not beat the shipped student on validation: {gate}")
+    return gate
 
 
 def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history):
@@ -274,7 +220,8 @@ def publish_stage(stage, output, shipped, args, split, valid, valid_previous, hi
         "steps": stage["steps"],
         "batch": f"{args.batch_size} x {args.segment_seconds:g} s",
         "audio_hours": stage["audio_hours"],
-        "recipe": ", ".join(f"{key}: {record.get(key)}" for key in RECIPE_KEYS),
+        "method": RECIPES[args.recipe][1],
+        "recipe": ", ".join(f"{key}: {record[key]}" for key in RECIPE_KEYS if key in record),
         "training_speech": f"{len(split['train_clean'])} files of {len(split['train_speakers'])} speakers",
         "valid": valid,
         "valid_previous": valid_previous,
@@ -306,7 +253,11 @@ def main(argv=None):
     add("--threads", type=int, help="torch threads of the trainer")
     add("--device", choices=("cpu", "cuda"), default="cpu")
     add("--stages", type=int, default=1, help="stages to run in this call (default: %(default)s)")
+    add("--recipe", choices=sorted(RECIPES), default="alone", help="how new stages train (default: %(default)s)")
+    add("--teacher", type=Path, help="GTCRN's published weights (gtcrn_dns3.pt), for --recipe atkl_gtcrn")
     args = parser.parse_args(argv)
+    if args.recipe != "alone" and (args.teacher is None or not args.teacher.is_file()):
+        raise StudyError(f"--recipe {args.recipe} needs --teacher PATH/gtcrn_dns3.pt (a file), got {args.teacher}")
     if args.extra_clean is None:
         default_extra = corpus_root(args.data_dir) / "clean_extra"
         args.extra_clean = [default_extra] if default_extra.is_dir() else []
@@ -329,10 +280,12 @@ def main(argv=None):
             print(f"{stage['name']}: resuming (log: {work / 'logs' / stage['name']}.log)", flush=True)
         else:
             index = len(ledger["stages"]) + 1
-            name = f"student-alone-stage{index}"
+            name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
+            gate = teacher_gate(args, shipped, work / "runs" / "prepared" / "valid.json")
             stage = {
                 "name": name,
+                **({"teacher_gate": gate} if gate else {}),
                 "status": "training",
                 "steps": steps,
                 "audio_hours": round(steps * args.batch_size * args.segment_seconds / 3600, 3),
