@@ -135,19 +135,18 @@ def teacher_gate(arm, args, work):
     from speechbrain_atkl.training.checkpoints import load_teacher
 
     manifest = work / "runs" / "prepared" / "valid.json"
+    baselines = [seed for seed in args.seeds if finished_run(work, "baseline", seed) is not None]
+    if not baselines:
+        sys.exit(f"recipe_ablation.py: {arm} needs the baseline arm first (its teacher must beat it on validation)")
+    torch.set_num_threads(args.threads)
     recipe = (REPO / "hparams" / ARMS[arm]["hparams"]).read_text()
     hparams = load_hyperpyyaml(recipe, {"results_root": str(work / "gate"), "data_folder": None})
     teacher = load_teacher(teacher_source(arm, args), hparams["teacher"])
-    torch.set_num_threads(args.threads)
     scores = {"teacher": enhancer_scores(teacher, manifest)}
-    for seed in args.seeds:
-        run = work / "runs" / "baseline" / str(seed)
-        if (run / "test_metrics.json").is_file():
-            student = load_model(run, key="valid_si_snr").eval()
-            scores[f"baseline seed {seed}"] = enhancer_scores(student, manifest)
-    students = [value["si_snr"] for name, value in scores.items() if name != "teacher"]
-    if not students:
-        sys.exit(f"recipe_ablation.py: {arm} needs the baseline arm first (its teacher must beat it on validation)")
+    for seed in baselines:
+        student = load_model(work / "runs" / "baseline" / str(seed), key="valid_si_snr").eval()
+        scores[f"baseline seed {seed}"] = enhancer_scores(student, manifest)
+    students = [scores[f"baseline seed {seed}"]["si_snr"] for seed in baselines]
     scores["passes"] = scores["teacher"]["si_snr"] > statistics.mean(students)
     return scores
 
