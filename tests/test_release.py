@@ -38,6 +38,7 @@ def _gpu_run(tmp, **popen):
         GPU_RUN_BUDGET="micro",
         GPU_RUN_DATA=str(SHARED_DATA),
         GPU_RUN_WORK=str(tmp / "work"),
+        GPU_RUN_ARCHIVE="1",
         OUT=str(tmp / "out"),
         OMP_NUM_THREADS="1",
     )
@@ -75,7 +76,7 @@ def test_killed_release_resumes_and_publishes(release):
     assert len(re.findall(r"^epoch: 1,", log, re.M)) == 1 and re.search(r"^epoch: 2,", log, re.M)
     for name in ("distil_dccrn_atkl", "distil_dccrn"):
         assert (tmp / "work" / "runs" / name / "1986" / "test_metrics.json").is_file()
-    # everything the device tool brings back: at most 8 plain files, none over 16 MiB
+    # GPU_RUN_ARCHIVE=1: every output is one plain file (8 here), none over 16 MiB
     files = sorted(p.name for p in (tmp / "out").iterdir())
     assert files == sorted(
         ["calibration.json", "gpu_run.log", "release_results.json", "release_results.md", "runs.tar.gz",

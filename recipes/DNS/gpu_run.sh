@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The release on one GPU: teacher (Uformer-light), Distil-DCCRN with AT-KL and Distil-DCCRN alone,
-# trained, evaluated and published within about 10 minutes of device time.
+# trained, evaluated and published, the trainings sized to a device-time budget (GPU_RUN_TRAIN_SECONDS).
 #
 #   bash recipes/DNS/gpu_run.sh pack   # HERE, once: wheels + corpus copy into .device_carry/ (git-ignored)
 #   bash recipes/DNS/gpu_run.sh        # ON THE GPU MACHINE (device tool: carry [".device_carry"])
@@ -10,24 +10,26 @@
 # SpeechBrain and no internet); time one training step of each model (recipes.DNS.gpu_calibrate:
 # audio-s/s and peak memory) and size the steps so the three trainings take GPU_RUN_TRAIN_SECONDS;
 # run recipes.DNS.release (bf16 AMP, 12 DataLoader workers, held-out evaluation, publishing).
-# Everything that matters lands in ${OUT:-results/gpu_run} as at most 8 files (the device tool
-# brings back 8): release_results.{md,json}, spectrograms.png, calibration.json, gpu_run.log,
-# <published folder>.tar.gz (one per model), runs.tar.gz (logs, per-utterance scores, nvidia-smi
-# samples; no checkpoints). The work folder (GPU_RUN_WORK) keeps the runs, so a second call on the
-# same machine resumes instead of starting again.
+# Everything that matters lands in ${OUT:-results/gpu_run}: release_results.{md,json},
+# spectrograms.png, calibration.json, gpu_run.log, the published folders and the runs (logs,
+# per-utterance scores, nvidia-smi samples; no checkpoints), as folders or, with GPU_RUN_ARCHIVE=1
+# (for transfers that bring back few files), as <published folder>.tar.gz and runs.tar.gz.
+# The work folder (GPU_RUN_WORK) keeps the runs, so a second call on the same machine resumes
+# instead of starting again.
 #
 # Environment: GPU_RUN_DEVICE (cuda), GPU_RUN_BUDGET (gpu | micro), GPU_RUN_PRECISION (bf16 on
 # cuda, fp32 on cpu), GPU_RUN_TRAIN_SECONDS (300), GPU_RUN_STEPS (skip the sizing: steps of every
-# model), GPU_RUN_DATA (corpus; default .device_carry/corpus, else ../shared/data),
-# GPU_RUN_WORK (results/gpu_run_work), OUT.
+# model), GPU_RUN_DATA (corpus; default .device_carry/corpus when packed), GPU_RUN_WORK
+# (results/gpu_run_work), GPU_RUN_ARCHIVE (0), OUT. Packing: GPU_RUN_DATA (the corpus to pack),
+# PACK_NOISE_SECONDS (20), PACK_LIMIT_MIB (the most the trip may carry; 64).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CARRY=$REPO/.device_carry
 
 if [ "${1:-}" = pack ]; then
     # Wheels for the GPU machine's Python 3.12 and a lossless FLAC copy of the corpus, whose
-    # training noises are cut to PACK_NOISE_SECONDS (20) so that the carried tree stays under 64 MiB
-    # (the held-out test noises and every speech file are kept whole: same split, same test set).
+    # training noises are cut to PACK_NOISE_SECONDS (20) so that the carried tree stays under
+    # PACK_LIMIT_MIB (the held-out test noises and every speech file are kept whole: same split, same test set).
     mkdir -p "$CARRY/whl"
     grep -qx '/.device_carry/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.device_carry/' >>"$REPO/.git/info/exclude"
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -50,7 +52,8 @@ with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(slim, "w", zipfile.ZIP_DE
             target.writestr(item, source.read(item))
 slim.replace(wheel)
 SLIM
-    (cd "$REPO" && python3 - "${GPU_RUN_DATA:-$REPO/../shared/data}" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-20}" <<'EOF'
+    [ -n "${GPU_RUN_DATA:-}" ] || { echo "gpu_run.sh pack: set GPU_RUN_DATA to the corpus to pack (e.g. ../shared/data)" >&2; exit 1; }
+    (cd "$REPO" && python3 - "$GPU_RUN_DATA" "$CARRY/corpus" "${PACK_NOISE_SECONDS:-20}" <<'EOF'
 import shutil, sys
 from pathlib import Path
 import soundfile
@@ -75,8 +78,9 @@ EOF
     # folder): the trip is counted without them, and they are moved aside during the device call.
     TRIP=$(( ($(cd "$REPO" && git ls-files -z --cached --others --exclude-standard -- . ':!pretrained' | xargs -0 cat 2>/dev/null | wc -c) \
               + $(du -sb "$CARRY" | cut -f1)) / 1048576 ))
-    echo "carried: $(du -sh "$CARRY" | cut -f1) in .device_carry; the whole trip without pretrained/ about $TRIP MiB (limit 64)"
-    [ "$TRIP" -lt 64 ] || { echo "over the device tool's 64 MiB: lower PACK_NOISE_SECONDS" >&2; exit 1; }
+    LIMIT=${PACK_LIMIT_MIB:-64}
+    echo "carried: $(du -sh "$CARRY" | cut -f1) in .device_carry; the whole trip without pretrained/ about $TRIP MiB (limit $LIMIT)"
+    [ "$TRIP" -lt "$LIMIT" ] || { echo "over PACK_LIMIT_MIB=$LIMIT MiB: lower PACK_NOISE_SECONDS" >&2; exit 1; }
     echo "Now: mv pretrained /tmp/pretrained.aside; device run, command 'bash recipes/DNS/gpu_run.sh', carry ['.device_carry'], timeout_s 600; then mv /tmp/pretrained.aside pretrained"
     exit 0
 fi
@@ -85,7 +89,8 @@ DEVICE=${GPU_RUN_DEVICE:-cuda}
 BUDGET=${GPU_RUN_BUDGET:-gpu}
 OUT_DIR=${OUT:-$REPO/results/gpu_run}
 WORK=${GPU_RUN_WORK:-$REPO/results/gpu_run_work}
-DATA=${GPU_RUN_DATA:-$([ -d "$CARRY/corpus" ] && echo "$CARRY/corpus" || echo "$REPO/../shared/data")}
+DATA=${GPU_RUN_DATA:-$([ -d "$CARRY/corpus" ] && echo "$CARRY/corpus" || true)}
+[ -n "$DATA" ] || { echo "gpu_run.sh: set GPU_RUN_DATA to the corpus (or pack one into .device_carry/)" >&2; exit 1; }
 mkdir -p "$OUT_DIR" "$WORK"
 exec > >(tee -a "$OUT_DIR/gpu_run.log") 2>&1
 echo "gpu_run.sh: device $DEVICE, budget $BUDGET, data $DATA, work $WORK, out $OUT_DIR ($(date -u))"
@@ -128,11 +133,19 @@ python3 -m recipes.DNS.release --data-dir "$DATA" --work-dir "$WORK" --publish-d
     --device "$DEVICE" --precision "$PRECISION" "${SIZE[@]}"
 
 cp "$WORK"/release_results.md "$WORK"/release_results.json "$WORK"/spectrograms.png "$OUT_DIR"/
-for folder in "$WORK"/pretrained/*/; do   # one archive each: the device tool returns files of at most 16 MiB
-    tar -czf "$OUT_DIR/$(basename "$folder").tar.gz" -C "$WORK/pretrained" "$(basename "$folder")"
-done
-(cd "$WORK" && tar -czf "$OUT_DIR/runs.tar.gz" --exclude='save' --exclude='*.wav' runs/*/*/ logs timings.json \
-    data_check.json release.json $(ls nvidia_smi.csv 2>/dev/null))
+pack_runs() {   # tar "$@" of the runs' logs and scores (no checkpoints, no audio)
+    (cd "$WORK" && tar "$@" --exclude='save' --exclude='*.wav' runs/*/*/ logs timings.json data_check.json \
+        release.json $(ls nvidia_smi.csv 2>/dev/null))
+}
+if [ "${GPU_RUN_ARCHIVE:-0}" = 1 ]; then   # one archive per model folder, one for the runs
+    for folder in "$WORK"/pretrained/*/; do
+        tar -czf "$OUT_DIR/$(basename "$folder").tar.gz" -C "$WORK/pretrained" "$(basename "$folder")"
+    done
+    pack_runs -czf "$OUT_DIR/runs.tar.gz"
+else
+    cp -r "$WORK"/pretrained/*/ "$OUT_DIR"/
+    mkdir -p "$OUT_DIR/runs" && pack_runs -cf - | tar -xf - -C "$OUT_DIR/runs"
+fi
 if [ -f "$WORK/nvidia_smi.csv" ]; then
     echo "peak GPU memory used (nvidia-smi): $(tail -n +2 "$WORK/nvidia_smi.csv" | cut -d, -f2 | sort -n | tail -1)"
 fi

@@ -67,8 +67,8 @@ of a training step, the scoring of the test items and each run's start-up,
 on an idle 2-core CPU; ``full`` is a GPU job) and records each run's wall
 and CPU time in ``timings.json``. The estimates per budget and what the
 runs took: ``recipes/DNS/README.md``. On a machine busy with other work,
-``--threads 1`` avoids thread over-subscription (two torch threads per run
-were several times slower than one there).
+``--threads 1`` avoids thread over-subscription (runs side by side each
+asking for every core).
 
 Authors
  * speechbrain-atkl developers 2026
