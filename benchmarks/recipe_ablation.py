@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: the repository root, home of the recipes package
 
-from recipes.DNS.campaign import default_work_dir, enhancer_scores  # noqa: E402
+from recipes.DNS.campaign import default_work_dir, enhancer_scores, teacher_scores  # noqa: E402
 from recipes.DNS.study_data import build_study_data  # noqa: E402
 from recipes.DNS.study_results import parse_train_log  # noqa: E402
 from speechbrain_atkl.training.children import run_logged  # noqa: E402
@@ -129,20 +129,15 @@ def teacher_gate(arm, args, work):
     scored by the same code on the same validation mixtures.
     """
     import torch
-    from hyperpyyaml import load_hyperpyyaml
 
     from speechbrain_atkl.loading import load_model
-    from speechbrain_atkl.training.checkpoints import load_teacher
 
     manifest = work / "runs" / "prepared" / "valid.json"
     baselines = [seed for seed in args.seeds if finished_run(work, "baseline", seed) is not None]
     if not baselines:
         sys.exit(f"recipe_ablation.py: {arm} needs the baseline arm first (its teacher must beat it on validation)")
     torch.set_num_threads(args.threads)
-    recipe = (REPO / "hparams" / ARMS[arm]["hparams"]).read_text()
-    hparams = load_hyperpyyaml(recipe, {"results_root": str(work / "gate"), "data_folder": None})
-    teacher = load_teacher(teacher_source(arm, args), hparams["teacher"])
-    scores = {"teacher": enhancer_scores(teacher, manifest)}
+    scores = {"teacher": teacher_scores(ARMS[arm]["hparams"], teacher_source(arm, args), work, manifest)}
     for seed in baselines:
         student = load_model(work / "runs" / "baseline" / str(seed), key="valid_si_snr").eval()
         scores[f"baseline seed {seed}"] = enhancer_scores(student, manifest)

@@ -283,6 +283,6 @@ def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_stud
     command = campaign.train_command(args, "student-atkl_gtcrn-stage3", 1236, tmp_path, tmp_path, tmp_path)
     assert command[2].endswith("hparams/distil_dccrn_atkl_gtcrn.yaml")
     assert f"--teacher_checkpoint={teacher}" in command and "--lr=5e-4" in command
-    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path / "valid.json") is None
+    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path) is None
     with pytest.raises(study_data.StudyError, match="which a first --recipe alone stage prepares"):
-        campaign.teacher_gate(args, tmp_path, tmp_path / "valid.json")
+        campaign.teacher_gate(args, tmp_path, tmp_path)

@@ -182,7 +182,22 @@ def enhancer_scores(enhance, valid_manifest):
     return {name: round(float(np.mean(values)), 4) for name, values in scores.items()}
 
 
-def teacher_gate(args, shipped, valid_manifest):
+def teacher_scores(recipe, checkpoint, work, valid_manifest):
+    """Validation scores (:func:`enhancer_scores`) of the teacher of ``hparams/<recipe>`` loaded from ``checkpoint``.
+
+    The recipe's YAML is read with its ``results_root`` in ``<work>/gate``, so
+    the folders its objects make stay in the work folder.
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    from speechbrain_atkl.training.checkpoints import load_teacher
+
+    text = (REPO / "hparams" / recipe).read_text(encoding="utf-8")
+    hparams = load_hyperpyyaml(text, {"results_root": str(Path(work) / "gate"), "data_folder": None})
+    return enhancer_scores(load_teacher(checkpoint, hparams["teacher"]), valid_manifest)
+
+
+def teacher_gate(args, shipped, work):
     """Validation scores of ``--teacher`` and of the shipped student; raises unless the teacher is better.
 
     None for ``--recipe alone``. Distilling only makes sense from a teacher
@@ -190,18 +205,16 @@ def teacher_gate(args, shipped, valid_manifest):
     """
     if args.recipe == "alone":
         return None
-    if not Path(valid_manifest).is_file():
+    valid_manifest = Path(work) / "runs" / "prepared" / "valid.json"
+    if not valid_manifest.is_file():
         raise StudyError(
             f"{valid_manifest}: missing; the teacher is compared with the shipped student on the validation "
             "mixtures, which a first --recipe alone stage prepares."
         )
-    from hyperpyyaml import load_hyperpyyaml
-
-    from speechbrain_atkl.training.checkpoints import load_teacher
-
-    recipe = (REPO / "hparams" / RECIPES[args.recipe][0]).read_text(encoding="utf-8")
-    teacher = load_teacher(args.teacher, load_hyperpyyaml(recipe, {"data_folder": None})["teacher"])
-    gate = {"teacher": enhancer_scores(teacher, valid_manifest), "shipped": validation_scores(shipped, valid_manifest)}
+    gate = {
+        "teacher": teacher_scores(RECIPES[args.recipe][0], args.teacher, work, valid_manifest),
+        "shipped": validation_scores(shipped, valid_manifest),
+    }
     print(f"teacher gate: {gate}", flush=True)
     if gate["teacher"]["si_snr"] <= gate["shipped"]["si_snr"]:
         raise StudyError(f"the teacher {args.teacher} does not beat the shipped student on validation: {gate}")
@@ -282,7 +295,7 @@ def main(argv=None):
             index = len(ledger["stages"]) + 1
             name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
-            gate = teacher_gate(args, shipped, work / "runs" / "prepared" / "valid.json")
+            gate = teacher_gate(args, shipped, work)
             stage = {
                 "name": name,
                 **({"teacher_gate": gate} if gate else {}),
