@@ -101,15 +101,25 @@ def prepare_data(hparams):
 
 
 def make_datasets(hparams, preparation):
-    """Training set (dynamic mixing, pairs or WebDataset shards), validation and test sets."""
+    """Training set (dynamic mixing, pairs or WebDataset shards), validation and test sets.
+
+    The training noise is augmented (``noise_augmentation``) when ``noise_augment_prob`` > 0, which
+    needs dynamic mixing; the validation and test sets are fixed mixtures, never augmented.
+    """
     manifests = preparation["manifests"]
+    dynamic_mixing = not hparams.get("train_shards") and preparation["training"] == "dynamic_mixing"
+    if hparams.get("noise_augment_prob") and not dynamic_mixing:
+        raise ConfigurationError(
+            f"noise_augment_prob: {hparams['noise_augment_prob']} augments the noise of dynamic mixing, but this "
+            "run trains on prepared pairs or shards; set noise_augment_prob: 0."
+        )
     if hparams.get("train_shards"):
         from speechbrain_atkl.data.webdataset import shard_dataset
 
         train = shard_dataset(
             hparams["train_shards"], segment_seconds=hparams["segment_seconds"], seed=hparams["mixing_seed"]
         )
-    elif preparation["training"] == "dynamic_mixing":
+    elif dynamic_mixing:
         train = DynamicMixingDataset(
             manifests["train_clean"],
             manifests["train_noise"],
@@ -123,6 +133,7 @@ def make_datasets(hparams, preparation):
             seed=hparams["mixing_seed"],
             sample_rate=hparams["sample_rate"],
             max_bad_files=hparams["max_bad_files"],
+            noise_augmentation=hparams.get("noise_augmentation"),
         )
     else:
         train = paired_dataset(manifests["train"], hparams["sample_rate"], hparams["max_bad_files"])

@@ -49,6 +49,7 @@ ARMS = {
     "segment2": {"spectral_weight": "0.0", "lr_schedule": "plateau", "segment": 2.0},
     "segment4": {"spectral_weight": "0.0", "lr_schedule": "plateau", "segment": 4.0},
     "no_clipping": {"spectral_weight": "0.0", "lr_schedule": "plateau", "max_grad_norm": "1e9"},
+    "noise_augment": {"spectral_weight": "0.0", "lr_schedule": "plateau", "noise_augment_prob": "1.0"},
     "atkl_gtcrn": {"hparams": "distil_dccrn_atkl_gtcrn.yaml", "teacher_checkpoint": "{gtcrn}"},
     "output_gtcrn": {
         "hparams": "distil_dccrn_atkl_gtcrn.yaml",

@@ -119,7 +119,10 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
        direct path) or ``"reverberant"`` (the full reverberant speech, i.e.
        denoising only, as in DNS-Challenge synthesis);
     3. noise: a random file and segment; a file shorter than a segment is
-       looped from a random offset;
+       looped from a random offset; then ``noise_augmentation``, if given,
+       makes a new noise of it (its randomness comes from a second generator
+       seeded by ``(seed, epoch, i, 2)``, so an item keeps its speech, noise
+       file, SNR and level with or without it);
     4. SNR uniform in ``snr_range`` between the (reverberant) speech present
        in the mixture and the noise;
     5. level: mixture and target get the same gain so that the mixture's RMS
@@ -162,6 +165,12 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
     max_bad_files : int
         Distinct files that may fail to load (and are skipped) before an
         error; per process.
+    noise_augmentation : callable or None
+        ``noise_augmentation(noise, rng, draw_noise)`` returns a new noise
+        ``(time,)`` for the drawn noise ``(time,)``, where ``draw_noise(length)``
+        reads another noise segment with ``rng``, e.g.
+        :class:`~speechbrain_atkl.data.noise_augment.NoiseAugmentation`;
+        ``None`` (no augmentation) for validation and test mixtures.
 
     Example
     -------
@@ -196,6 +205,7 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         sample_rate=16000,
         peak_limit=0.99,
         max_bad_files=0,
+        noise_augmentation=None,
     ):
         super().__init__()
         self.bad_files = BadFiles(max_bad_files)
@@ -231,6 +241,7 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.sample_rate = sample_rate
         self.peak_limit = peak_limit
+        self.noise_augmentation = noise_augmentation
         self.epoch = 0
         self._order_key = None
         self._order = None
@@ -289,6 +300,9 @@ class DynamicMixingDataset(torch.utils.data.Dataset):
                 target, speech = self._reverberate(clean, rir)
 
         noise_id, noise = self._draw_noise(length, rng)
+        if self.noise_augmentation is not None:
+            augment_rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+            noise = self.noise_augmentation(noise, augment_rng, lambda n: self._draw_noise(n, augment_rng)[1])
         snr_db = float(rng.uniform(*self.snr_range))
         noisy = mix_at_snr(speech, noise, snr_db)
 

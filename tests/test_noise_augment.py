@@ -1,0 +1,264 @@
+"""Training-noise augmentation: the transform, its wiring into dynamic mixing, the recipes and the ablation."""
+
+import importlib.util
+import subprocess
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+import train
+from benchmarks import recipe_ablation
+from speechbrain_atkl.data import DynamicMixingDataset
+from speechbrain_atkl.data.noise_augment import NoiseAugmentation
+from speechbrain_atkl.training.run_checks import ConfigurationError
+
+REPO = Path(__file__).resolve().parents[1]
+#: The last commit before noise augmentation: its dynamic mixing is the reference of "unchanged".
+BEFORE = "8e8f010fd1b8dc8e3e406f0f3b6d7522b76cfaf6"
+RATE = 16000
+
+
+def _rms(wav):
+    return float(wav.pow(2).mean().sqrt())
+
+
+def _tone(cycles, length=RATE):
+    """A sine of a whole number of cycles: tones of different ``cycles`` are orthogonal."""
+    return torch.sin(2 * torch.pi * cycles * torch.arange(length, dtype=torch.float64) / length).float()
+
+
+def _band_density(wav, low_hz, high_hz):
+    """Mean power per rFFT bin between two frequencies (16 kHz signal)."""
+    power = torch.fft.rfft(wav.double()).abs().pow(2)
+    hz = torch.fft.rfftfreq(wav.shape[-1], 1 / RATE)
+    return float(power[(hz >= low_hz) & (hz < high_hz)].mean())
+
+
+# ---------------------------------------------------------------- the transform
+
+
+def test_same_rng_seed_same_output_other_seeds_differ():
+    augment = NoiseAugmentation(second_noise_prob=1.0, coloured_noise_prob=1.0)
+    noise = torch.randn(48000, generator=torch.Generator().manual_seed(0))
+
+    def augmented(seed):
+        rng = np.random.default_rng(seed)
+        return augment(noise, rng, lambda n: torch.from_numpy(rng.standard_normal(n)).float())
+
+    reference = augmented(7)
+    assert reference.shape == noise.shape and reference.dtype == noise.dtype
+    assert torch.equal(reference, augmented(7))
+    assert not torch.equal(reference, augmented(8))
+    assert abs(_rms(reference) - _rms(noise)) < 1e-4 * _rms(noise)
+
+
+def test_shaping_keeps_length_and_rms_and_zero_gain_is_identity():
+    noise = torch.randn(47999, generator=torch.Generator().manual_seed(1)) * 0.05  # odd length too
+    shaped = NoiseAugmentation(max_gain_db=12.0).shape(noise, np.random.default_rng(0))
+    assert shaped.shape == noise.shape
+    assert abs(_rms(shaped) - _rms(noise)) < 1e-5 * _rms(noise)
+    assert (shaped - noise).abs().max() > 0.1 * noise.abs().max()  # it did change the noise
+    flat = NoiseAugmentation(max_gain_db=0.0).shape(noise, np.random.default_rng(0))
+    assert torch.allclose(flat, noise, atol=1e-6)
+
+
+def test_shaping_gains_stay_within_max_gain_db():
+    noise = torch.randn(32000, generator=torch.Generator().manual_seed(2))
+    shaped = NoiseAugmentation(max_gain_db=6.0).shape(noise, np.random.default_rng(3))
+    ratio = torch.fft.rfft(shaped).abs()[1:] / torch.fft.rfft(noise).abs()[1:]
+    ratio_db = 20 * torch.log10(ratio * _rms(noise) / _rms(shaped))  # undo the RMS restoration
+    # Gains are a smooth curve: bounded, and neighbouring bins barely differ.
+    assert ratio_db.abs().max() <= 6.0 + 1e-3
+    assert ratio_db.diff().abs().max() < 0.1
+
+
+def test_coloured_noise_slope_tilts_the_spectrum():
+    def low_over_high(slope):
+        augment = NoiseAugmentation(coloured_slope_range=(slope, slope))
+        noise = augment.coloured_noise(48000, np.random.default_rng(0))
+        assert noise.shape == (48000,) and abs(_rms(noise) - 1) < 1e-4 and abs(float(noise.mean())) < 1e-6
+        return _band_density(noise, 250, 1000) / _band_density(noise, 4000, 8000)
+
+    brown, white, blue = low_over_high(-2.0), low_over_high(0.0), low_over_high(1.0)
+    # Expected ratios of mean densities: about 100 (brown), 1 (white), 0.1 (blue).
+    assert brown > 30 and 0.7 < white < 1.4 and blue < 0.2
+
+
+def test_the_second_noise_is_added_at_the_drawn_level():
+    augment = NoiseAugmentation(
+        shaping_prob=0.0, coloured_noise_prob=0.0, second_noise_prob=1.0, second_noise_level_db=(-6.0, -6.0)
+    )
+    noise, other = _tone(100), _tone(2000)
+    lengths = []
+
+    def draw_noise(length):
+        lengths.append(length)
+        return other
+
+    result = augment(noise, np.random.default_rng(0), draw_noise)
+    assert lengths == [RATE]
+    # The tones are orthogonal: project the result on each.
+    own, added = (float(result.double() @ tone.double()) / float(tone.double() @ tone.double())
+                  for tone in (noise, other))
+    assert abs(20 * np.log10(added / own) - (-6.0)) < 1e-3
+    assert abs(_rms(result) - _rms(noise)) < 1e-5
+
+
+def test_probabilities_zero_leave_the_segment_alone():
+    def never_called(length):
+        raise AssertionError("draw_noise was called")
+
+    noise = torch.randn(8000)
+    assert NoiseAugmentation(prob=0.0)(noise, np.random.default_rng(0), never_called) is noise
+    shaped_only = NoiseAugmentation(second_noise_prob=0.0, coloured_noise_prob=0.0)
+    assert shaped_only(noise, np.random.default_rng(0), never_called).shape == noise.shape
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"prob": 1.5}, r"prob must be a probability in \[0, 1\], got 1.5"),
+        ({"second_noise_prob": -0.1}, r"second_noise_prob must be a probability in \[0, 1\], got -0.1"),
+        ({"coloured_noise_prob": "often"}, r"coloured_noise_prob must be a probability in \[0, 1\], got 'often'"),
+        ({"shaping_prob": None}, r"shaping_prob must be a probability"),
+        ({"max_gain_db": -3.0}, r"max_gain_db must be a number of dB >= 0, got -3.0"),
+        ({"anchor_count": 1}, r"anchor_count must be an integer >= 2, got 1"),
+        ({"anchor_count": 4.0}, r"anchor_count must be an integer >= 2, got 4.0"),
+        ({"coloured_slope_range": (1.0, -2.0)}, r"coloured_slope_range must be \(low, high\) with low <= high"),
+        ({"second_noise_level_db": [0.0]}, r"second_noise_level_db must be \(low, high\)"),
+        ({"coloured_noise_level_db": (0.0, float("nan"))}, r"coloured_noise_level_db must be \(low, high\)"),
+    ],
+)
+def test_bad_arguments_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        NoiseAugmentation(**arguments)
+
+
+# ---------------------------------------------------------------- dynamic mixing
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Clean, noise (one shorter than a segment: looped) and RIR manifests of random files."""
+    rng = np.random.default_rng(0)
+
+    def write(name, seconds):
+        path = tmp_path / f"{name}.wav"
+        sf.write(str(path), 0.1 * rng.standard_normal(int(seconds * RATE)), RATE)
+        return {"wav": str(path), "duration": seconds}
+
+    clean = {f"c{i}": write(f"c{i}", 1.0 + i) for i in range(3)}
+    noise = {"n0": write("n0", 0.3), "n1": write("n1", 3.0), "n2": write("n2", 2.0)}
+    rir = np.zeros(1600)
+    rir[40], rir[200:] = 1.0, 0.05 * rng.standard_normal(1400) * np.exp(-np.arange(1400) / 300)
+    sf.write(str(tmp_path / "rir.wav"), rir, RATE, subtype="FLOAT")
+    return clean, noise, {"r": {"wav": str(tmp_path / "rir.wav"), "duration": 0.1}}
+
+
+def _items(dataset_class, corpus, epoch=2, **options):
+    data = dataset_class(*corpus, segment_seconds=0.75, epoch_size=8, reverb_prob=0.5, seed=11, **options)
+    data.set_epoch(epoch)
+    return [data.get_mixture(index) for index in range(len(data))]
+
+
+def _dataset_before(tmp_path):
+    """``DynamicMixingDataset`` as it was before noise augmentation (from git), or a skip."""
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{BEFORE}:speechbrain_atkl/data/mixing.py"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"needs git and commit {BEFORE[:7]} (the code before noise augmentation)")
+    path = tmp_path / "mixing_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("mixing_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DynamicMixingDataset
+
+
+def test_without_augmentation_items_are_bit_identical_to_before(corpus, tmp_path):
+    before = _items(_dataset_before(tmp_path), corpus)
+    for options in ({}, {"noise_augmentation": None}, {"noise_augmentation": NoiseAugmentation(prob=0.0)}):
+        after = _items(DynamicMixingDataset, corpus, **options)
+        assert [item["rir_source"] is not None for item in after].count(True) > 0
+        for old, new in zip(before, after, strict=True):
+            assert old.keys() == new.keys()
+            for key in old:
+                if isinstance(old[key], torch.Tensor):
+                    assert torch.equal(old[key], new[key]) and old[key].dtype == new[key].dtype
+                else:
+                    assert old[key] == new[key]
+
+
+def test_augmented_items_keep_an_exact_snr_and_their_draws(corpus):
+    plain = _items(DynamicMixingDataset, corpus)
+    augmentation = NoiseAugmentation(second_noise_prob=1.0, coloured_noise_prob=0.5)
+    augmented = _items(DynamicMixingDataset, corpus, noise_augmentation=augmentation)
+    assert augmented[0]["noisy_sig"].shape == plain[0]["noisy_sig"].shape
+    assert any(item["rir_source"] is None for item in augmented)
+    for old, new in zip(plain, augmented, strict=True):
+        # Same speech, noise file, SNR, level and RIR: only the noise itself is new.
+        for key in ("clean_source", "noise_source", "rir_source", "snr_db"):
+            assert old[key] == new[key]
+        assert torch.allclose(old["clean_sig"] / _rms(old["clean_sig"]), new["clean_sig"] / _rms(new["clean_sig"]))
+        assert not torch.allclose(old["noisy_sig"], new["noisy_sig"])
+        if new["rir_source"] is None:  # the target is the speech in the mixture: the SNR is exact
+            residual = new["noisy_sig"] - new["clean_sig"]
+            snr = 10 * torch.log10(new["clean_sig"].pow(2).sum() / residual.pow(2).sum())
+            assert abs(float(snr) - new["snr_db"]) < 1e-3
+    again = _items(DynamicMixingDataset, corpus, noise_augmentation=augmentation)
+    assert all(torch.equal(a["noisy_sig"], b["noisy_sig"]) for a, b in zip(augmented, again))
+    other_epoch = _items(DynamicMixingDataset, corpus, epoch=3, noise_augmentation=augmentation)
+    assert not torch.equal(augmented[0]["noisy_sig"], other_epoch[0]["noisy_sig"])
+
+
+# ---------------------------------------------------------------- recipes and the ablation
+
+
+def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_path):
+    text = (REPO / "hparams" / "distil_dccrn.yaml").read_text()
+    default = load_hyperpyyaml(text, {"results_root": str(tmp_path)})
+    assert default["noise_augment_prob"] == 0.0 and default["noise_augmentation"].prob == 0.0
+    hparams = load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_augment_prob": 0.5})
+    augmentation = hparams["noise_augmentation"]
+    assert isinstance(augmentation, NoiseAugmentation) and augmentation.prob == 0.5
+    assert augmentation.coloured_slope_range == (-2.0, 1.0)
+
+    clean, noise, rir = corpus
+    pairs = {"u": {"noisy_wav": clean["c0"]["wav"], "clean_wav": clean["c0"]["wav"]}}
+    manifests = {"train_clean": clean, "train_noise": noise, "train_rir": rir, "valid": pairs, "test": pairs}
+    preparation = {"training": "dynamic_mixing", "manifests": manifests}
+    train_set, valid_set, test_set = train.make_datasets(hparams, preparation)
+    assert train_set.noise_augmentation is augmentation
+    assert not isinstance(valid_set, DynamicMixingDataset) and not isinstance(test_set, DynamicMixingDataset)
+    with pytest.raises(ConfigurationError, match="noise_augment_prob: 0.5 augments the noise of dynamic mixing"):
+        train.make_datasets(hparams, {"training": "pairs", "manifests": {"train": pairs, **manifests}})
+    with pytest.raises(ValueError, match=r"prob must be a probability in \[0, 1\], got 2"):
+        load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_augment_prob": 2})
+    # Every recipe has the switch, off.
+    for recipe in sorted((REPO / "hparams").glob("*.yaml")):
+        lines = recipe.read_text().splitlines()
+        assert "noise_augment_prob: 0.0" in lines and "  prob: !ref <noise_augment_prob>" in lines, recipe.name
+
+
+def test_noise_augment_arm_differs_from_the_baseline_by_the_switch_only(tmp_path):
+    args = Namespace(steps=600, valid_every=200, batch_size=8, segment_seconds=3.0, valid_count=100,
+                     valid_fraction=0.1, gtcrn=None, uformer=None, seeds=[1], threads=1)
+    baseline = recipe_ablation.command("baseline", 1, args, tmp_path / "data", tmp_path / "runs")
+    augmented = recipe_ablation.command("noise_augment", 1, args, tmp_path / "data", tmp_path / "runs")
+    assert augmented[:3] == baseline[:3] and augmented[2].endswith("distil_dccrn.yaml")
+
+    def options(command):
+        return dict(item[2:].split("=", 1) for item in command if item.startswith("--") and "=" in item)
+
+    base, arm = options(baseline), options(augmented)
+    assert arm.pop("noise_augment_prob") == "1.0" and arm.pop("experiment_name") == "noise_augment"
+    assert base.pop("experiment_name") == "baseline" and arm == base
+    assert [item for item in augmented if "=" not in item] == [item for item in baseline if "=" not in item]
