@@ -142,13 +142,38 @@ def make_datasets(hparams, preparation):
     return train, valid, test
 
 
-def main(argv):
+def parse_run(argv):
+    """The run of a ``train.py`` command line (``argv``: its arguments after ``train.py``).
+
+    Returns
+    -------
+    tuple
+        ``(flags, hparams_file, hparams, overrides, run_opts)``: the hyper-parameters
+        loaded as :func:`load_hparams` does, and checked (:func:`validate_hparams`).
+    """
     flags = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     flags.add_argument("--allow_config_change", action="store_true")
     flags, argv = flags.parse_known_args(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     hparams, overrides = load_hparams(hparams_file, overrides)
     validate_hparams(hparams)
+    return flags, hparams_file, hparams, overrides, run_opts
+
+
+def prepare_run_data(argv):
+    """Prepares the data of the run ``train.py argv`` would train, and does nothing else.
+
+    The same :func:`prepare_data` with the same hyper-parameters as that run, so
+    the run finds its ``prepare_folder`` prepared (``preparation.json``: same
+    options, same corpus) and reuses it. Loading the YAML makes the run's empty
+    ``save`` folder, as the run would. Returns the preparation record
+    (:func:`~speechbrain_atkl.data.prepare.prepare_dns`).
+    """
+    return prepare_data(parse_run(argv)[2])
+
+
+def main(argv):
+    flags, hparams_file, hparams, overrides, run_opts = parse_run(argv)
     main_process = get_rank() in (None, 0)  # its lock stands for the whole DDP group
     with run_lock(hparams["output_folder"]) if main_process else contextlib.nullcontext():
         train(hparams_file, hparams, overrides, run_opts, flags.allow_config_change, main_process)

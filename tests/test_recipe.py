@@ -283,6 +283,71 @@ def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_stud
     command = campaign.train_command(args, "student-atkl_gtcrn-stage3", 1236, tmp_path, tmp_path, tmp_path)
     assert command[2].endswith("hparams/distil_dccrn_atkl_gtcrn.yaml")
     assert f"--teacher_checkpoint={teacher}" in command and "--lr=5e-4" in command
-    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path) is None
-    with pytest.raises(study_data.StudyError, match="which a first --recipe alone stage prepares"):
-        campaign.teacher_gate(args, tmp_path, tmp_path)
+    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path, command) is None
+    with pytest.raises(study_data.StudyError, match="valid.json: missing; .* written by train.py's data preparation"):
+        campaign.enhancer_scores(None, tmp_path / "prepared" / "valid.json")
+
+
+def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_train_py_reuses(tmp_path, monkeypatch):
+    """A fresh work folder with --recipe atkl_gtcrn: the campaign runs train.py's preparation with the stage's
+    options before the gate; the stage's train.py then finds the data prepared and trains on that split."""
+    import train
+    from speechbrain_atkl.data import prepare
+    from speechbrain_atkl.training.run_checks import data_record
+
+    corpus = _small_corpus(tmp_path / "corpus")
+    shipped = tmp_path / "pretrained" / campaign.STUDENT_FOLDER
+    shipped.mkdir(parents=True)
+    (shipped / campaign.HISTORY).write_text("[]")
+    teacher = tmp_path / "gtcrn_dns3.pt"
+    teacher.write_bytes(b"")
+    work = tmp_path / "work"
+    manifest = work / "runs" / "prepared" / "valid.json"
+    gated = []
+
+    def teacher_scores(recipe, checkpoint, work_dir, valid_manifest):
+        gated.append(Path(valid_manifest))
+        mixtures = campaign.read_json(valid_manifest, {})
+        assert recipe == "distil_dccrn_atkl_gtcrn.yaml" and checkpoint == teacher and len(mixtures) == 6
+        return {"si_snr": 9.0, "pesq": 2.0}
+
+    monkeypatch.setattr(campaign, "teacher_scores", teacher_scores)
+    monkeypatch.setattr(campaign, "build_study_data", functools.partial(study_data.build_study_data, test_count=5))
+    argv = ["--data-dir", str(corpus), "--extra-clean", "--work-dir", str(work), "--publish-dir",
+            str(shipped.parent), "--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--stage-hours", "0.01",
+            "--segment-seconds", "1.0", "--valid-count", "6", "--valid-fraction", "0.2", "--valid-every", "5"]
+
+    # The gate fails: no stage starts, but the validation mixtures are there.
+    monkeypatch.setattr(campaign, "validation_scores", lambda model, valid_manifest: {"si_snr": 10.0, "pesq": 2.5})
+    with pytest.raises(study_data.StudyError, match="does not beat the shipped student"):
+        campaign.main(argv)
+    assert gated == [manifest] and not (work / campaign.LEDGER).exists()
+    preparation = prepare.read_preparation(manifest.parent)
+    assert preparation["options"]["valid_count"] == 6 and preparation["options"]["valid_seconds"] == 1.0
+    assert preparation["options"]["data_folder"] == str(work / "data")
+
+    # The teacher wins: the stage's train.py (its first steps, in this process) reuses that preparation.
+    monkeypatch.setattr(campaign, "validation_scores", lambda model, valid_manifest: {"si_snr": 5.0, "pesq": 1.5})
+    monkeypatch.setattr(prepare, "prepare_dynamic", lambda *args: pytest.fail("train.py prepared the data again"))
+    monkeypatch.setattr(train.sb, "create_experiment_directory", lambda **kwargs: None)  # global logging set-up
+    monkeypatch.setattr(train, "load_teacher", lambda checkpoint, teacher, **kwargs: teacher)
+    monkeypatch.setattr(train, "init_from_pretrained", lambda *args: None)
+
+    class Trains(Exception):
+        pass
+
+    def make_datasets(hparams, preparation):
+        raise Trains(preparation)
+
+    def run_stage(command, log_path, threads):
+        monkeypatch.setattr(train, "make_datasets", make_datasets)
+        train.main(command[2:])
+
+    monkeypatch.setattr(campaign, "run_stage", run_stage)
+    with pytest.raises(Trains) as trains:
+        campaign.main(argv)
+    assert trains.value.args[0] == preparation and gated == [manifest, manifest]
+    stage = campaign.read_json(work / campaign.LEDGER, {})["stages"][0]
+    assert stage["teacher_gate"]["teacher"]["si_snr"] == 9.0 and stage["name"] == "student-atkl_gtcrn-stage1"
+    run = work / "runs" / stage["name"] / "1986"
+    assert campaign.read_json(run / "data_record.json", {}) == data_record(preparation)

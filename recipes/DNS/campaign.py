@@ -13,12 +13,15 @@ with ``--recipe``: ``alone`` (``hparams/distil_dccrn.yaml``) or ``atkl_gtcrn``,
 AT-KL distillation from GTCRN's published weights
 (``hparams/distil_dccrn_atkl_gtcrn.yaml``, ``--teacher PATH/gtcrn_dns3.pt``),
 which starts only if the teacher beats the shipped student on the validation
-mixtures (both scores are kept in the ledger). The stage's best checkpoint is
-tested on the fixed held-out test set. The candidate and the shipped model are
-then scored by the same code on the same validation mixtures; when the
-candidate is better (validation SI-SNR), it is published in place of the
-shipped model, its card gets the stage's figures (audio-hours, steps, metrics
-by input SNR) and ``training_history.json`` the stage. Either way
+mixtures (both scores are kept in the ledger). Those are the stage's own,
+prepared before the gate by train.py's data preparation with the stage's
+options (nothing is redone when they are prepared already), so that a first
+stage may distil and the stage's ``train.py`` reuses them. The stage's best
+checkpoint is tested on the fixed held-out test set. The candidate and the
+shipped model are then scored by the same code on the same validation
+mixtures; when the candidate is better (validation SI-SNR), it is published in
+place of the shipped model, its card gets the stage's figures (audio-hours,
+steps, metrics by input SNR) and ``training_history.json`` the stage. Either way
 ``campaign_results.md`` (the learning curve: metric against audio-hours seen)
 is written in the work folder and beside the published model
 (:mod:`recipes.DNS.campaign_card`).
@@ -169,6 +172,11 @@ def enhancer_scores(enhance, valid_manifest):
     from speechbrain_atkl.data.audio import load_audio
     from speechbrain_atkl.evaluation.metrics import pesq_wb, si_snr
 
+    if not Path(valid_manifest).is_file():
+        raise StudyError(
+            f"{valid_manifest}: missing; the validation mixtures are written by train.py's data preparation "
+            "(speechbrain_atkl.data.prepare_dns, into <results_root>/prepared)."
+        )
     scores = {"si_snr": [], "pesq": []}
     for entry in read_json(valid_manifest, {}).values():
         noisy = load_audio(entry["noisy_wav"], 16000)
@@ -197,20 +205,39 @@ def teacher_scores(recipe, checkpoint, work, valid_manifest):
     return enhancer_scores(load_teacher(checkpoint, hparams["teacher"]), valid_manifest)
 
 
-def teacher_gate(args, shipped, work):
+def prepare_stage_data(command):
+    """Prepares the data of a stage's ``train.py`` ``command`` as that ``train.py`` will; returns ``valid.json``.
+
+    It is train.py's own preparation (``train.prepare_run_data``) of the
+    command's arguments: the same YAML and options (data folder, layout,
+    valid_count, valid_fraction, segment_seconds, seeds, sample rate...) into
+    the same ``<results_root>/prepared``, so the stage's ``train.py`` finds its
+    data prepared (``preparation.json``) and reuses it. Nothing is redone when
+    it is prepared already.
+    """
+    import train
+
+    try:
+        record = train.prepare_run_data(command[2:])
+    except (OSError, ValueError) as error:
+        raise StudyError(f"train.py's data preparation of the stage failed: {error}") from error
+    valid = Path(record["manifests"]["valid"])
+    print(f"validation mixtures: {valid} (train.py's data preparation, {record['layout']} layout)", flush=True)
+    return valid
+
+
+def teacher_gate(args, shipped, work, command):
     """Validation scores of ``--teacher`` and of the shipped student; raises unless the teacher is better.
 
     None for ``--recipe alone``. Distilling only makes sense from a teacher
-    that knows more than the student it would teach.
+    that knows more than the student it would teach. The validation mixtures
+    are those of the stage's ``train.py`` ``command``, prepared first when
+    they are not yet (:func:`prepare_stage_data`): a campaign may start with
+    a distillation stage.
     """
     if args.recipe == "alone":
         return None
-    valid_manifest = Path(work) / "runs" / "prepared" / "valid.json"
-    if not valid_manifest.is_file():
-        raise StudyError(
-            f"{valid_manifest}: missing; the teacher is compared with the shipped student on the validation "
-            "mixtures, which a first --recipe alone stage prepares."
-        )
+    valid_manifest = prepare_stage_data(command)
     gate = {
         "teacher": teacher_scores(RECIPES[args.recipe][0], args.teacher, work, valid_manifest),
         "shipped": validation_scores(shipped, valid_manifest),
@@ -295,7 +322,8 @@ def main(argv=None):
             index = len(ledger["stages"]) + 1
             name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
-            gate = teacher_gate(args, shipped, work)
+            command = train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped)
+            gate = teacher_gate(args, shipped, work, command)
             stage = {
                 "name": name,
                 **({"teacher_gate": gate} if gate else {}),
@@ -303,7 +331,7 @@ def main(argv=None):
                 "steps": steps,
                 "audio_hours": round(steps * args.batch_size * args.segment_seconds / 3600, 3),
                 "starts_from_hours": audio_hours_seen(history),
-                "command": train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped),
+                "command": command,
             }
             ledger["stages"].append(stage)
             write_json(work / LEDGER, ledger)
