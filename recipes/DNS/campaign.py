@@ -52,7 +52,7 @@ from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
 from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"

@@ -79,7 +79,7 @@ from recipes.DNS.study_plan import (
 from recipes.DNS.study_report import plot_spectrograms
 from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 RECORD = "release.json"
 #: What each published folder was made from.

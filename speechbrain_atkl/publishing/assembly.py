@@ -40,7 +40,7 @@ from speechbrain_atkl.publishing.example import example_input
 from speechbrain_atkl.publishing.folder import MARKER, check_output, replace_folder
 from speechbrain_atkl.publishing.model_files import inference_hyperparams, interface_config
 from speechbrain_atkl.publishing.verification import verify_folder
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 
 def publish(
