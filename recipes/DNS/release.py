@@ -284,12 +284,17 @@ def add_timing(previous, measured, concurrent_runs, threads):
 def run_environment(threads, concurrent_runs):
     """Environment of the ``train.py`` processes: ``threads`` shared by the concurrent runs.
 
+    This process's environment, unbuffered; with a thread count or several
+    concurrent runs, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are each
+    run's share (at least 1); otherwise they are left as they are.
+
     Example
     -------
     >>> run_environment(2, 2)["OMP_NUM_THREADS"]
     '1'
-    >>> "OMP_NUM_THREADS" in run_environment(None, 1)
-    False
+    >>> env = run_environment(None, 1)  # one run, no thread count: the caller's setting, or none
+    >>> env.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS"), env["PYTHONUNBUFFERED"]
+    (True, '1')
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if threads or concurrent_runs > 1:
