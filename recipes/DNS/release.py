@@ -403,14 +403,11 @@ def publish_models(results, split, work_dir, args):
     for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
         folder = args.publish_dir.resolve() / name
         if record.get(str(folder)) != publication(system, folder):
+            section = card_section(system, results, split, corpus_root(args.data_dir), args)
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
-                overwrite=True,
+                overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
             )
-            with open(folder / "README.md", "a", encoding="utf-8") as handle:
-                handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
-                if system is student:
-                    handle.write("\n" + choice)
             record[str(folder)] = publication(system, folder)
             write_text_atomically(record_path, json.dumps(record, indent=2))
         published.append(folder)
