@@ -45,15 +45,12 @@ from speechbrain_atkl.training.checkpoints import init_from_pretrained, load_tea
 from speechbrain_atkl.training.precision import choose_precision
 from speechbrain_atkl.training.run_checks import (
     ConfigurationError,
-    check_configuration,
-    check_data,
     check_paths,
-    data_record,
-    has_results,
     require_checkpoint,
     run_lock,
     validate_hparams,
 )
+from speechbrain_atkl.training.run_records import check_configuration, check_data, data_record, has_results
 
 logger = logging.getLogger(__name__)
 

@@ -44,9 +44,10 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from speechbrain_atkl.models.dccrn import DCCRN
+
+from model_cost import count_macs
 
 RATE = 16000
 PRESETS = ("Distil-DCCRN", "DCCRN-E")
@@ -137,34 +138,26 @@ class ReferenceDCCRN(nn.Module):
         return torch.stack([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], 1)
 
 
-def count_macs(model, noisy):
-    """Multiply-accumulates of one forward: convolutions and matrix products (FLOP counter) plus LSTMs.
+def forward_macs(model, samples):
+    """Multiply-accumulates of one forward over ``samples`` samples, by :func:`model_cost.count_macs`.
 
     Under the FLOP counter PyTorch runs LSTMs through a slow decomposition, so
-    the count runs on 0.5 s and 1 s of ``noisy`` and is extended to its length
-    along the number of STFT frames (every MAC count here is linear in it).
+    the count runs on 0.5 s and 1 s and is extended to ``samples`` along the
+    number of STFT frames (every MAC count of a DCCRN is linear in it). The
+    caller's random stream is left as it was (the counts draw their inputs
+    from a fork of it), so seeded models and inputs made after are unchanged.
+
+    Example
+    -------
+    >>> model = DCCRN.from_preset("Distil-DCCRN").eval()
+    >>> forward_macs(model, RATE) == count_macs(model, seconds=1.0)
+    True
     """
-
-    def macs(samples):
-        lstm_macs = []
-
-        def hook(lstm, inputs, output):
-            batch, frames, features = inputs[0].shape
-            hidden = lstm.hidden_size
-            sizes = [features] + [hidden] * (lstm.num_layers - 1)
-            lstm_macs.append(sum(4 * hidden * (size + hidden) for size in sizes) * batch * frames)
-
-        hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.LSTM)]
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model(noisy[:, :samples])
-        for handle in hooks:
-            handle.remove()
-        return counter.get_total_flops() / 2 + sum(lstm_macs)
-
-    short, long = RATE // 2, RATE
-    frames = [model.stft.num_frames(n) for n in (short, long, noisy.shape[-1])]
-    per_frame = (macs(long) - macs(short)) / (frames[1] - frames[0])
-    return macs(short) + per_frame * (frames[2] - frames[0])
+    frames = [model.stft.num_frames(n) for n in (RATE // 2, RATE, samples)]
+    with torch.random.fork_rng(devices=[]):
+        short, long = count_macs(model, seconds=0.5), count_macs(model, seconds=1.0)
+    per_frame = (long - short) / (frames[1] - frames[0])
+    return short + per_frame * (frames[2] - frames[0])
 
 
 def summary(values, scale=1.0, digits=1):
@@ -201,7 +194,7 @@ def main():
             diff = (model(noisy) - reference(noisy)).abs().max().item()
             assert diff < 1e-4, f"{name}: ours and the reference formulation differ by {diff:.2e}"
             print(f"{name}: ours vs reference formulation, max |difference| {diff:.1e}")
-            macs[name] = count_macs(model, noisy)
+            macs[name] = forward_macs(model, noisy.shape[-1])
             runs[name, "ours"] = lambda model=model: model(noisy)
             runs[name, "reference"] = lambda reference=reference: reference(noisy)
     a = torch.randn(MATMUL_SIZE, MATMUL_SIZE)

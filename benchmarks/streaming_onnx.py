@@ -57,7 +57,7 @@ from speechbrain_atkl.streaming import (
     onnx_session,
 )
 
-from model_speed import MATMUL_CALLS, MATMUL_SIZE, count_macs
+from model_speed import MATMUL_CALLS, MATMUL_SIZE, forward_macs
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
@@ -139,8 +139,7 @@ def measure(name, seconds, repeats, clock, folder, compile_step=True):
     model = DCCRN.from_preset(name).eval()
     rate, hop = model.sample_rate, model.stft.hop_length
     wav = torch.randn(1, int(seconds * rate))
-    second = wav[:, :rate]
-    macs_per_hop = count_macs(model, second) / model.stft.num_frames(rate)
+    macs_per_hop = forward_macs(model, rate) / model.stft.num_frames(rate)
     matmul_rate = matmul_gflops(clock)
     one_stream = export_onnx(model, folder / f"{name}_step1.onnx", streaming=True, batch_size=1)
     any_batch = export_onnx(model, folder / f"{name}_step.onnx", streaming=True)

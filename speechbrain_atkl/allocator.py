@@ -16,8 +16,7 @@ saves and costs, measured with ``benchmarks/enhance_cost.py``:
 Who calls it: the two commands at start-up, ``speechbrain-atkl-enhance``
 (:func:`speechbrain_atkl.inference.cli.main`, and each of its ``--jobs``
 worker processes) and ``speechbrain-atkl-evaluate``
-(:func:`speechbrain_atkl.evaluation.cli.main`, which
-``recipes/DNS/evaluate.py`` runs too), and ``benchmarks/enhance_cost.py``,
+(:func:`speechbrain_atkl.evaluation.cli.main`), and ``benchmarks/enhance_cost.py``,
 which measures it; a library user may call it once too. ``train.py`` does
 not: a training step's peak memory grew with it and its CPU time did not
 measurably shrink.

@@ -321,12 +321,13 @@ def test_cli_missing_folder_is_named(tmp_path, capsys):
     assert f"clean folder not found: {missing}" in capsys.readouterr().err
 
 
-def test_recipe_script_reports_missing_folder(tmp_path):
+def test_evaluation_command_reports_missing_folder(tmp_path):
     missing = tmp_path / "no_enhanced"
     process = subprocess.run(
         [
             sys.executable,
-            str(REPO / "recipes" / "DNS" / "evaluate.py"),
+            "-m",
+            "speechbrain_atkl.evaluation",
             "--enhanced",
             str(missing),
             "--clean",
@@ -337,6 +338,7 @@ def test_recipe_script_reports_missing_folder(tmp_path):
         capture_output=True,
         text=True,
         check=False,
+        cwd=REPO,
     )
     assert process.returncode == 2
     assert f"enhanced folder not found: {missing}" in process.stderr

@@ -296,3 +296,38 @@ def test_default_checkpoint_is_the_one_the_run_tested(tmp_path):
         expected = trained_model(states[2])(noisy)  # highest valid_si_snr (valid_pesq would pick states[1])
     torch.testing.assert_close(enhancer.enhance_batch(noisy), expected, atol=1e-5, rtol=0)
     assert "valid_si_snr = 8.0" in (folder / "hyperparams.yaml").read_text()
+
+
+def test_added_card_text_and_files_are_in_place_with_the_folder_or_not_at_all(run, tmp_path, monkeypatch):
+    """A recipe's card section and extra files (the campaign's training history) are written before the folder is
+    renamed into place: a failure on the way leaves the old folder as it was, no complete-looking new one."""
+    from speechbrain_atkl.publishing import assembly
+
+    root, _, _ = run
+    out = tmp_path / "model"
+    publish(root / "train", out, card_extra="\n## First release\n", extra_files={"training_history.json": "[1]\n"})
+    card = (out / "README.md").read_text()
+    assert card.endswith("\n## First release\n") and (out / "training_history.json").read_text() == "[1]\n"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    with pytest.raises(PublishError, match=r"holds files publish did not write \(training_history.json\)"):
+        publish(root / "train", out, overwrite=True)  # the history is not the caller's: never deleted
+
+    def fail(new, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(assembly, "replace_folder", fail)  # every file written, the folder not yet in place
+    with pytest.raises(OSError, match="No space left"):
+        publish(root / "train", out, overwrite=True, card_extra="\n## Second\n",
+                extra_files={"training_history.json": "[1, 2]\n"})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left
+    monkeypatch.undo()
+
+    publish(root / "train", out, overwrite=True, card_extra="\n## Second\n",
+            extra_files={"training_history.json": "[1, 2]\n"})  # an old folder holding the file is replaced
+    assert (out / "README.md").read_text() == card.replace("\n## First release\n", "\n## Second\n")
+    assert (out / "training_history.json").read_text() == "[1, 2]\n"
+    with pytest.raises(PublishError, match="plain file names"):
+        publish(root / "train", tmp_path / "other", extra_files={"../escape.txt": "x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

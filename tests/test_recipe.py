@@ -271,6 +271,53 @@ def test_campaign_card_credits_the_added_speech_and_shows_the_history(tmp_path):
     assert "Distil-DCCRN alone" not in distilled and "AT-KL from GTCRN" in distilled and "MIT licence" in distilled
 
 
+def test_campaign_publishes_a_better_stage_with_its_card_and_history_whole_or_not_at_all(tmp_path, monkeypatch):
+    """The shipped folder holds training_history.json: publishing a stage over it is accepted, and the card section
+    and the history are in the folder when it is put in place; a failure on the way leaves the shipped folder as
+    it was (not new weights under the old card and history)."""
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_atkl.loading import save_model_config
+    from speechbrain_atkl.models import DCCRN
+    from speechbrain_atkl.publishing import publish
+
+    run, shipped = tmp_path / "stage_run", tmp_path / "pretrained" / "distil-dccrn-shared16k"
+    model = DCCRN(channels=[8] * 6, rnn_units=16)
+    save_model_config(model, run / "save" / "model_config.yaml")
+    (run / "hyperparams.yaml").write_text("ckpt_key: valid_si_snr\nlr: 0.001\n")
+    Checkpointer(run / "save", {"model": model}).save_checkpoint(meta={"valid_si_snr": 12.0})
+    (run / "test_metrics.json").write_text(json.dumps({"enhanced": {"si_snr_i": {"mean": 3.0}}}))
+    publish(run, shipped)
+    old_history = [{"stage": "release", "audio_hours": 10.0}]
+    (shipped / campaign.HISTORY).write_text(campaign.json_text(old_history))
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+
+    monkeypatch.setattr(campaign, "snr_breakdown", lambda output, split, metric: {})
+    monkeypatch.setattr(campaign, "corpus_root", lambda data_dir: data_dir)
+    args = SimpleNamespace(batch_size=8, segment_seconds=3.0, recipe="alone", data_dir=tmp_path, extra_clean=[])
+    split = {"train_clean": ["a.wav"], "train_speakers": ["a"]}
+    stage = {"name": "student-alone-stage1", "steps": 10, "audio_hours": 0.5}
+
+    def publish_stage():
+        return campaign.publish_stage(stage, run, shipped, args, split, {"si_snr": 12.0}, {"si_snr": 11.0},
+                                      old_history)
+
+    def failing_section(*section_args):
+        raise RuntimeError("the card section could not be written")
+
+    monkeypatch.setattr(campaign, "card_section", failing_section)
+    with pytest.raises(RuntimeError, match="card section"):
+        publish_stage()
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+
+    monkeypatch.setattr(campaign, "card_section", lambda entry, history, *rest: f"\n## Stage {len(history)}\n")
+    history = publish_stage()
+    assert [entry["stage"] for entry in history] == ["release", "student-alone-stage1"]
+    assert json.loads((shipped / campaign.HISTORY).read_text()) == history
+    assert (shipped / "README.md").read_text().endswith("\n## Stage 2\n")
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["distil-dccrn-shared16k"]  # no staging left
+
+
 def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_student(tmp_path):
     """--recipe atkl_gtcrn trains with the GTCRN YAML and its teacher; without a teacher file or validation: errors."""
     teacher = tmp_path / "gtcrn_dns3.pt"

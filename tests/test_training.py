@@ -377,7 +377,8 @@ def test_changed_configuration_is_refused_and_the_record_kept(teacher_run, corpu
 def test_configuration_check_allows_more_epochs_only(tmp_path, caplog):
     from hyperpyyaml import resolve_references
 
-    from speechbrain_atkl.training.run_checks import ConfigurationError, check_configuration
+    from speechbrain_atkl.training.run_checks import ConfigurationError
+    from speechbrain_atkl.training.run_records import check_configuration
 
     yaml_file = REPO / "hparams" / "distil_dccrn.yaml"
     saved = resolve_references(yaml_file.read_text(), {"number_of_epochs": 3, "lr": 0.002}).getvalue()
@@ -451,7 +452,7 @@ def test_a_failed_start_binds_nothing_and_a_changed_split_is_refused(tmp_path):
 def test_configuration_of_a_start_that_never_trained_is_replaced(tmp_path, caplog):
     from hyperpyyaml import resolve_references
 
-    from speechbrain_atkl.training.run_checks import check_configuration
+    from speechbrain_atkl.training.run_records import check_configuration
 
     yaml_file = REPO / "hparams" / "distil_dccrn.yaml"
     saved = resolve_references(yaml_file.read_text(), {"data_folder": "/typo"}).getvalue()

@@ -55,7 +55,7 @@ from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
 from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
@@ -98,9 +98,20 @@ def read_json(path, default):
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
 
 
+def json_text(value):
+    """``value`` as the campaign writes JSON: indented, with a final newline.
+
+    Example
+    -------
+    >>> json_text({"stage": 1})
+    '{\\n  "stage": 1\\n}\\n'
+    """
+    return json.dumps(value, indent=2) + "\n"
+
+
 def write_json(path, value):
-    """Writes ``value`` to ``path`` as JSON, whole or not at all."""
-    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+    """Writes ``value`` to ``path`` as JSON (:func:`json_text`), whole or not at all."""
+    write_text_atomically(path, json_text(value))
 
 
 def stage_steps(hours, batch_size, segment_seconds, valid_every):
@@ -269,10 +280,11 @@ def publish_stage(stage, output, shipped, args, split, valid, valid_previous, hi
         "by_snr": {m: {str(k): v for k, v in snr_breakdown(output, split, m).items()} for m in BY_SNR},
     }
     history = history + [entry]
-    publish(output, shipped, checkpoint_key="valid_si_snr", datasets=["speechbrain-atkl-shared16k"], overwrite=True)
-    with open(shipped / "README.md", "a", encoding="utf-8") as card:
-        card.write(card_section(entry, history, split, corpus_root(args.data_dir), args.extra_clean))
-    write_json(shipped / HISTORY, history)
+    publish(
+        output, shipped, checkpoint_key="valid_si_snr", datasets=["speechbrain-atkl-shared16k"], overwrite=True,
+        card_extra=card_section(entry, history, split, corpus_root(args.data_dir), args.extra_clean),
+        extra_files={HISTORY: json_text(history)},
+    )
     return history
 
 

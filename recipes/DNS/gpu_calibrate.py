@@ -35,6 +35,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from recipes.DNS.study_plan import REPO, STUDENT_ALONE, STUDENT_ATKL, SYSTEMS, TEACHER
+from speechbrain_atkl.data.atomic import write_text_atomically
 
 SYSTEM_OF = {system.name: system for system in SYSTEMS}
 
@@ -122,9 +123,7 @@ def main(argv=None):
     result = calibrate(
         args.device, args.precision, args.batch_size, args.segment_seconds, args.repeats, args.train_seconds
     )
-    partial = args.output.with_suffix(".partial")
-    partial.write_text(json.dumps(result, indent=2))
-    partial.replace(args.output)  # whole or absent: gpu_run.sh reuses it on resume
+    write_text_atomically(args.output, json.dumps(result, indent=2))  # whole or absent: gpu_run.sh reuses it
     for model in result["models"].values():
         memory = "" if model["peak_memory_gib"] is None else f", peak {model['peak_memory_gib']} GiB"
         print(f"{model['label']}: {model['step_s'] * 1000:.0f} ms/step, {model['audio_s_per_s']} audio-s/s{memory}")

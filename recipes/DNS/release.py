@@ -79,7 +79,7 @@ from recipes.DNS.study_plan import (
 from recipes.DNS.study_report import plot_spectrograms
 from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 RECORD = "release.json"
 #: What each published folder was made from.
@@ -284,12 +284,17 @@ def add_timing(previous, measured, concurrent_runs, threads):
 def run_environment(threads, concurrent_runs):
     """Environment of the ``train.py`` processes: ``threads`` shared by the concurrent runs.
 
+    This process's environment, unbuffered; with a thread count or several
+    concurrent runs, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are each
+    run's share (at least 1); otherwise they are left as they are.
+
     Example
     -------
     >>> run_environment(2, 2)["OMP_NUM_THREADS"]
     '1'
-    >>> "OMP_NUM_THREADS" in run_environment(None, 1)
-    False
+    >>> env = run_environment(None, 1)  # one run, no thread count: the caller's setting, or none
+    >>> env.get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS"), env["PYTHONUNBUFFERED"]
+    (True, '1')
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if threads or concurrent_runs > 1:
@@ -398,14 +403,11 @@ def publish_models(results, split, work_dir, args):
     for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
         folder = args.publish_dir.resolve() / name
         if record.get(str(folder)) != publication(system, folder):
+            section = card_section(system, results, split, corpus_root(args.data_dir), args)
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
-                overwrite=True,
+                overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
             )
-            with open(folder / "README.md", "a", encoding="utf-8") as handle:
-                handle.write(card_section(system, results, split, corpus_root(args.data_dir), args))
-                if system is student:
-                    handle.write("\n" + choice)
             record[str(folder)] = publication(system, folder)
             write_text_atomically(record_path, json.dumps(record, indent=2))
         published.append(folder)

@@ -11,7 +11,9 @@ and allows only what a model folder needs (everything
 * plain YAML values (strings, numbers, booleans, null, lists, mappings) and
   tuples of plain values, ``(1, 2)`` or ``!tuple``;
 * ``!ref`` and ``!copy`` of another key (``<key>`` or ``<key[sub]>``, no
-  attributes), alone or inside a string, with ``+ - * / // % **`` on numbers;
+  attributes), alone or inside a string, with ``+ - * / // % **`` on numbers
+  (computed by :mod:`~speechbrain_atkl.loading.yaml_references`, within
+  bounds);
 * ``!new:`` of a model class of
   :data:`~speechbrain_atkl.loading.recipes.MODEL_CLASSES` and ``!apply:``
   of such a class's ``from_preset``, with plain arguments; they become
@@ -24,8 +26,10 @@ Everything else is refused with :class:`UnsafeHyperparamsError`, and so is a
 file beyond the bounds that keep reading cheap: :data:`MAX_BYTES`,
 :data:`MAX_DEPTH` levels of nesting (containers and references),
 :data:`MAX_VALUES` values once aliases and references are expanded,
-:data:`MAX_MODELS` models, integers of :data:`MAX_INT_BITS` bits and strings
-of :data:`MAX_STRING` characters. ``EnhanceBatch.from_hparams`` and the
+:data:`MAX_MODELS` models, integers of
+:data:`~speechbrain_atkl.loading.yaml_references.MAX_INT_BITS` bits and
+strings of :data:`~speechbrain_atkl.loading.yaml_references.MAX_STRING`
+characters. ``EnhanceBatch.from_hparams`` and the
 command-line tools read folders this way; ``trust_remote_code=True``
 (``--trust-remote-code``) hands a folder you trust to HyperPyYAML instead.
 
@@ -33,9 +37,6 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
-import ast
-import copy
-import operator
 import re
 from dataclasses import dataclass
 
@@ -44,6 +45,13 @@ from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from speechbrain_atkl.loading.files import MAX_TEXT_BYTES
 from speechbrain_atkl.loading.recipes import ModelRecipe, model_class
+from speechbrain_atkl.loading.yaml_references import (
+    MAX_INT_BITS,
+    PLAIN_TYPES,
+    RefusedReference,
+    key_path_keys,
+    resolve_reference,
+)
 
 #: Largest text read (bytes).
 MAX_BYTES = MAX_TEXT_BYTES
@@ -53,32 +61,14 @@ MAX_DEPTH = 32
 MAX_VALUES = 10_000
 #: Most models one file may describe.
 MAX_MODELS = 4
-#: Longest string built by ``!ref`` interpolation.
-MAX_STRING = 4096
-#: Longest ``!ref`` string evaluated as arithmetic (longer ones stay strings).
-MAX_EXPRESSION = 256
-#: Largest integer, in bits.
-MAX_INT_BITS = 64
 #: Longest integer literal (characters).
 MAX_LITERAL = 100
 
 PRETRAINER = "speechbrain.utils.parameter_transfer.Pretrainer"
 YAML_TAG = "tag:yaml.org,2002:"
 SCALARS = ("str", "int", "float", "bool", "null")
-PLAIN_TYPES = (str, int, float, bool, type(None))
-REFERENCE = re.compile(r"<([^<>]*)>")
-KEY_PATH = re.compile(r"[^\[\].<>]+(\[[^\[\].<>]+\])*")
 TUPLE = re.compile(r"\(.*\)", re.DOTALL)
 LOADABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-OPERATORS = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Pow: operator.pow,
-    ast.Mod: operator.mod,
-}
 TRUST_HINT = (
     "Only plain values, !ref/!copy/!tuple and speechbrain_atkl model classes are allowed. If you trust "
     "this folder's author, pass trust_remote_code=True (command line: --trust-remote-code)."
@@ -371,37 +361,15 @@ class _Reader:
     def _reference(self, node, copy_mode):
         if not isinstance(node, ruamel.yaml.ScalarNode):
             self._refuse(node, f"{node.tag} expects a string such as <key>.")
-        text = node.value
-        whole = REFERENCE.fullmatch(text)
-        if whole:
-            value = self._value(self._target(node, whole.group(1)))
-            return copy.deepcopy(value) if copy_mode else value
-        if not REFERENCE.search(text):
-            return text
-
-        def substitute(match):
-            value = self._value(self._target(node, match.group(1)))
-            if not isinstance(value, PLAIN_TYPES):
-                self._refuse(
-                    node,
-                    f"<{match.group(1)}> is a {type(value).__name__}: only plain values can be put inside a string.",
-                )
-            return str(value)
-
-        result = REFERENCE.sub(substitute, text)
-        if len(result) > MAX_STRING:
-            self._refuse(node, f"the string built here is longer than {MAX_STRING} characters.")
-        return self._arithmetic(node, result)
+        try:
+            return resolve_reference(node.value, lambda path: self._value(self._target(node, path)), copy_mode)
+        except RefusedReference as error:
+            self._refuse(node, str(error))
 
     def _target(self, node, path):
-        if not KEY_PATH.fullmatch(path):
-            self._refuse(
-                node,
-                f"<{path}>: a reference names a key, <key> or <key[sub]>; attributes (<a.b>) "
-                "and other forms are not allowed.",
-            )
+        """The node that a reference's ``path`` (``key`` or ``key[sub]``) names in the file."""
         branch = self.root
-        for key in re.findall(r"[^\[\]]+", path):
+        for key in key_path_keys(path):
             if isinstance(branch, _Given) and isinstance(branch.value, dict) and key in branch.value:
                 branch = _Given(branch.value[key])
                 continue
@@ -410,53 +378,6 @@ class _Reader:
                 self._refuse(node, f"<{path}>: the file has no such key.")
             branch = found[-1]
         return branch
-
-    def _arithmetic(self, node, text):
-        """``text`` evaluated as HyperPyYAML does (numbers and + - * / // % **), within bounds."""
-        if len(text) > MAX_EXPRESSION:
-            return text
-        try:
-            expression = ast.parse(text.strip(), mode="eval").body
-        except (SyntaxError, ValueError):
-            return text
-        parts = list(ast.walk(expression))
-        if not all(
-            isinstance(part, ast.Constant)
-            or (isinstance(part, ast.BinOp) and type(part.op) in OPERATORS)
-            or isinstance(part, ast.operator)
-            for part in parts
-        ):
-            return text
-        if isinstance(expression, ast.Constant):
-            return expression.value
-        constants = [part.value for part in parts if isinstance(part, ast.Constant)]
-        if not all(isinstance(value, (int, float)) for value in constants):
-            self._refuse(node, f"{text!r}: arithmetic is allowed on numbers only.")
-        try:
-            return self._evaluate(node, expression)
-        except ArithmeticError as error:
-            self._refuse(node, f"{text!r} cannot be computed: {type(error).__name__}: {error}")
-
-    def _evaluate(self, node, expression):
-        if isinstance(expression, ast.Constant):
-            return expression.value
-        left, right = self._evaluate(node, expression.left), self._evaluate(node, expression.right)
-        kind = type(expression.op)
-        both_ints = isinstance(left, int) and isinstance(right, int)
-        if both_ints and kind is ast.Pow and right > 0 and abs(left) > 1:
-            bits = (abs(left).bit_length() - 1) * right
-        elif both_ints and kind is ast.Mult:
-            bits = left.bit_length() + right.bit_length() - 1
-        else:
-            bits = 0
-        if bits > MAX_INT_BITS:
-            self._refuse(node, f"the result has more than {MAX_INT_BITS} bits.")
-        result = OPERATORS[kind](left, right)
-        if isinstance(result, complex):
-            raise ArithmeticError("the result is not a real number")
-        if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
-            self._refuse(node, f"the result has more than {MAX_INT_BITS} bits.")
-        return result
 
     # ------------------------------------------------------------------ bounds
 

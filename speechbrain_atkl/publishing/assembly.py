@@ -15,7 +15,8 @@ The model folder holds an inference ``hyperparams.yaml`` that builds the
 model from ``speechbrain_atkl`` classes (no custom code file),
 ``enhance_model.ckpt``, ``config.json`` naming the :class:`EnhanceBatch`
 interface, a ``README.md`` model card, and ``example.wav`` with its
-enhanced version ``example_enhanced.wav``. Before the folder is put in
+enhanced version ``example_enhanced.wav`` (and what a caller adds: card
+sections, files such as a training history). Before the folder is put in
 place, it is loaded back with ``EnhanceBatch.from_hparams`` and its output
 is checked against the trained model's. Load it with::
 
@@ -40,7 +41,7 @@ from speechbrain_atkl.publishing.example import example_input
 from speechbrain_atkl.publishing.folder import MARKER, check_output, replace_folder
 from speechbrain_atkl.publishing.model_files import inference_hyperparams, interface_config
 from speechbrain_atkl.publishing.verification import verify_folder
-from speechbrain_atkl.training.run_checks import read_run_record
+from speechbrain_atkl.training.run_records import read_run_record
 
 
 def publish(
@@ -53,6 +54,8 @@ def publish(
     datasets=(),
     source=None,
     overwrite=False,
+    card_extra="",
+    extra_files=None,
 ):
     """Writes a Hub-ready model folder from a training output folder.
 
@@ -60,7 +63,10 @@ def publish(
     loaded back through :class:`~speechbrain_atkl.inference.enhance.EnhanceBatch`
     and checked to reproduce the trained model's output
     (:func:`~speechbrain_atkl.publishing.verification.verify_folder`), then
-    renamed to ``output_dir``. A failure leaves no partial ``output_dir``.
+    renamed to ``output_dir``. A failure leaves no partial ``output_dir``: an
+    old one stays as it was. What a caller adds to the folder
+    (``card_extra``, ``extra_files``) is written before the rename too, so
+    the folder is never in place without it.
 
     Arguments
     ---------
@@ -92,6 +98,13 @@ def publish(
         written by :func:`publish` (holding
         :data:`~speechbrain_atkl.publishing.folder.MARKER`) is ever replaced,
         see :func:`~speechbrain_atkl.publishing.folder.check_output`.
+    card_extra : str
+        Text appended to the model card (``README.md``), e.g. a recipe's
+        section on its training data and results.
+    extra_files : dict or None
+        ``{file name: text}``: more files of the model folder, e.g. a
+        training history; an old ``output_dir`` holding them may be
+        replaced (they are written anew).
 
     Returns
     -------
@@ -117,7 +130,8 @@ def publish(
     from speechbrain_atkl.inference.enhanced_output import write_enhanced
 
     train_dir, output_dir = Path(train_dir), Path(output_dir)
-    check_output(train_dir, output_dir, overwrite)
+    extra_files = dict(extra_files or {})
+    check_output(train_dir, output_dir, overwrite, extra_files)
     record = read_run_record(train_dir)
     checkpoint_key = checkpoint_key or record.get("ckpt_key", "valid_pesq")
     model, checkpoint = load_best_model(train_dir, checkpoint_key)
@@ -155,7 +169,9 @@ def publish(
             lookahead_ms=_lookahead_ms(model, sample_rate),
             source=source,
         )
-        (staging / "README.md").write_text(card, encoding="utf-8")
+        (staging / "README.md").write_text(card + card_extra, encoding="utf-8")
+        for file_name, text in extra_files.items():
+            (staging / file_name).write_text(text, encoding="utf-8")
         replace_folder(staging, output_dir)
     finally:
         if staging.exists():

@@ -31,14 +31,25 @@ PUBLISHED_FILES = (
 )
 
 
-def check_output(train_dir, output_dir, overwrite=False):
+def check_output(train_dir, output_dir, overwrite=False, extra_files=()):
     """Refuses an output folder that publishing could destroy or cannot use.
 
     The output may not be the training folder, one of its parent folders or
     a folder inside it (compared after resolving links, ``.`` and ``..``), nor
     an existing file; an existing non-empty folder is replaced only with
     ``overwrite``, only if it holds :data:`MARKER` (:func:`~.assembly.publish` wrote it)
-    and nothing but :data:`PUBLISHED_FILES`.
+    and nothing but :data:`PUBLISHED_FILES` and ``extra_files``.
+
+    Arguments
+    ---------
+    train_dir, output_dir : pathlib.Path
+        The training folder and the model folder to write.
+    overwrite : bool
+        Replace an existing model folder.
+    extra_files : iterable of str
+        Names of the files the caller adds to the folder
+        (:func:`~.assembly.publish`'s ``extra_files``): plain file names, not
+        those of :data:`PUBLISHED_FILES`.
 
     Raises
     ------
@@ -55,6 +66,9 @@ def check_output(train_dir, output_dir, overwrite=False):
     ...
     speechbrain_atkl.publishing.errors.PublishError: --output ... contains the training folder ...
     """
+    bad_names = [name for name in extra_files if name in ("", "..", *PUBLISHED_FILES) or Path(name).name != name]
+    if bad_names:
+        raise PublishError(f"extra files must be new plain file names, got {bad_names}.")
     train, output = Path(train_dir).resolve(), Path(output_dir).resolve()
     where = None
     if output == train:
@@ -78,7 +92,7 @@ def check_output(train_dir, output_dir, overwrite=False):
                 f"{output_dir} is not a model folder written by publish (it has no {MARKER}); "
                 "--overwrite only replaces those. Choose another --output or remove it yourself."
             )
-        others = sorted(p.name for p in output_dir.iterdir() if p.name not in PUBLISHED_FILES)
+        others = sorted(p.name for p in output_dir.iterdir() if p.name not in (*PUBLISHED_FILES, *extra_files))
         if others:
             raise PublishError(
                 f"{output_dir} holds files publish did not write ({', '.join(others[:5])}); "
