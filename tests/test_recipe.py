@@ -340,7 +340,7 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     options before the gate; the stage's train.py then finds the data prepared and trains on that split."""
     import train
     from speechbrain_atkl.data import prepare
-    from speechbrain_atkl.training.run_checks import data_record
+    from speechbrain_atkl.training.run_records import data_record
 
     corpus = _small_corpus(tmp_path / "corpus")
     shipped = tmp_path / "pretrained" / campaign.STUDENT_FOLDER
