@@ -378,6 +378,8 @@ def test_release_record_binds_every_setting_once_a_run_trained(tmp_path):
 
 
 def test_release_needs_a_corpus_named_and_publishes_by_its_record(tmp_path, capsys):
+    from recipes.DNS.release_publication import publication
+
     release, _ = _release_args(tmp_path)
     with pytest.raises(SystemExit):
         release.build_parser().parse_args([])
@@ -387,11 +389,11 @@ def test_release_needs_a_corpus_named_and_publishes_by_its_record(tmp_path, caps
     (run / "test_metrics.json").write_text('{"enhanced": {}}')
     folder.mkdir()
     (folder / "README.md").write_text("## This release\n**Note: card of a release.** Uformer-light (teacher),")
-    made = release.publication({"output": str(run)}, folder)
+    made = publication({"output": str(run)}, folder)
     (folder / "README.md").write_text("a folder replaced by hand, its text copied")
-    assert release.publication({"output": str(run)}, folder) != made
+    assert publication({"output": str(run)}, folder) != made
     (run / "test_metrics.json").write_text('{"enhanced": {"si_snr": 1.0}}')  # the run was extended
-    assert release.publication({"output": str(run)}, folder)["test_metrics_sha256"] != made["test_metrics_sha256"]
+    assert publication({"output": str(run)}, folder)["test_metrics_sha256"] != made["test_metrics_sha256"]
 
 
 def test_release_tries_the_publish_folder_before_anything_is_recorded(tmp_path):

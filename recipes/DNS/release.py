@@ -8,7 +8,7 @@ One resumable command::
         [--num-workers 0] [--threads T] [--jobs 1|2] [--seed 1986] [--publish-dir pretrained] [--dry-run]
 
 It uses the distillation study's data and plumbing (``study_data.py``,
-``study_plan.py``, ``study_results.py``, ``study_report.py``): the speaker- and noise-disjoint
+``study_plan.py``, ``study_report.py``): the speaker- and noise-disjoint
 split of the corpus and its fixed test set mixed at -5 to 15 dB, and
 ``train.py`` with the recipe's YAML files. In order it trains
 
@@ -30,12 +30,14 @@ with the recipe's evaluation of its best checkpoint on the held-out test
 set. Then the command writes ``release_results.md`` and
 ``release_results.json`` (every metric overall and by input SNR, the noisy
 input too), ``spectrograms.png`` (a held-out 0 dB item: noisy, clean, the
-shipped student) and publishes (:mod:`speechbrain_atkl.publishing`) the teacher
-into ``<publish-dir>/uformer-light-shared16k`` and the student with the
-better validation ``--ckpt-key`` (the distilled one on a tie; never chosen
-on the test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model
-cards extended with the training data, steps, audio-hours, results,
-licences and, for the student, the choice.
+shipped student) and publishes the teacher into
+``<publish-dir>/uformer-light-shared16k`` and the student with the better
+validation ``--ckpt-key`` (the distilled one on a tie; never chosen on the
+test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model cards
+extended with the training data, steps, audio-hours, results, licences and,
+for the student, the choice. This module plans and runs the trainings;
+:mod:`recipes.DNS.release_publication` collects the results and publishes,
+:mod:`recipes.DNS.release_report` writes the tables and card sections.
 
 The options are checked before anything is written. The work folder's
 ``release.json`` records the settings the release depends on (corpus, batch,
@@ -52,7 +54,6 @@ Authors
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -63,7 +64,8 @@ from pathlib import Path
 
 import torch
 
-from recipes.DNS.release_report import ALL_METRICS, BY_SNR_METRICS, card_section, results_markdown
+from recipes.DNS.release_publication import collect, publish_models
+from recipes.DNS.release_report import ALL_METRICS, results_markdown
 from recipes.DNS.study import check_work_record, execute, has_trained_runs
 from recipes.DNS.study_data import TEST_SNRS, StudyError, build_study_data, check_prepared, corpus_root
 from recipes.DNS.study_plan import (
@@ -77,15 +79,10 @@ from recipes.DNS.study_plan import (
     train_command,
 )
 from recipes.DNS.study_report import plot_spectrograms
-from recipes.DNS.study_results import snr_breakdown
 from speechbrain_atkl.data.atomic import FileWriteError, check_writable, write_text_atomically
 from speechbrain_atkl.training.run_records import read_run_record
 
 RECORD = "release.json"
-#: What each published folder was made from.
-PUBLISHED_RECORD = "published.json"
-#: Published folder of each shipped system.
-TEACHER_FOLDER, STUDENT_FOLDER = "uformer-light-shared16k", "distil-dccrn-shared16k"
 SYSTEM_OF = {system.name: system for system in SYSTEMS}
 
 
@@ -301,117 +298,6 @@ def run_environment(threads, concurrent_runs):
         per_run = str(max(1, (threads or os.cpu_count() or 1) // concurrent_runs))
         env.update(OMP_NUM_THREADS=per_run, MKL_NUM_THREADS=per_run)
     return env
-
-
-# ---------------------------------------------------------------------- results
-def collect(entries, results_root, split, timings):
-    """Overall and by-SNR metrics of each finished run and of the noisy input."""
-    systems, noisy = [], None
-    for entry in entries:
-        run = entry["run"]
-        output = run.output(results_root)
-        record = json.loads((output / "test_metrics.json").read_text())
-        if noisy is None:
-            noisy = {
-                "label": "noisy input",
-                "metrics": record.get("noisy", {}),
-                "by_snr": {m: snr_breakdown(output, split, m, "noisy") for m in BY_SNR_METRICS},
-            }
-        timing = timings.get(run.key, {})
-        wall = timing.get("wall_s")
-        audio_seconds = entry["audio_hours"] * 3600
-        systems.append(
-            {
-                "name": run.system.name,
-                "label": run.system.label,
-                "output": str(output),
-                "steps": entry["steps"],
-                "audio_hours": round(entry["audio_hours"], 3),
-                "wall_s": wall,
-                "audio_s_per_s": round(audio_seconds / wall, 2) if wall else None,
-                "concurrent_runs": timing.get("concurrent_runs", 1),
-                "sessions": timing.get("sessions", 1),
-                "threads": timing.get("threads"),
-                "metrics": record.get("enhanced", {}),
-                "by_snr": {m: snr_breakdown(output, split, m) for m in BY_SNR_METRICS},
-            }
-        )
-    return {"noisy": noisy, "systems": systems, "test_items": len(split["test_items"])}
-
-
-def shipped_student(results, key):
-    """The student to ship: the better of the two on the validation ``key`` (the distilled one on a tie).
-
-    Selection uses validation, never the test set; returns ``(system, {name: best validation value})``.
-    """
-    from speechbrain_atkl.loading import best_checkpoint, is_maximised
-
-    students = [s for s in results["systems"] if s["name"] in (STUDENT_ATKL, STUDENT_ALONE)]
-    best = {s["name"]: best_checkpoint(Path(s["output"]) / "save", key).meta.get(key) for s in students}
-    sign = 1 if is_maximised(key) else -1
-    chosen = max(students, key=lambda s: (sign * best[s["name"]], s["name"] == STUDENT_ATKL))
-    return chosen, best
-
-
-def _digest(path):
-    """SHA-256 of a file's bytes, or None when it does not exist."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def publication(system, folder):
-    """What a published folder holds when made from ``system``'s run: ``published.json``'s entry.
-
-    The run, a digest of its ``test_metrics.json`` (an extended run is
-    tested again) and a digest of the folder's model card as written (a
-    folder replaced since, by hand or by another release, differs).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> run, folder = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
-    >>> _ = (run / "test_metrics.json").write_text("{}")
-    >>> before = publication({"output": str(run)}, folder)
-    >>> before["card_sha256"] is None
-    True
-    >>> _ = (folder / "README.md").write_text("# a model card")
-    >>> publication({"output": str(run)}, folder) == before
-    False
-    """
-    return {
-        "run": str(system["output"]),
-        "test_metrics_sha256": _digest(Path(system["output"]) / "test_metrics.json"),
-        "card_sha256": _digest(Path(folder) / "README.md"),
-    }
-
-
-def publish_models(results, split, work_dir, args):
-    """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them."""
-    from speechbrain_atkl.publishing import publish
-
-    student, validation = shipped_student(results, args.ckpt_key)
-    teacher = next(s for s in results["systems"] if s["name"] == TEACHER)
-    labels = {s["name"]: s["label"] for s in results["systems"]}
-    choice = (
-        f"Of the release's two Distil-DCCRN students, trained with the same steps, this is the one with the "
-        f"better validation {args.ckpt_key}: "
-        + ", ".join(f"{labels[name]} {value:.3f}" for name, value in validation.items())
-        + ".\n"
-    )
-    record_path = work_dir / PUBLISHED_RECORD
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    published = []
-    for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
-        folder = args.publish_dir.resolve() / name
-        if record.get(str(folder)) != publication(system, folder):
-            section = card_section(system, results, split, corpus_root(args.data_dir), args)
-            publish(
-                system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
-                overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
-            )
-            record[str(folder)] = publication(system, folder)
-            write_text_atomically(record_path, json.dumps(record, indent=2))
-        published.append(folder)
-    return published, student
 
 
 # ---------------------------------------------------------------------- main

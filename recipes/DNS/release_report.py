@@ -1,10 +1,11 @@
 """The release's reports: the results table and the model cards' release section.
 
-``release.py`` trains, evaluates and publishes; this module turns its
-collected results (:func:`release.collect`) into ``release_results.md``
-(:func:`results_markdown`) and into the section appended to each published
-model card (:func:`card_section`), with the training audio's licences counted
-from the corpus's ``SOURCES.md`` (:func:`licence_summary`).
+``release.py`` trains and evaluates, ``release_publication.py`` publishes;
+this module turns the collected results (:func:`release_publication.collect`)
+into ``release_results.md`` (:func:`results_markdown`) and into the section
+appended to each published model card (:func:`card_section`), with the
+training audio's licences counted from the corpus's ``SOURCES.md``
+(:func:`licence_summary`).
 
 Authors
  * speechbrain-atkl developers 2026

@@ -1,0 +1,207 @@
+"""What the release makes of its finished runs: their results, the student to ship, the published folders.
+
+``release.py`` trains and tests the runs; this module collects their test
+results (:func:`collect`), chooses the student to ship on validation, never
+on the test set (:func:`shipped_student`), and publishes the teacher and
+that student (:func:`publish_models`, with :mod:`speechbrain_atkl.publishing`),
+each folder's model card with its "This release" section
+(:func:`recipes.DNS.release_report.card_section`). ``published.json`` in the
+work folder records what each folder was made from (:func:`publication`), so
+a folder is published again exactly when its run changed or the folder was
+replaced.
+
+Authors
+ * speechbrain-atkl developers 2026
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from recipes.DNS.release_report import BY_SNR_METRICS, card_section
+from recipes.DNS.study_data import corpus_root
+from recipes.DNS.study_plan import STUDENT_ALONE, STUDENT_ATKL, TEACHER
+from recipes.DNS.study_results import snr_breakdown
+from speechbrain_atkl.data.atomic import write_text_atomically
+
+#: What each published folder was made from.
+PUBLISHED_RECORD = "published.json"
+#: Published folder of each shipped system.
+TEACHER_FOLDER, STUDENT_FOLDER = "uformer-light-shared16k", "distil-dccrn-shared16k"
+
+
+def collect(entries, results_root, split, timings):
+    """Overall and by-SNR test metrics of each finished run and of the noisy input.
+
+    Arguments
+    ---------
+    entries : list of dict
+        The release's plan (``release.plan``): each run with its steps and audio-hours.
+    results_root : pathlib.Path
+        The folder of the runs' outputs.
+    split : dict
+        The study split (its ``test_items`` give each test item's input SNR).
+    timings : dict
+        ``{run key: timing record}`` (``release.add_timing``); a run without one shows no wall time.
+
+    Returns
+    -------
+    dict
+        ``{"noisy": row, "systems": [row, ...], "test_items": count}``, one row per run in plan order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from recipes.DNS.study_plan import SYSTEMS, Run
+    >>> root, run = Path(tempfile.mkdtemp()), Run(SYSTEMS[0], 1986)
+    >>> run.output(root).mkdir(parents=True)
+    >>> _ = (run.output(root) / "test_metrics.json").write_text('{"enhanced": {"pesq_wb": 1.8}, "noisy": {}}')
+    >>> results = collect([{"run": run, "steps": 4, "audio_hours": 0.01}], root, {"test_items": []}, {})
+    >>> results["systems"][0]["metrics"], results["systems"][0]["audio_hours"], results["test_items"]
+    ({'pesq_wb': 1.8}, 0.01, 0)
+    """
+    systems, noisy = [], None
+    for entry in entries:
+        run = entry["run"]
+        output = run.output(results_root)
+        record = json.loads((output / "test_metrics.json").read_text())
+        if noisy is None:
+            noisy = {
+                "label": "noisy input",
+                "metrics": record.get("noisy", {}),
+                "by_snr": {m: snr_breakdown(output, split, m, "noisy") for m in BY_SNR_METRICS},
+            }
+        timing = timings.get(run.key, {})
+        wall = timing.get("wall_s")
+        audio_seconds = entry["audio_hours"] * 3600
+        systems.append(
+            {
+                "name": run.system.name,
+                "label": run.system.label,
+                "output": str(output),
+                "steps": entry["steps"],
+                "audio_hours": round(entry["audio_hours"], 3),
+                "wall_s": wall,
+                "audio_s_per_s": round(audio_seconds / wall, 2) if wall else None,
+                "concurrent_runs": timing.get("concurrent_runs", 1),
+                "sessions": timing.get("sessions", 1),
+                "threads": timing.get("threads"),
+                "metrics": record.get("enhanced", {}),
+                "by_snr": {m: snr_breakdown(output, split, m) for m in BY_SNR_METRICS},
+            }
+        )
+    return {"noisy": noisy, "systems": systems, "test_items": len(split["test_items"])}
+
+
+def shipped_student(results, key):
+    """The student to ship: the better of the two on the validation ``key`` (the distilled one on a tie).
+
+    Selection uses validation, never the test set.
+
+    Returns
+    -------
+    tuple
+        ``(system, {name: best validation value})``: the chosen row of
+        ``results["systems"]`` and each student's best ``key``.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> root, systems = Path(tempfile.mkdtemp()), []
+    >>> for name, value in ((STUDENT_ATKL, 9.5), (STUDENT_ALONE, 10.2)):
+    ...     save = Checkpointer(root / name / "save", {"model": torch.nn.Linear(1, 1)})
+    ...     _ = save.save_checkpoint(meta={"valid_si_snr": value})
+    ...     systems.append({"name": name, "output": str(root / name)})
+    >>> chosen, best = shipped_student({"systems": systems}, "valid_si_snr")
+    >>> chosen["name"], best
+    ('distil_dccrn', {'distil_dccrn_atkl': 9.5, 'distil_dccrn': 10.2})
+    """
+    from speechbrain_atkl.loading import best_checkpoint, is_maximised
+
+    students = [s for s in results["systems"] if s["name"] in (STUDENT_ATKL, STUDENT_ALONE)]
+    best = {s["name"]: best_checkpoint(Path(s["output"]) / "save", key).meta.get(key) for s in students}
+    sign = 1 if is_maximised(key) else -1
+    chosen = max(students, key=lambda s: (sign * best[s["name"]], s["name"] == STUDENT_ATKL))
+    return chosen, best
+
+
+def _digest(path):
+    """SHA-256 of a file's bytes, or None when it does not exist."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def publication(system, folder):
+    """What a published folder holds when made from ``system``'s run: ``published.json``'s entry.
+
+    The run, a digest of its ``test_metrics.json`` (an extended run is
+    tested again) and a digest of the folder's model card as written (a
+    folder replaced since, by hand or by another release, differs).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run, folder = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> _ = (run / "test_metrics.json").write_text("{}")
+    >>> before = publication({"output": str(run)}, folder)
+    >>> before["card_sha256"] is None
+    True
+    >>> _ = (folder / "README.md").write_text("# a model card")
+    >>> publication({"output": str(run)}, folder) == before
+    False
+    """
+    return {
+        "run": str(system["output"]),
+        "test_metrics_sha256": _digest(Path(system["output"]) / "test_metrics.json"),
+        "card_sha256": _digest(Path(folder) / "README.md"),
+    }
+
+
+def publish_models(results, split, work_dir, args):
+    """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them.
+
+    Each folder is written whole by :func:`speechbrain_atkl.publishing.publish`
+    (replacing an earlier one), with its card's release section.
+
+    Arguments
+    ---------
+    results : dict
+        The collected results (:func:`collect`).
+    split : dict
+        The study split the runs trained and were tested on.
+    work_dir : pathlib.Path
+        The release's work folder (its ``published.json``).
+    args : argparse.Namespace
+        The release's options (``release.build_parser``).
+
+    Returns
+    -------
+    tuple
+        ``([teacher folder, student folder], the shipped student's row of results["systems"])``.
+    """
+    from speechbrain_atkl.publishing import publish
+
+    student, validation = shipped_student(results, args.ckpt_key)
+    teacher = next(s for s in results["systems"] if s["name"] == TEACHER)
+    labels = {s["name"]: s["label"] for s in results["systems"]}
+    choice = (
+        f"Of the release's two Distil-DCCRN students, trained with the same steps, this is the one with the "
+        f"better validation {args.ckpt_key}: "
+        + ", ".join(f"{labels[name]} {value:.3f}" for name, value in validation.items())
+        + ".\n"
+    )
+    record_path = work_dir / PUBLISHED_RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    published = []
+    for system, name in ((teacher, TEACHER_FOLDER), (student, STUDENT_FOLDER)):
+        folder = args.publish_dir.resolve() / name
+        if record.get(str(folder)) != publication(system, folder):
+            section = card_section(system, results, split, corpus_root(args.data_dir), args)
+            publish(
+                system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
+                overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
+            )
+            record[str(folder)] = publication(system, folder)
+            write_text_atomically(record_path, json.dumps(record, indent=2))
+        published.append(folder)
+    return published, student
