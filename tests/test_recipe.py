@@ -292,7 +292,6 @@ def test_campaign_publishes_a_better_stage_with_its_card_and_history_whole_or_no
     (shipped / campaign.HISTORY).write_text(campaign.json_text(old_history))
     before = {p.name: p.read_bytes() for p in shipped.iterdir()}
 
-    monkeypatch.setattr(campaign, "snr_breakdown", lambda output, split, metric: {})
     monkeypatch.setattr(campaign, "corpus_root", lambda data_dir: data_dir)
     args = SimpleNamespace(batch_size=8, segment_seconds=3.0, recipe="alone", data_dir=tmp_path, extra_clean=[])
     split = {"train_clean": ["a.wav"], "train_speakers": ["a"]}

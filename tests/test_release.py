@@ -1,5 +1,6 @@
 """The release machinery at micro size on the shared corpus: gpu_run.sh (on CPU) -> release.py,
-resume after SIGKILL, skip when finished, published folders, and train.py's ``init_from``."""
+resume after SIGKILL, skip when finished, published folders, and train.py's ``init_from``; and, on
+tiny runs, the release publishing over a shipped folder that holds the campaign's training history."""
 
 import json
 import os
@@ -25,10 +26,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 GPU_RUN = REPO / "recipes" / "DNS" / "gpu_run.sh"
 TEACHER_FOLDER, STUDENT_FOLDER = "uformer-light-shared16k", "distil-dccrn-shared16k"
 
-pytestmark = [
-    pytest.mark.skipif(not (SHARED_DATA / "corpus").is_dir(), reason=f"shared corpus not found at {SHARED_DATA}"),
-    pytest.mark.usefixtures("one_thread"),
-]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gpu_run(tmp, **popen):
@@ -55,6 +53,8 @@ def _finish(tmp):
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     """gpu_run.sh killed (SIGKILL) once the teacher has its first checkpoint, then run again to the end."""
+    if not (SHARED_DATA / "corpus").is_dir():
+        pytest.skip(f"shared corpus not found at {SHARED_DATA}")
     tmp = tmp_path_factory.mktemp("release")
     teacher_run = tmp / "work" / "runs" / "uformer" / "1986"
     process = _gpu_run(tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -172,3 +172,80 @@ def test_init_from_published_student_and_published_teacher(release, tmp_path):
     assert not init_from_pretrained(model, teacher, AtomicCheckpointer(save))
     with pytest.raises(ValueError, match="init_from .* does not fit a DCCRN"):
         init_from_pretrained(model, teacher)
+
+
+def _tiny_finished_run(output, valid_si_snr):
+    """A tested train.py folder of a tiny DCCRN: a checkpoint, its record, scores of two test items (-5, 0 dB)."""
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_atkl.loading import save_model_config
+
+    model = DCCRN(channels=[8] * 6, rnn_units=16)
+    save_model_config(model, output / "save" / "model_config.yaml")
+    (output / "hyperparams.yaml").write_text("ckpt_key: valid_si_snr\nlr: 0.001\nprecision: bf16\n")
+    Checkpointer(output / "save", {"model": model}).save_checkpoint(
+        meta={"valid_si_snr": valid_si_snr, "valid_pesq": 1.5}
+    )
+    (output / "test_metrics.json").write_text(
+        json.dumps({"enhanced": {"si_snr_i": {"mean": 3.0}, "pesq_wb": 1.7}, "noisy": {"pesq_wb": 1.5}})
+    )
+    (output / "test_results").mkdir()
+    (output / "test_results" / "per_utterance.csv").write_text(
+        "id,system,si_snr_i,pesq_wb\nfileid_0,enhanced,4.0,1.2\nfileid_1,enhanced,2.0,2.2\n"
+        "fileid_0,noisy,0.0,1.1\nfileid_1,noisy,0.0,1.9\n"
+    )
+
+
+def test_release_publishes_over_the_campaign_history_and_starts_a_new_one(tmp_path):
+    """The release run again once the campaign has published a stage: the shipped student's folder holds
+    training_history.json, which publish refuses to delete unless it writes it anew. The release writes its
+    own: one entry in the shipped history's schema, which the campaign reads; the teacher gets one too."""
+    from recipes.DNS import campaign, campaign_card, release
+    from recipes.DNS.release_publication import collect, publish_models
+    from recipes.DNS.training_history import HISTORY, json_text
+    from speechbrain_atkl.publishing import publish
+
+    for folder in ("clean", "noise"):
+        (tmp_path / "corpus" / folder).mkdir(parents=True)
+    args = release.build_parser().parse_args(
+        ["--data-dir", str(tmp_path / "corpus"), "--work-dir", str(tmp_path / "work"),
+         "--publish-dir", str(tmp_path / "pretrained"), "--teacher-steps", "400", "--student-steps", "1600",
+         "--valid-every", "400", "--batch-size", "8", "--segment-seconds", "3"]
+    )
+    work = args.work_dir.resolve()
+    entries = release.plan(args)  # teacher, student + AT-KL, student alone
+    for entry, valid_si_snr in zip(entries, (8.0, 9.0, 10.0)):
+        _tiny_finished_run(entry["run"].output(work / "runs"), valid_si_snr)
+    split = {
+        "train_clean": ["a.wav", "b.wav", "c.wav"], "train_speakers": ["a", "b"], "test_speakers": ["t"],
+        "train_noise": ["n.wav"], "test_noise": ["m.wav"],
+        "test_items": [{"fileid": 0, "snr_db": -5}, {"fileid": 1, "snr_db": 0}],
+    }
+    shipped = args.publish_dir / STUDENT_FOLDER
+    campaign_history = [
+        {"stage": "release", "audio_hours": 10.667}, {"stage": "student-alone-stage1", "audio_hours": 8.0}
+    ]
+    publish(entries[1]["run"].output(work / "runs"), shipped, extra_files={HISTORY: json_text(campaign_history)})
+
+    published, student = publish_models(collect(entries, work / "runs", split, {}), split, work, args)
+    assert student["name"] == "distil_dccrn" and sorted(p.name for p in args.publish_dir.iterdir()) == sorted(
+        [TEACHER_FOLDER, STUDENT_FOLDER]  # no staging folder left
+    )
+    history = campaign.read_json(shipped / campaign.HISTORY, [])
+    assert [entry["stage"] for entry in history] == ["release"]
+    [entry] = history
+    shipped_schema = json.loads((REPO / "pretrained" / STUDENT_FOLDER / HISTORY).read_text())[0]
+    assert set(shipped_schema) - {"note"} <= set(entry)
+    assert entry["steps"] == 1600 and entry["audio_hours"] == round(1600 * 8 * 3 / 3600, 3) == 10.667
+    assert entry["batch"] == "8 x 3 s" and entry["method"] == "Distil-DCCRN alone"
+    assert entry["recipe"] == "lr: 0.001, precision: bf16" and entry["training_speech"] == "3 files of 2 speakers"
+    assert entry["valid"] == {"si_snr": 10.0, "pesq": 1.5} and entry["test"] == {"si_snr_i": 3.0, "pesq_wb": 1.7}
+    assert entry["by_snr"] == {"si_snr_i": {"-5": 4.0, "0": 2.0}, "pesq_wb": {"-5": 1.2, "0": 2.2}}
+    assert campaign.audio_hours_seen(history) == 10.667  # what the campaign's next stage starts from
+    assert "| release |" in campaign_card.learning_curve(history)
+    [teacher_entry] = json.loads((args.publish_dir / TEACHER_FOLDER / HISTORY).read_text())
+    assert teacher_entry["method"] == "Uformer-light (teacher)" and teacher_entry["audio_hours"] == 2.667
+
+    files = {p: p.stat().st_mtime_ns for folder in published for p in folder.iterdir()}
+    publish_models(collect(entries, work / "runs", split, {}), split, work, args)
+    assert {p: p.stat().st_mtime_ns for p in files} == files  # published.json: nothing to publish again

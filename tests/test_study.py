@@ -392,6 +392,9 @@ def test_release_needs_a_corpus_named_and_publishes_by_its_record(tmp_path, caps
     made = publication({"output": str(run)}, folder)
     (folder / "README.md").write_text("a folder replaced by hand, its text copied")
     assert publication({"output": str(run)}, folder) != made
+    (folder / "README.md").write_text("## This release\n**Note: card of a release.** Uformer-light (teacher),")
+    (folder / "training_history.json").write_text("[]")  # the campaign replaced the history
+    assert publication({"output": str(run)}, folder) != made
     (run / "test_metrics.json").write_text('{"enhanced": {"si_snr": 1.0}}')  # the run was extended
     assert publication({"output": str(run)}, folder)["test_metrics_sha256"] != made["test_metrics_sha256"]
 

@@ -45,28 +45,21 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from recipes.DNS.campaign_card import ALONE, audio_hours_seen, card_section, learning_curve
+from recipes.DNS.campaign_card import ALONE, card_section, learning_curve
 from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
-from recipes.DNS.study_results import snr_breakdown
+from recipes.DNS.training_history import HISTORY, audio_hours, audio_hours_seen, history_entry, json_text
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.training.children import run_logged
-from speechbrain_atkl.training.run_records import read_run_record
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
-HISTORY = "training_history.json"
 LEDGER = "campaign.json"
 RESULTS = "campaign_results.md"
 DATA_SEED = 1234
-BY_SNR = ("si_snr_i", "pesq_wb")
-RECIPE_KEYS = (
-    "lr", "lr_schedule", "spectral_weight", "teacher_weight", "feature_weight", "max_grad_norm", "precision"
-)
 #: ``--recipe`` -> (its YAML under ``hparams/``, how the card describes the training).
 RECIPES = {
     "alone": ("distil_dccrn.yaml", ALONE),
@@ -96,17 +89,6 @@ def read_json(path, default):
     """The JSON content of ``path``, or ``default`` when it does not exist."""
     path = Path(path)
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
-
-
-def json_text(value):
-    """``value`` as the campaign writes JSON: indented, with a final newline.
-
-    Example
-    -------
-    >>> json_text({"stage": 1})
-    '{\\n  "stage": 1\\n}\\n'
-    """
-    return json.dumps(value, indent=2) + "\n"
 
 
 def write_json(path, value):
@@ -263,22 +245,10 @@ def publish_stage(stage, output, shipped, args, split, valid, valid_previous, hi
     """Publishes a better stage in place of the shipped student; its card shows the whole history."""
     from speechbrain_atkl.publishing import publish
 
-    metrics = read_json(output / "test_metrics.json", {}).get("enhanced", {})
-    record = read_run_record(output)
-    entry = {
-        "stage": stage["name"],
-        "date": date.today().isoformat(),
-        "steps": stage["steps"],
-        "batch": f"{args.batch_size} x {args.segment_seconds:g} s",
-        "audio_hours": stage["audio_hours"],
-        "method": RECIPES[args.recipe][1],
-        "recipe": ", ".join(f"{key}: {record[key]}" for key in RECIPE_KEYS if key in record),
-        "training_speech": f"{len(split['train_clean'])} files of {len(split['train_speakers'])} speakers",
-        "valid": valid,
-        "valid_previous": valid_previous,
-        "test": {k: (v["mean"] if isinstance(v, dict) else v) for k, v in metrics.items()},
-        "by_snr": {m: {str(k): v for k, v in snr_breakdown(output, split, m).items()} for m in BY_SNR},
-    }
+    entry = history_entry(
+        stage["name"], output, split, stage["steps"], args.batch_size, args.segment_seconds,
+        RECIPES[args.recipe][1], valid, valid_previous=valid_previous,
+    )
     history = history + [entry]
     publish(
         output, shipped, checkpoint_key="valid_si_snr", datasets=["speechbrain-atkl-shared16k"], overwrite=True,
@@ -341,7 +311,7 @@ def main(argv=None):
                 **({"teacher_gate": gate} if gate else {}),
                 "status": "training",
                 "steps": steps,
-                "audio_hours": round(steps * args.batch_size * args.segment_seconds / 3600, 3),
+                "audio_hours": audio_hours(steps, args.batch_size, args.segment_seconds),
                 "starts_from_hours": audio_hours_seen(history),
                 "command": command,
             }

@@ -7,20 +7,10 @@ Authors
 from pathlib import Path
 
 from recipes.DNS.release_report import CAVEAT, licence_summary
+from recipes.DNS.training_history import audio_hours_seen
 
 #: How the card describes a stage trained without a teacher.
 ALONE = "Distil-DCCRN alone"
-
-
-def audio_hours_seen(history):
-    """Audio-hours of all the stages of a model's training history.
-
-    Example
-    -------
-    >>> audio_hours_seen([{"audio_hours": 10.5}, {"audio_hours": 4.0}])
-    14.5
-    """
-    return round(sum(stage["audio_hours"] for stage in history), 3)
 
 
 def learning_curve(history):
@@ -59,8 +49,8 @@ def learning_curve(history):
     lines += [
         "",
         "Valid: the campaign's fixed validation mixtures (whole speakers held out), scored when the stage "
-        "was published; models of earlier stages were scored on the validation set of their time. Test: the "
-        "fixed 40 held-out mixtures at -5 to 15 dB.",
+        "was published; models of earlier stages were scored on the validation set of their time (a release: "
+        "its own validation mixtures, at its best checkpoint). Test: the fixed 40 held-out mixtures at -5 to 15 dB.",
     ]
     return "\n".join(lines) + "\n"
 

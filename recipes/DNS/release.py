@@ -35,7 +35,9 @@ shipped student) and publishes the teacher into
 validation ``--ckpt-key`` (the distilled one on a tie; never chosen on the
 test set) into ``<publish-dir>/distil-dccrn-shared16k``, their model cards
 extended with the training data, steps, audio-hours, results, licences and,
-for the student, the choice. This module plans and runs the trainings;
+for the student, the choice, and each with a new ``training_history.json``
+of one ``release`` entry (replacing the campaign's history of an earlier
+student). This module plans and runs the trainings;
 :mod:`recipes.DNS.release_publication` collects the results and publishes,
 :mod:`recipes.DNS.release_report` writes the tables and card sections.
 
@@ -45,9 +47,9 @@ segments, validation and test sets, seed, test metrics, checkpoint key,
 device, precision); a later command with other settings is refused, unless
 no run has trained yet (then the record is replaced), and
 ``release_results.json`` reports that record. ``published.json`` records what
-each published folder was made from (the run, a digest of its test results
-and of the card written), so a folder is published again exactly when its
-run changed or the folder was replaced.
+each published folder was made from (the run, digests of its test results
+and of the card and history written), so a folder is published again
+exactly when its run changed or the folder was replaced.
 
 Authors
  * speechbrain-atkl developers 2026

@@ -3,12 +3,17 @@
 ``release.py`` trains and tests the runs; this module collects their test
 results (:func:`collect`), chooses the student to ship on validation, never
 on the test set (:func:`shipped_student`), and publishes the teacher and
-that student (:func:`publish_models`, with :mod:`speechbrain_atkl.publishing`),
-each folder's model card with its "This release" section
-(:func:`recipes.DNS.release_report.card_section`). ``published.json`` in the
-work folder records what each folder was made from (:func:`publication`), so
-a folder is published again exactly when its run changed or the folder was
-replaced.
+that student (:func:`publish_models`, with :mod:`speechbrain_atkl.publishing`).
+Each folder gets the "This release" section of its model card
+(:func:`recipes.DNS.release_report.card_section`) and a new
+``training_history.json`` (:func:`release_history`): a release trains from
+scratch, so the history starts again with one ``release`` entry, which the
+campaign then reads and extends (:mod:`recipes.DNS.training_history`). Both
+are written with the folder, so it is never in place without them, and a
+folder holding an earlier history (the campaign's) is replaced.
+``published.json`` in the work folder records what each folder was made from
+(:func:`publication`), so a folder is published again exactly when its run
+changed or the folder was replaced.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -22,6 +27,7 @@ from recipes.DNS.release_report import BY_SNR_METRICS, card_section
 from recipes.DNS.study_data import corpus_root
 from recipes.DNS.study_plan import STUDENT_ALONE, STUDENT_ATKL, TEACHER
 from recipes.DNS.study_results import snr_breakdown
+from recipes.DNS.training_history import HISTORY, history_entry, json_text
 from speechbrain_atkl.data.atomic import write_text_atomically
 
 #: What each published folder was made from.
@@ -126,6 +132,39 @@ def shipped_student(results, key):
     return chosen, best
 
 
+def release_history(system, split, args):
+    """The ``training_history.json`` of a folder the release publishes from ``system``'s run: one entry.
+
+    The ``release`` entry (:func:`recipes.DNS.training_history.history_entry`):
+    the run's steps of ``--batch-size`` x ``--segment-seconds``, its label
+    as the method, and as ``valid`` the mean validation SI-SNR and PESQ-WB
+    of its checkpoint published, the best on ``--ckpt-key``.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from types import SimpleNamespace
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> run = Path(tempfile.mkdtemp())
+    >>> save = Checkpointer(run / "save", {"model": torch.nn.Linear(1, 1)})
+    >>> _ = save.save_checkpoint(meta={"valid_si_snr": 10.17, "valid_pesq": 1.5})
+    >>> system = {"output": str(run), "label": "Distil-DCCRN alone", "steps": 1600}
+    >>> args = SimpleNamespace(ckpt_key="valid_si_snr", batch_size=8, segment_seconds=3.0)
+    >>> [entry] = release_history(system, {"train_clean": [], "train_speakers": [], "test_items": []}, args)
+    >>> entry["stage"], entry["audio_hours"], entry["method"], entry["valid"]
+    ('release', 10.667, 'Distil-DCCRN alone', {'si_snr': 10.17, 'pesq': 1.5})
+    """
+    from speechbrain_atkl.loading import best_checkpoint
+
+    output = Path(system["output"])
+    meta = best_checkpoint(output / "save", args.ckpt_key).meta
+    valid = {name: round(float(meta[f"valid_{name}"]), 4) for name in ("si_snr", "pesq") if f"valid_{name}" in meta}
+    entry = history_entry(
+        "release", output, split, system["steps"], args.batch_size, args.segment_seconds, system["label"], valid
+    )
+    return [entry]
+
+
 def _digest(path):
     """SHA-256 of a file's bytes, or None when it does not exist."""
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -135,8 +174,9 @@ def publication(system, folder):
     """What a published folder holds when made from ``system``'s run: ``published.json``'s entry.
 
     The run, a digest of its ``test_metrics.json`` (an extended run is
-    tested again) and a digest of the folder's model card as written (a
-    folder replaced since, by hand or by another release, differs).
+    tested again) and digests of the folder's model card and training
+    history as written (a folder replaced since, by hand, by the campaign or
+    by another release, differs).
 
     Example
     -------
@@ -144,8 +184,8 @@ def publication(system, folder):
     >>> run, folder = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
     >>> _ = (run / "test_metrics.json").write_text("{}")
     >>> before = publication({"output": str(run)}, folder)
-    >>> before["card_sha256"] is None
-    True
+    >>> before["card_sha256"] is None, before["history_sha256"] is None
+    (True, True)
     >>> _ = (folder / "README.md").write_text("# a model card")
     >>> publication({"output": str(run)}, folder) == before
     False
@@ -154,6 +194,7 @@ def publication(system, folder):
         "run": str(system["output"]),
         "test_metrics_sha256": _digest(Path(system["output"]) / "test_metrics.json"),
         "card_sha256": _digest(Path(folder) / "README.md"),
+        "history_sha256": _digest(Path(folder) / HISTORY),
     }
 
 
@@ -161,7 +202,8 @@ def publish_models(results, split, work_dir, args):
     """Publishes the teacher and the better student, unless ``published.json`` shows their folders made from them.
 
     Each folder is written whole by :func:`speechbrain_atkl.publishing.publish`
-    (replacing an earlier one), with its card's release section.
+    (replacing an earlier one, even one holding a training history), with
+    its card's release section and its new history (:func:`release_history`).
 
     Arguments
     ---------
@@ -200,6 +242,7 @@ def publish_models(results, split, work_dir, args):
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
                 overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
+                extra_files={HISTORY: json_text(release_history(system, split, args))},
             )
             record[str(folder)] = publication(system, folder)
             write_text_atomically(record_path, json.dumps(record, indent=2))
