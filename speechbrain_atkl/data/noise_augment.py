@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from speechbrain_atkl.data.mixing import mix_at_snr
+from speechbrain_atkl.value_checks import is_number, is_range
 
 # Coloured noise keeps a flat spectrum below this share of the Nyquist frequency
 # (62.5 Hz at 16 kHz), so that a steep slope does not put all its power in inaudible rumble.
@@ -29,20 +30,13 @@ def _normalised_frequencies(length):
     return np.arange(length // 2 + 1) * 2.0 / length
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_probability(name, value):
-    if not (_is_number(value) and 0.0 <= value <= 1.0):
+    if not is_number(value, 0.0, 1.0):
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}.")
 
 
 def _check_range(name, value):
-    if not (
-        isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value)
-        and value[0] <= value[1]
-    ):
+    if not is_range(value):
         raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}.")
     return float(value[0]), float(value[1])
 
@@ -126,7 +120,7 @@ class NoiseAugmentation:
             ("coloured_noise_prob", coloured_noise_prob),
         ):
             _check_probability(name, value)
-        if not (_is_number(max_gain_db) and max_gain_db >= 0):
+        if not is_number(max_gain_db, 0.0):
             raise ValueError(f"max_gain_db must be a number of dB >= 0, got {max_gain_db!r}.")
         if isinstance(anchor_count, bool) or not isinstance(anchor_count, int) or anchor_count < 2:
             raise ValueError(f"anchor_count must be an integer >= 2, got {anchor_count!r}.")

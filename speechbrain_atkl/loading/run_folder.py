@@ -15,7 +15,6 @@ Authors
 """
 
 import logging
-import math
 from pathlib import Path
 
 from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpoint
@@ -24,6 +23,7 @@ from speechbrain_atkl.loading.files import read_text, regular_file
 from speechbrain_atkl.loading.hyperparams import read_yaml
 from speechbrain_atkl.loading.model_config import build_model, load_model_config
 from speechbrain_atkl.loading.weights import load_weights
+from speechbrain_atkl.value_checks import is_number
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ def records(checkpoint, key):
     >>> [records(Checkpoint("CKPT+1", {"valid_pesq": value}, {}), "valid_pesq") for value in (2.1, "2.1", float("nan"))]
     [True, False, False]
     """
-    value = checkpoint.meta.get(key)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(checkpoint.meta.get(key))
 
 
 def best_model_weights(save_folder, key="valid_pesq"):

@@ -5,12 +5,12 @@ Authors
 """
 
 import json
-import math
 from pathlib import Path
 
 import yaml
 
 from speechbrain_atkl.publishing.errors import PublishError
+from speechbrain_atkl.value_checks import is_number
 
 #: ``test_metrics.json`` keys -> (model card name, model-index type).
 METRIC_NAMES = {
@@ -76,11 +76,7 @@ def _metric_value(value):
     """A finite float from a number or a ``{"mean": number}`` entry, else None."""
     if isinstance(value, dict):
         value = value.get("mean")
-    return float(value) if _is_number(value) else None
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if is_number(value) else None
 
 
 def model_card(
@@ -199,7 +195,7 @@ def model_card(
             noisy = metrics["noisy"].get(key)
             noisy = f"{noisy:.3f}" if noisy is not None else "-"
             lines.append(f"| {_metric_name(key)[0]} | {noisy} | {value:.3f} |")
-    meta = {k: v for k, v in checkpoint_meta.items() if _is_number(v) and not k.startswith("unixtime")}
+    meta = {k: v for k, v in checkpoint_meta.items() if is_number(v) and not k.startswith("unixtime")}
     if meta:
         lines += ["", "## Checkpoint", "", "Validation values of the published checkpoint:", ""]
         lines += [f"- `{k}`: {v:.4f}" for k, v in meta.items()]

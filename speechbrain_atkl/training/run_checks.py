@@ -17,7 +17,6 @@ Authors
 """
 
 import contextlib
-import math
 import os
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from speechbrain_atkl.data.atomic import FileWriteError, check_writable, exclusi
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.utterance_scorer import METRICS
 from speechbrain_atkl.loading import is_maximised
+from speechbrain_atkl.value_checks import is_number, is_range
 
 CKPT_KEYS = ("valid_pesq", "valid_si_snr", "valid_loss")
 #: Held by the process training the run folder; holds its pid.
@@ -33,30 +33,6 @@ LOCK_FILE = ".train.lock"
 
 class ConfigurationError(ValueError):
     """A hyper-parameter or run configuration that cannot work; the message says why."""
-
-
-def is_number(value, low=-math.inf, high=math.inf, integer=False, low_open=False):
-    """True if ``value`` is a finite (integer) number in the range ``[low, high]`` (``(low, high]``: ``low_open``).
-
-    Example
-    -------
-    >>> is_number(3, 1, integer=True), is_number(2.5, 1, integer=True), is_number(True), is_number(0, 0, low_open=True)
-    (True, False, False, False)
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if integer and not float(value).is_integer():
-        return False
-    return math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
-
-
-def _range(value):
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(is_number(v) for v in value)
-        and value[0] <= value[1]
-    )
 
 
 #: ``key: (test, what is expected)``; keys absent from the YAML are not checked.
@@ -80,8 +56,8 @@ RULES = {
     "reverb_prob": (lambda v: is_number(v, 0, 1), "a probability in [0, 1]"),
     "feature_weight": (lambda v: is_number(v, 0), "a number >= 0"),
     "teacher_weight": (lambda v: is_number(v, 0, 1), "a weight in [0, 1]"),
-    "snr_range": (_range, "[low, high] in dB with low <= high"),
-    "level_range_db": (_range, "[low, high] in dBFS with low <= high"),
+    "snr_range": (is_range, "[low, high] in dB with low <= high"),
+    "level_range_db": (is_range, "[low, high] in dBFS with low <= high"),
     "valid_pesq": (lambda v: isinstance(v, bool), "true or false"),
     "save_enhanced": (lambda v: isinstance(v, bool), "true or false"),
     "use_tensorboard": (lambda v: isinstance(v, bool), "true or false"),

@@ -28,7 +28,8 @@ from hyperpyyaml import resolve_references
 
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.data.manifest import read_manifest
-from speechbrain_atkl.training.run_checks import ConfigurationError, is_number
+from speechbrain_atkl.training.run_checks import ConfigurationError
+from speechbrain_atkl.value_checks import is_number
 
 logger = logging.getLogger(__name__)
 
