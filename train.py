@@ -92,6 +92,8 @@ def prepare_data(hparams):
         reverberant_target=hparams["reverberant_target"],
         seed=hparams["data_seed"],
         sample_rate=hparams["sample_rate"],
+        # Keys a recipe YAML may lack (added later): prepare_dns's defaults then.
+        **{key: hparams[key] for key in ("valid_balance", "valid_noise_count", "valid_snr_range") if key in hparams},
     )
     run_on_main(prepare_dns, kwargs=options)
     return prepare_dns(**options)  # returns the record at once when already prepared

@@ -323,13 +323,12 @@ def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_stud
     with pytest.raises(study_data.StudyError, match="needs --teacher PATH/gtcrn_dns3.pt"):
         campaign.main(["--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--work-dir", str(tmp_path)])
     teacher.write_bytes(b"")
-    args = SimpleNamespace(stage_hours=1.0, batch_size=8, segment_seconds=3.0, valid_every=150, valid_count=10,
-                           valid_fraction=0.1, recipe="atkl_gtcrn", teacher=teacher, override=["lr=5e-4"],
-                           device="cpu")
+    args = campaign.parse_args(["--stage-hours", "1", "--valid-every", "150", "--valid-count", "10",
+                                "--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--override", "lr=5e-4"])
     command = campaign.train_command(args, "student-atkl_gtcrn-stage3", 1236, tmp_path, tmp_path, tmp_path)
     assert command[2].endswith("hparams/distil_dccrn_atkl_gtcrn.yaml")
     assert f"--teacher_checkpoint={teacher}" in command and "--lr=5e-4" in command
-    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path, command) is None
+    assert campaign.teacher_gate(SimpleNamespace(recipe="alone"), tmp_path, tmp_path, tmp_path / "valid.json") is None
     with pytest.raises(study_data.StudyError, match="valid.json: missing; .* written by train.py's data preparation"):
         campaign.enhancer_scores(None, tmp_path / "prepared" / "valid.json")
 
@@ -348,7 +347,7 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     teacher = tmp_path / "gtcrn_dns3.pt"
     teacher.write_bytes(b"")
     work = tmp_path / "work"
-    manifest = work / "runs" / "prepared" / "valid.json"
+    manifest = work / "runs" / campaign.PREPARED / "valid.json"
     gated = []
 
     def teacher_scores(recipe, checkpoint, work_dir, valid_manifest):
@@ -361,7 +360,8 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     monkeypatch.setattr(campaign, "build_study_data", functools.partial(study_data.build_study_data, test_count=5))
     argv = ["--data-dir", str(corpus), "--extra-clean", "--work-dir", str(work), "--publish-dir",
             str(shipped.parent), "--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--stage-hours", "0.01",
-            "--segment-seconds", "1.0", "--valid-count", "6", "--valid-fraction", "0.2", "--valid-every", "5"]
+            "--segment-seconds", "1.0", "--valid-count", "6", "--valid-fraction", "0.2", "--valid-every", "5",
+            "--valid-noise-count", "1"]
 
     # The gate fails: no stage starts, but the validation mixtures are there.
     monkeypatch.setattr(campaign, "validation_scores", lambda model, valid_manifest: {"si_snr": 10.0, "pesq": 2.5})
@@ -370,7 +370,8 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     assert gated == [manifest] and not (work / campaign.LEDGER).exists()
     preparation = prepare.read_preparation(manifest.parent)
     assert preparation["options"]["valid_count"] == 6 and preparation["options"]["valid_seconds"] == 1.0
-    assert preparation["options"]["data_folder"] == str(work / "data")
+    assert preparation["options"]["data_folder"] == str(work / campaign.DATA_FOLDER)
+    assert [preparation["options"][k] for k in prepare.LATER_OPTIONS] == ["subfolders", 1, [-5.0, 15.0]]
 
     # The teacher wins: the stage's train.py (its first steps, in this process) reuses that preparation.
     monkeypatch.setattr(campaign, "validation_scores", lambda model, valid_manifest: {"si_snr": 5.0, "pesq": 1.5})

@@ -14,17 +14,17 @@ AT-KL distillation from GTCRN's published weights
 (``hparams/distil_dccrn_atkl_gtcrn.yaml``, ``--teacher PATH/gtcrn_dns3.pt``),
 which starts only if the teacher beats the shipped student on the validation
 mixtures (both scores are kept in the ledger). Those are the stage's own,
-prepared before the gate by train.py's data preparation with the stage's
-options (nothing is redone when they are prepared already), so that a first
-stage may distil and the stage's ``train.py`` reuses them. The stage's best
-checkpoint is tested on the fixed held-out test set. The candidate and the
-shipped model are then scored by the same code on the same validation
-mixtures; when the candidate is better (validation SI-SNR), it is published in
-place of the shipped model, its card gets the stage's figures (audio-hours,
-steps, metrics by input SNR) and ``training_history.json`` the stage. Either way
-``campaign_results.md`` (the learning curve: metric against audio-hours seen)
-is written in the work folder and beside the published model
-(:mod:`recipes.DNS.campaign_card`).
+prepared by train.py's data preparation with the stage's options before the
+stage is recorded (the stage's ``train.py`` reuses them) and checked for
+leaks (``study_data.check_prepared``). The stage's best checkpoint is tested
+on the fixed held-out test set. The candidate and the shipped model are then
+both scored, by the same code, on the stage's own validation mixtures (found
+from its recorded command: a stage recorded before the validation changed
+keeps its own); when the candidate is better (validation SI-SNR), it is
+published in place of the shipped model, its card gets the stage's figures
+and ``training_history.json`` the stage. Either way ``campaign_results.md``
+(the learning curve) is written in the work folder and beside the published
+model (:mod:`recipes.DNS.campaign_card`).
 
 The work folder (``--work-dir``, else ``$SPEECHBRAIN_ATKL_WORK/campaign``, else
 ``~/.cache/speechbrain-atkl/campaign``) lies outside the repository, so a fresh
@@ -35,7 +35,17 @@ simply starts from the shipped model again: the history travels with it.
 The data: the corpus's speaker- and noise-disjoint split with its fixed
 40-mixture test set (``study_data.build_study_data``), plus ``--extra-clean``
 folders for training and validation only (default: the corpus's
-``clean_extra/`` when present); validation holds out whole speakers.
+``clean_extra/``), laid by source in ``<work>/data_by_source`` (each extra
+folder in its own subfolder of ``datasets/clean``) and prepared in
+``<work>/runs/prepared_by_source``. The validation holds out whole speakers,
+``--valid-fraction`` of each source's, as many mixtures from the corpus's
+speakers as from each extra folder's (``--valid-balance subfolders``),
+``--valid-noise-count`` noises (4) and SNRs in ``--valid-snr-range`` (the
+test set's -5 to 15 dB): the earlier validation (91 of 100 mixtures from
+speechocean762 speakers, 2 noises) was so weak a proxy that GTCRN scored
+below the student on it, though far above it on the test set. Stages
+recorded before keep ``<work>/data`` and ``<work>/runs/prepared``, never laid
+or prepared anew; the test set of ``<work>/data`` is copied, byte for byte.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -50,15 +60,21 @@ from pathlib import Path
 import numpy as np
 
 from recipes.DNS.campaign_card import ALONE, card_section, learning_curve
-from recipes.DNS.study_data import StudyError, build_study_data, corpus_root
+from recipes.DNS.study_data import DATA_MARKER, StudyError, build_study_data, check_prepared, corpus_root
 from recipes.DNS.training_history import HISTORY, audio_hours, audio_hours_seen, history_entry, json_text
 from speechbrain_atkl.data.atomic import write_text_atomically
+from speechbrain_atkl.data.holdout import VALID_BALANCES
 from speechbrain_atkl.training.children import run_logged
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
 LEDGER = "campaign.json"
 RESULTS = "campaign_results.md"
+#: The study data of new stages (laid by source) and, in ``runs/``, their preparation (their validation).
+DATA_FOLDER = "data_by_source"
+PREPARED = "prepared_by_source"
+#: The study data of the stages recorded before: left as it is; its test set is copied into DATA_FOLDER.
+FIRST_DATA_FOLDER = "data"
 DATA_SEED = 1234
 #: ``--recipe`` -> (its YAML under ``hparams/``, how the card describes the training).
 RECIPES = {
@@ -122,8 +138,12 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "epoch_size": args.valid_every * args.batch_size,
         "batch_size": args.batch_size,
         "segment_seconds": args.segment_seconds,
+        "prepare_folder": Path(runs) / PREPARED,
         "valid_count": args.valid_count,
         "valid_fraction": args.valid_fraction,
+        "valid_balance": args.valid_balance,
+        "valid_noise_count": args.valid_noise_count,
+        "valid_snr_range": f"[{args.valid_snr_range[0]:g}, {args.valid_snr_range[1]:g}]",
         "num_workers": 0,
         "eval_num_workers": 1,
         "ckpt_interval_minutes": 10,
@@ -199,38 +219,52 @@ def teacher_scores(recipe, checkpoint, work, valid_manifest):
 
 
 def prepare_stage_data(command):
-    """Prepares the data of a stage's ``train.py`` ``command`` as that ``train.py`` will; returns ``valid.json``.
+    """Prepares the data of a stage's ``train.py`` ``command`` as that ``train.py`` will; returns its record.
 
     It is train.py's own preparation (``train.prepare_run_data``) of the
     command's arguments: the same YAML and options (data folder, layout,
-    valid_count, valid_fraction, segment_seconds, seeds, sample rate...) into
-    the same ``<results_root>/prepared``, so the stage's ``train.py`` finds its
-    data prepared (``preparation.json``) and reuses it. Nothing is redone when
-    it is prepared already.
+    prepare folder, validation options, segment_seconds, seeds, sample
+    rate...) into the same folder, so the stage's ``train.py`` finds its data
+    prepared (``preparation.json``) and reuses it. Nothing is redone when it
+    is prepared already.
     """
     import train
 
     try:
-        record = train.prepare_run_data(command[2:])
+        return train.prepare_run_data(command[2:])
     except (OSError, ValueError) as error:
         raise StudyError(f"train.py's data preparation of the stage failed: {error}") from error
-    valid = Path(record["manifests"]["valid"])
-    print(f"validation mixtures: {valid} (train.py's data preparation, {record['layout']} layout)", flush=True)
-    return valid
 
 
-def teacher_gate(args, shipped, work, command):
+def stage_data(command):
+    """``(valid.json path, split)`` of a stage's ``train.py`` ``command``, checked for leaks.
+
+    The validation mixtures are the stage's own (:func:`prepare_stage_data`:
+    a stage recorded before the validation changed keeps its own), the split
+    is the ``split.json`` of the stage's data folder, and
+    :func:`~recipes.DNS.study_data.check_prepared` raises if a training or
+    validation file comes from a test speaker or a test noise.
+    """
+    preparation = prepare_stage_data(command)
+    valid = Path(preparation["manifests"]["valid"])
+    split = read_json(Path(preparation["options"]["data_folder"]) / "split.json", None)
+    if split is None:
+        raise StudyError(f"{preparation['options']['data_folder']}: no split.json; not a study data folder.")
+    check_prepared(valid.parent, split)
+    print(f"validation mixtures: {valid} (train.py's data preparation, {preparation['layout']} layout)", flush=True)
+    return valid, split
+
+
+def teacher_gate(args, shipped, work, valid_manifest):
     """Validation scores of ``--teacher`` and of the shipped student; raises unless the teacher is better.
 
     None for ``--recipe alone``. Distilling only makes sense from a teacher
-    that knows more than the student it would teach. The validation mixtures
-    are those of the stage's ``train.py`` ``command``, prepared first when
-    they are not yet (:func:`prepare_stage_data`): a campaign may start with
-    a distillation stage.
+    that knows more than the student it would teach. ``valid_manifest``: the
+    validation mixtures of the stage (:func:`stage_data`), prepared before
+    the gate, so that a campaign may start with a distillation stage.
     """
     if args.recipe == "alone":
         return None
-    valid_manifest = prepare_stage_data(command)
     gate = {
         "teacher": teacher_scores(RECIPES[args.recipe][0], args.teacher, work, valid_manifest),
         "shipped": validation_scores(shipped, valid_manifest),
@@ -258,7 +292,8 @@ def publish_stage(stage, output, shipped, args, split, valid, valid_previous, hi
     return history
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The campaign's command line (``argv``: its arguments, default ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description="Train the shipped student on, stage after stage.")
     add = parser.add_argument
     add("--data-dir", type=Path, default=REPO.parent / "shared" / "data", help="corpus (default: %(default)s)")
@@ -270,14 +305,24 @@ def main(argv=None):
     add("--segment-seconds", type=float, default=3.0)
     add("--valid-every", type=int, default=300, help="steps between validations (default: %(default)s)")
     add("--valid-count", type=int, default=100)
-    add("--valid-fraction", type=float, default=0.1)
+    add("--valid-fraction", type=float, default=0.1, help="share of speakers held out (default: %(default)s)")
+    add("--valid-balance", choices=VALID_BALANCES, default="subfolders",
+        help="subfolders: as many validation speakers and mixtures from the corpus as from each --extra-clean "
+             "folder (default: %(default)s)")
+    add("--valid-noise-count", type=int, default=4, help="noise files held out for validation (default: %(default)s)")
+    add("--valid-snr-range", type=float, nargs=2, default=[-5.0, 15.0], metavar=("LOW", "HIGH"),
+        help="SNRs (dB) of the validation mixtures (default: the test set's, %(default)s)")
     add("--override", nargs="*", default=[], metavar="KEY=VALUE", help="further train.py overrides")
     add("--threads", type=int, help="torch threads of the trainer")
     add("--device", choices=("cpu", "cuda"), default="cpu")
     add("--stages", type=int, default=1, help="stages to run in this call (default: %(default)s)")
     add("--recipe", choices=sorted(RECIPES), default="alone", help="how new stages train (default: %(default)s)")
     add("--teacher", type=Path, help="GTCRN's published weights (gtcrn_dns3.pt), for --recipe atkl_gtcrn")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.recipe != "alone" and (args.teacher is None or not args.teacher.is_file()):
         raise StudyError(f"--recipe {args.recipe} needs --teacher PATH/gtcrn_dns3.pt (a file), got {args.teacher}")
     if args.extra_clean is None:
@@ -292,8 +337,9 @@ def main(argv=None):
         raise StudyError(
             f"{shipped / HISTORY}: missing; the campaign trains on from a shipped student with its history."
         )
-    data_folder = work / "data"
-    split = build_study_data(args.data_dir, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean)
+    data_folder, first_data = work / DATA_FOLDER, work / FIRST_DATA_FOLDER
+    build_study_data(args.data_dir, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean,
+                     by_source=True, test_set_from=first_data if (first_data / DATA_MARKER).is_file() else None)
     ledger = read_json(work / LEDGER, {"stages": []})
     for _ in range(args.stages):
         history = read_json(shipped / HISTORY, [])
@@ -305,7 +351,8 @@ def main(argv=None):
             name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
             command = train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped)
-            gate = teacher_gate(args, shipped, work, command)
+            valid_manifest = stage_data(command)[0]  # prepared and checked before the stage is recorded
+            gate = teacher_gate(args, shipped, work, valid_manifest)
             stage = {
                 "name": name,
                 **({"teacher_gate": gate} if gate else {}),
@@ -327,7 +374,7 @@ def main(argv=None):
             from speechbrain_atkl.publishing import publish
 
             publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
-        valid_manifest = work / "runs" / "prepared" / "valid.json"
+        valid_manifest, split = stage_data(stage["command"])
         valid = validation_scores(candidate, valid_manifest)
         previous = validation_scores(shipped, valid_manifest)
         better = valid["si_snr"] > previous["si_snr"]
@@ -336,7 +383,8 @@ def main(argv=None):
               flush=True)
         if better:
             history = publish_stage(stage, output, shipped, args, split, valid, previous, history)
-        stage.update(status="published" if better else "not better", valid=valid, valid_shipped=previous)
+        stage.update(status="published" if better else "not better", valid=valid, valid_shipped=previous,
+                     valid_manifest=str(valid_manifest))
         write_json(work / LEDGER, ledger)
         curve = learning_curve(history)
         (work / RESULTS).write_text(curve, encoding="utf-8")

@@ -2,32 +2,36 @@
 
 Part of ``recipes/DNS/study.py`` (see its docstring): :func:`split_corpus`
 splits a corpus folder, :func:`build_study_data` lays it out for
-``prepare_dns`` with a test set mixed at -5 to 15 dB, and
-:func:`check_prepared` verifies what the recipe made of it.
-
+``prepare_dns`` with a test set mixed at -5 to 15 dB
+(:mod:`recipes.DNS.study_test_set`), and :func:`check_prepared` verifies
+what the recipe made of it.
 
 Authors
  * speechbrain-atkl developers 2026
 """
 
 import json
-import math
 import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from recipes.DNS.study_test_set import (  # noqa: F401 - SAMPLE_RATE, mix_test_item: re-exported for the study
+    SAMPLE_RATE,
+    TEST_SNRS,
+    copy_test_set,
+    mix_test_item,
+    mix_test_set,
+)
 from speechbrain_atkl.data.atomic import write_text_atomically
-from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS, load_audio
-from speechbrain_atkl.data.audio_writer import save_audio
-from speechbrain_atkl.data.mixing import mix_at_snr
-from speechbrain_atkl.data.prepare import split_off
+from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
+from speechbrain_atkl.data.holdout import split_off
 from speechbrain_atkl.data.speakers import SPEAKER_RULE, speaker_of  # noqa: F401 - re-exported for the study
 
-SAMPLE_RATE = 16000
-TEST_SNRS = (-5, 0, 5, 10, 15)
 DATA_MARKER = "study_data.json"
+#: The options of build_study_data that define its test set.
+TEST_OPTIONS = ("data_dir", "test_count", "test_seconds", "snrs", "test_speaker_fraction", "test_noise_fraction",
+                "seed")
 RIR_FOLDERS = ("rir", "impulse_responses", "rirs")
 
 
@@ -110,67 +114,18 @@ def split_corpus(data_dir, test_speaker_fraction=0.15, test_noise_fraction=0.2, 
     }
 
 
-# ---------------------------------------------------------------------- the test set
-def _segment(wav, length, rng):
-    """A seeded window of ``length`` samples (the whole signal if shorter)."""
-    if wav.shape[-1] <= length:
-        return wav
-    start = int(rng.integers(0, wav.shape[-1] - length + 1))
-    return wav[start : start + length]
-
-
-def _noise_for(noise, length, rng):
-    """A seeded noise excerpt of ``length`` samples, looped if the recording is shorter."""
-    noise = torch.roll(noise, -int(rng.integers(noise.shape[-1])))
-    return noise.repeat(math.ceil(length / noise.shape[-1]))[:length]
-
-
-def mix_test_item(clean, noise, snr_db, rng, level_range_db=(-35.0, -15.0), peak_limit=0.99):
-    """Mixes one test pair: noise at ``snr_db``, then a seeded overall level.
-
-    Arguments
-    ---------
-    clean : torch.Tensor
-        Speech, shape ``(time,)``.
-    noise : torch.Tensor
-        Noise recording, shape ``(time,)``, any length.
-    snr_db : float
-        SNR of the mixture (recipe's :func:`mix_at_snr`).
-    rng : numpy.random.Generator
-        Chooses the noise excerpt and the level.
-    level_range_db : tuple of float
-        The mixture's RMS is uniform in this range (dBFS), lowered if a peak
-        would exceed ``peak_limit``.
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``(clean, noisy)``, both scaled by the same gain, shape ``(time,)``.
-
-    Example
-    -------
-    >>> rng = np.random.default_rng(0)
-    >>> clean, noisy = mix_test_item(torch.randn(8000), torch.randn(3000), 5.0, rng)
-    >>> snr = 10 * torch.log10(clean.pow(2).sum() / (noisy - clean).pow(2).sum())
-    >>> round(float(snr), 3)
-    5.0
-    """
-    noisy = mix_at_snr(clean, _noise_for(noise, clean.shape[-1], rng), float(snr_db))
-    level = float(rng.uniform(*level_range_db))
-    gain = 10 ** (level / 20) / noisy.pow(2).mean().sqrt()
-    peak = gain * torch.maximum(noisy.abs().max(), clean.abs().max())
-    if peak > peak_limit:
-        gain = gain * peak_limit / peak
-    return clean * gain, noisy * gain
-
-
+# ---------------------------------------------------------------------- the layout
 def _link(target, link):
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(Path(target).resolve())
 
 
 def _add_extra_clean(split, folders):
-    """Adds the files of ``folders`` to the split's training speech; refuses test speakers."""
+    """Adds the files of ``folders`` to the split's training speech; refuses test speakers.
+
+    Returns ``{folder: [files]}``.
+    """
+    added = {}
     for folder in folders:
         files = _audio_files(folder, "clean speech recordings")
         speakers = {path.stem: speaker_of(path.stem) for path in files}
@@ -183,6 +138,35 @@ def _add_extra_clean(split, folders):
         split["train_clean"] += [str(path) for path in files]
         split["train_speakers"] = sorted(set(split["train_speakers"]) | set(speakers.values()))
         split["speaker_of_file"].update(speakers)
+        added[Path(folder)] = files
+    return added
+
+
+def _source_folders(added):
+    """``{subfolder name: folder}`` of the added folders laid by source; two folders of one name are an error."""
+    names = {}
+    for folder in added:
+        if folder.name in names:
+            raise StudyError(
+                f"{folder} and {names[folder.name]}: two extra-clean folders named {folder.name!r} cannot each "
+                "have their subfolder of datasets/clean; rename one."
+            )
+        names[folder.name] = str(folder.resolve())
+    return names
+
+
+def _reusable_test_items(folder, options, split):
+    """The test items of the study folder ``folder``, if it has this split's test set; else a StudyError."""
+    folder = Path(folder)
+    marker, record = folder / DATA_MARKER, folder / "split.json"
+    if not (marker.is_file() and record.is_file()):
+        raise StudyError(f"{folder}: no {DATA_MARKER} and split.json; not a study folder to take the test set from.")
+    theirs, record = json.loads(marker.read_text())["options"], json.loads(record.read_text())
+    changed = [key for key in TEST_OPTIONS if theirs.get(key) != options[key]]
+    changed += [key for key in ("test_clean", "test_noise") if record[key] != split[key]]
+    if changed:
+        raise StudyError(f"{folder}: its test set is not this one (other {', '.join(changed)}); lay it without it.")
+    return record["test_items"]
 
 
 def build_study_data(
@@ -195,6 +179,8 @@ def build_study_data(
     test_noise_fraction=0.2,
     seed=0,
     extra_clean=(),
+    by_source=False,
+    test_set_from=None,
 ):
     """Writes the study corpus in the DNS-2020 layout (see the module docstring).
 
@@ -221,6 +207,20 @@ def build_study_data(
         More folders of clean speech for training (and validation) only: the
         test split and the test set are those of the corpus alone, whatever is
         added. A file whose speaker is a test speaker is an error.
+    by_source : bool
+        Lay each ``extra_clean`` folder's files in their own subfolder of
+        ``datasets/clean`` (named as the folder; the corpus's own files stay
+        directly in it), so that ``prepare_dns(valid_balance="subfolders")``
+        balances the validation between the corpus and each added folder.
+        The split then records ``source_folders`` (``{subfolder: folder}``).
+        False lays every file directly in ``datasets/clean``.
+    test_set_from : str or pathlib.Path, optional
+        A study data folder made from the same corpus with the same test
+        options (``test_count``, ``test_seconds``, ``snrs``, the split's
+        fractions and ``seed``) whose test files are copied instead of mixed
+        again (:func:`~recipes.DNS.study_test_set.copy_test_set`): the same
+        test set byte for byte. Not recorded among the options: the test set
+        is the one they define.
 
     Returns
     -------
@@ -246,6 +246,8 @@ def build_study_data(
     }
     if extra_clean:
         options["extra_clean"] = [str(Path(folder).resolve()) for folder in extra_clean]
+    if by_source:  # recorded only when set: folders laid before the option are not laid again
+        options["by_source"] = True
     marker = data_folder / DATA_MARKER
     if marker.is_file() and json.loads(marker.read_text())["options"] == options:
         return json.loads((data_folder / "split.json").read_text())
@@ -256,41 +258,24 @@ def build_study_data(
     shutil.rmtree(datasets, ignore_errors=True)
 
     split = split_corpus(data_dir, test_speaker_fraction, test_noise_fraction, seed)
-    _add_extra_clean(split, extra_clean)
-    for key, folder in (("train_clean", "clean"), ("train_noise", "noise"), ("rir", "impulse_responses")):
+    corpus_clean = list(split["train_clean"])
+    added = _add_extra_clean(split, extra_clean)
+    if by_source:
+        split["source_folders"] = _source_folders(added)
+    for path in corpus_clean:
+        _link(path, datasets / "clean" / Path(path).name)
+    for folder, files in added.items():
+        for path in files:
+            _link(path, datasets / "clean" / (folder.name if by_source else "") / path.name)
+    for key, folder in (("train_noise", "noise"), ("rir", "impulse_responses")):
         for path in split[key]:
             _link(path, datasets / folder / Path(path).name)
 
     test_folder = datasets / "test_set" / "synthetic" / "no_reverb"
-    order_rng = np.random.default_rng([seed, 6])
-    clean_order = [split["test_clean"][i] for i in order_rng.permutation(len(split["test_clean"]))]
-    noise_order = [split["test_noise"][i] for i in order_rng.permutation(len(split["test_noise"]))]
-    items = []
-    for fileid in range(test_count):
-        rng = np.random.default_rng([seed, 7, fileid])
-        clean_path = Path(clean_order[fileid % len(clean_order)])
-        noise_path = Path(noise_order[fileid % len(noise_order)])
-        snr = snrs[fileid % len(snrs)]
-        speech = _segment(load_audio(clean_path, SAMPLE_RATE), round(test_seconds * SAMPLE_RATE), rng)
-        clean, noisy = mix_test_item(speech, load_audio(noise_path, SAMPLE_RATE), snr, rng)
-        paths = {
-            "clean": test_folder / "clean" / f"clean_fileid_{fileid}.wav",
-            "noisy": test_folder / "noisy" / f"{noise_path.stem}_snr{snr}_fileid_{fileid}.wav",
-        }
-        save_audio(paths["clean"], clean, SAMPLE_RATE)
-        save_audio(paths["noisy"], noisy, SAMPLE_RATE)
-        items.append(
-            {
-                "fileid": fileid,
-                "snr_db": snr,
-                "clean_source": clean_path.name,
-                "speaker": speaker_of(clean_path.stem),
-                "noise_source": noise_path.name,
-                "clean": str(paths["clean"]),
-                "noisy": str(paths["noisy"]),
-                "seconds": round(clean.shape[-1] / SAMPLE_RATE, 3),
-            }
-        )
+    if test_set_from is None:
+        items = mix_test_set(split, test_folder, test_count, test_seconds, snrs, seed)
+    else:
+        items = copy_test_set(_reusable_test_items(test_set_from, options, split), test_folder)
     record = {
         "speaker_rule": SPEAKER_RULE,
         **split,
@@ -306,7 +291,8 @@ def check_prepared(prepare_folder, split):
 
     The validation mixtures must come from training speakers and training
     noises only, the training manifests must hold no test speaker or noise,
-    and the test manifest must be the study's test set.
+    and the test manifest must be the study's test set. The corpus may be
+    laid by source (``build_study_data(by_source=True)``).
 
     Returns
     -------
@@ -329,8 +315,11 @@ def check_prepared(prepare_folder, split):
         if Path(entry["wav"]).stem not in train_noises:
             problems.append(f"training noise {utt_id} is not a training noise")
     valid_speakers, valid_noises = set(), set()
+    # A file laid by source has the id <subfolder>__<stem> (by_source of build_study_data).
+    prefixes = [f"{name}__" for name in split.get("source_folders", {})]
     for utt_id, entry in manifests["valid"].items():
-        speaker = speaker_of(entry["clean_source"])
+        source = entry["clean_source"]
+        speaker = speaker_of(next((source[len(p):] for p in prefixes if source.startswith(p)), source))
         valid_speakers.add(speaker)
         valid_noises.add(entry["noise_source"])
         if speaker not in train_speakers:

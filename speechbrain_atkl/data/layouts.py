@@ -17,7 +17,9 @@
 
 The two DNS layouts are trained by dynamic mixing (held-out clean and noise
 files mixed once into fixed validation and test sets, see
-:mod:`speechbrain_atkl.data.prepare`), pairs as they are.
+:mod:`speechbrain_atkl.data.prepare`; which files are held out, and how the
+validation is shared between sources of speech, see
+:mod:`speechbrain_atkl.data.holdout`), pairs as they are.
 
 :func:`detect_layout` tells the layout of a folder; :func:`prepare_dynamic`
 and :func:`prepare_pairs` make each layout's manifests.
@@ -32,9 +34,16 @@ from pathlib import Path
 import numpy as np
 
 from speechbrain_atkl.data.audio_writer import save_audio
+from speechbrain_atkl.data.holdout import (
+    TOP_LEVEL,
+    clean_sources,
+    shares,
+    split_clean,
+    split_clean_by_source,
+    split_off,
+)
 from speechbrain_atkl.data.mixing import DynamicMixingDataset
 from speechbrain_atkl.data.scan import list_audio, pair_entries, require_dir, single_manifest
-from speechbrain_atkl.data.speakers import group_by_speaker
 
 LAYOUTS = ("dns2020", "dns_fullband", "pairs")
 TEST_SUBSETS = ("no_reverb", "with_reverb")
@@ -164,100 +173,62 @@ def detect_layout(data_folder):
     )
 
 
-def split_off(ids, fraction, rng, what):
-    """Splits a seeded ``fraction`` (at least one, never all) off the sorted ``ids``.
+def _mix_fixed_set(name, parts, noise, rir, seed, options, save_folder, snr_range):
+    """Mixes the fixed set ``name`` once, writes it, returns its manifest.
 
-    Arguments
-    ---------
-    ids : iterable of str
-        Items to split (sorted first, so the result depends only on ``rng``).
-    fraction : float
-        Share of items to hold out.
-    rng : numpy.random.Generator
-        Random generator.
-    what : str
-        What the items are, for the error message (e.g. ``"clean files"``).
-
-    Returns
-    -------
-    kept, held : list
-        Both sorted.
-
-    Example
-    -------
-    >>> split_off(["c", "a", "b", "d"], 0.25, np.random.default_rng(0), "files")
-    (['a', 'b', 'd'], ['c'])
+    ``parts`` is a list of ``(clean manifest, count)``: part ``k`` gives
+    ``count`` mixtures of its clean files, drawn as the items of epoch ``k``
+    of a :class:`DynamicMixingDataset` (so a set of one part is drawn as it
+    always was); the ids run on across parts.
     """
-    ids = sorted(ids)
-    count = max(1, round(fraction * len(ids)))
-    if count >= len(ids):
-        raise ValueError(
-            f"Cannot hold out {count} of {len(ids)} {what} and keep "
-            "some for training; add files or lower the held-out fraction."
-        )
-    chosen = set(rng.permutation(len(ids))[:count].tolist())
-    held = [utt for i, utt in enumerate(ids) if i in chosen]
-    kept = [utt for i, utt in enumerate(ids) if i not in chosen]
-    return kept, held
-
-
-def _split_clean(ids, options, rng, fraction_key="valid_fraction"):
-    """Holds ``options[fraction_key]`` of the clean files out, by file or by speaker.
-
-    With ``options["valid_split"] == "speakers"`` the fraction is of the
-    speakers (:func:`~speechbrain_atkl.data.speakers.speaker_of`), and every
-    file of a held-out speaker is held out; ``"files"`` holds out files.
-
-    Example
-    -------
-    >>> ids = [f"vctk_p{s}_{u:03d}" for s in (225, 226, 227, 228) for u in range(3)]
-    >>> kept, held = _split_clean(ids, {"valid_split": "speakers", "valid_fraction": 0.25}, np.random.default_rng(0))
-    >>> len(kept), len(held), len({i.split("_")[1] for i in held})
-    (9, 3, 1)
-    """
-    fraction = options[fraction_key]
-    if options.get("valid_split", "files") == "files":
-        return split_off(ids, fraction, rng, "clean files")
-    groups = group_by_speaker(ids)
-    kept, held = split_off(groups, fraction, rng, "clean speakers")
-    return sorted(i for s in kept for i in groups[s]), sorted(i for s in held for i in groups[s])
-
-
-def _mix_fixed_set(name, clean, noise, rir, seed, options, save_folder):
-    """Mixes the fixed set ``name`` (``options[name + "_count"]`` items) once, writes it, returns its manifest."""
-    count, seconds = options[f"{name}_count"], options[f"{name}_seconds"]
-    dataset = DynamicMixingDataset(
-        clean,
-        noise,
-        rir,
-        segment_seconds=seconds,
-        snr_range=options["snr_range"],
-        level_range_db=options["level_range_db"],
-        reverb_prob=options["reverb_prob"] if rir else 0.0,
-        reverberant_target=options["reverberant_target"],
-        epoch_size=count,
-        seed=seed,
-        sample_rate=options["sample_rate"],
-    )
     folder = Path(save_folder) / f"{name}_mixtures"
     manifest = {}
-    for index in range(count):
-        mixture = dataset.get_mixture(index)
-        utt_id = f"{name}_{index:05d}"
-        paths = {key: folder / key / f"{utt_id}.wav" for key in ("noisy", "clean")}
-        save_audio(paths["noisy"], mixture["noisy_sig"], options["sample_rate"])
-        save_audio(paths["clean"], mixture["clean_sig"], options["sample_rate"])
-        manifest[utt_id] = {
-            "noisy_wav": str(paths["noisy"]),
-            "clean_wav": str(paths["clean"]),
-            "duration": mixture["noisy_sig"].shape[-1] / options["sample_rate"],
-            "snr_db": round(mixture["snr_db"], 3),
-            "level_db": round(mixture["level_db"], 3),
-            "clean_source": mixture["clean_source"],
-            "noise_source": mixture["noise_source"],
-            "rir_source": mixture["rir_source"],
-        }
+    for part, (clean, count) in enumerate(parts):
+        dataset = DynamicMixingDataset(
+            clean,
+            noise,
+            rir,
+            segment_seconds=options[f"{name}_seconds"],
+            snr_range=snr_range,
+            level_range_db=options["level_range_db"],
+            reverb_prob=options["reverb_prob"] if rir else 0.0,
+            reverberant_target=options["reverberant_target"],
+            epoch_size=count,
+            seed=seed,
+            sample_rate=options["sample_rate"],
+        )
+        dataset.set_epoch(part)
+        for index in range(count):
+            mixture = dataset.get_mixture(index)
+            utt_id = f"{name}_{len(manifest):05d}"
+            paths = {key: folder / key / f"{utt_id}.wav" for key in ("noisy", "clean")}
+            save_audio(paths["noisy"], mixture["noisy_sig"], options["sample_rate"])
+            save_audio(paths["clean"], mixture["clean_sig"], options["sample_rate"])
+            manifest[utt_id] = {
+                "noisy_wav": str(paths["noisy"]),
+                "clean_wav": str(paths["clean"]),
+                "duration": mixture["noisy_sig"].shape[-1] / options["sample_rate"],
+                "snr_db": round(mixture["snr_db"], 3),
+                "level_db": round(mixture["level_db"], 3),
+                "clean_source": mixture["clean_source"],
+                "noise_source": mixture["noise_source"],
+                "rir_source": mixture["rir_source"],
+            }
     return manifest
+
+
+def _valid_sources(clean, clean_dir, options):
+    """``{source: [ids]}`` that validation balances (:mod:`~speechbrain_atkl.data.holdout`); one for ``none``."""
+    if options["valid_balance"] == "none":
+        return {TOP_LEVEL: list(clean)}
+    sources = clean_sources(clean, clean_dir)
+    if options["valid_count"] < len(sources):
+        raise ValueError(
+            f"valid_balance: subfolders gives each of the {len(sources)} sources of {clean_dir} "
+            f"({', '.join(sources)}) a share of the validation mixtures; valid_count must be at least "
+            f"{len(sources)}, got {options['valid_count']}."
+        )
+    return sources
 
 
 def prepare_dynamic(data_folder, layout, options, report, save_folder):
@@ -280,8 +251,16 @@ def prepare_dynamic(data_folder, layout, options, report, save_folder):
 
     seed = options["seed"]
     clean_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
-    clean_ids, valid_clean = _split_clean(clean, options, clean_rng)
-    noise_ids, valid_noise = split_off(noise, options["valid_fraction"], noise_rng, "noise files")
+    clean_ids, valid_clean = split_clean_by_source(_valid_sources(clean, clean_dir, options), options, clean_rng)
+    noise_ids, valid_noise = split_off(
+        noise, options["valid_fraction"], noise_rng, "noise files", count=options["valid_noise_count"]
+    )
+    counts = shares(options["valid_count"], len(valid_clean))
+    if options["valid_balance"] != "none":
+        report.notes.append("Validation balanced across the sources of speech: " + "; ".join(
+            f"{name}: {len(ids)} clean files held out, {count} mixtures"
+            for (name, ids), count in zip(valid_clean.items(), counts)
+        ))
 
     test = _dns_test_set(root, options["test_subsets"], report)
     if test is None:
@@ -289,15 +268,16 @@ def prepare_dynamic(data_folder, layout, options, report, save_folder):
             f"{root}: no test_set/synthetic folder; a fixed test set was mixed from "
             "held-out clean and noise files."
         )
-        clean_ids, test_clean = _split_clean(clean_ids, options, clean_rng, "test_fraction")
+        clean_ids, test_clean = split_clean(clean_ids, options, clean_rng, "test_fraction")
         noise_ids, test_noise = split_off(noise_ids, options["test_fraction"], noise_rng, "noise files")
         test = _mix_fixed_set(
-            "test", {k: clean[k] for k in test_clean}, {k: noise[k] for k in test_noise},
-            rir, seed + 1, options, save_folder,
+            "test", [({k: clean[k] for k in test_clean}, options["test_count"])], {k: noise[k] for k in test_noise},
+            rir, seed + 1, options, save_folder, options["snr_range"],
         )
     valid = _mix_fixed_set(
-        "valid", {k: clean[k] for k in valid_clean}, {k: noise[k] for k in valid_noise},
-        rir, seed, options, save_folder,
+        "valid", [({k: clean[k] for k in ids}, count) for ids, count in zip(valid_clean.values(), counts)],
+        {k: noise[k] for k in valid_noise}, rir, seed, options, save_folder,
+        options["valid_snr_range"] or options["snr_range"],
     )
     return {
         "train_clean": {k: clean[k] for k in clean_ids},

@@ -6,8 +6,9 @@ read by :mod:`speechbrain_atkl.data.scan`.
 
 The two DNS layouts are trained by dynamic mixing: their manifests list clean
 speech, noise and RIR files, and a held-out set of clean and noise files
-(chosen by file, seeded) is mixed **once** into a fixed validation set written
-as WAV files under ``save_folder``. When the corpus has no paired test set, a
+(seeded; by file or by speaker, optionally balanced across sources of speech:
+:mod:`~speechbrain_atkl.data.holdout`) is mixed **once** into a fixed
+validation set written as WAV files under ``save_folder``. When the corpus has no paired test set, a
 fixed test set is mixed the same way from another held-out set.
 
 Files in ``save_folder``:
@@ -42,7 +43,8 @@ from pathlib import Path
 from speechbrain_atkl.data.atomic import exclusive_lock, write_text_atomically
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 from speechbrain_atkl.data.checks import SampleChecks
-from speechbrain_atkl.data.layouts import (  # noqa: F401 - FILEID, RIR_FOLDERS, split_off: re-exported
+from speechbrain_atkl.data.holdout import VALID_BALANCES, split_off  # noqa: F401 - split_off: re-exported
+from speechbrain_atkl.data.layouts import (  # noqa: F401 - FILEID, RIR_FOLDERS: re-exported
     FILEID,
     LAYOUTS,
     RIR_FOLDERS,
@@ -50,7 +52,6 @@ from speechbrain_atkl.data.layouts import (  # noqa: F401 - FILEID, RIR_FOLDERS,
     detect_layout,
     prepare_dynamic,
     prepare_pairs,
-    split_off,
 )
 from speechbrain_atkl.data.manifest import read_manifest, write_json
 from speechbrain_atkl.data.scan import (  # noqa: F401 - REPORT_EXAMPLES, SCAN_THREADS: re-exported
@@ -60,6 +61,7 @@ from speechbrain_atkl.data.scan import (  # noqa: F401 - REPORT_EXAMPLES, SCAN_T
     report_text,
     require_dir,
 )
+from speechbrain_atkl.value_checks import is_number, is_range
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ PREPARE_LOCK = ".prepare.lock"
 SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
+#: Options added since folders were first prepared, with their defaults: a record without
+#: one was prepared as that default prepares, so it is not prepared again for it.
+LATER_OPTIONS = {"valid_balance": "none", "valid_noise_count": None, "valid_snr_range": None}
 
 
 def corpus_fingerprint(data_folder, exclude=None):
@@ -143,6 +148,9 @@ def prepare_dns(
     valid_seconds=4.0,
     valid_fraction=0.05,
     valid_split="files",
+    valid_balance="none",
+    valid_noise_count=None,
+    valid_snr_range=None,
     test_count=150,
     test_seconds=10.0,
     test_fraction=0.05,
@@ -183,12 +191,27 @@ def prepare_dns(
         Length of each validation mixture.
     valid_fraction : float
         Fraction of clean and of noise files (pairs: of training pairs)
-        held out for validation; at least one file.
+        held out for validation; at least one file (noise: unless
+        ``valid_noise_count`` is given).
     valid_split : str
         Dynamic-mixing layouts: ``"files"`` holds out a fraction of the clean
         files, ``"speakers"`` a fraction of the speakers (read from the file
         names, :func:`~speechbrain_atkl.data.speakers.speaker_of`) with all
         their files, so no validation speaker is heard in training.
+    valid_balance : str
+        Dynamic-mixing layouts: ``"none"`` holds out clean files (or
+        speakers) of the whole clean folder; ``"subfolders"`` takes each
+        top-level subfolder of the clean folder (and the files directly in
+        it) as a source of speech, holds out ``valid_fraction`` within each
+        source and mixes an equal share of the ``valid_count`` validation
+        mixtures from each (:mod:`~speechbrain_atkl.data.holdout`), so that
+        the largest source does not make the validation its own.
+    valid_noise_count : int or None
+        Dynamic-mixing layouts: noise files held out for validation; None
+        holds out ``valid_fraction`` of them.
+    valid_snr_range : tuple of float or None
+        Dynamic-mixing layouts: SNR range (dB) of the validation mixtures;
+        None: ``snr_range``.
     test_count : int
         Number of test mixtures when the corpus has no paired test set.
     test_seconds : float
@@ -197,7 +220,8 @@ def prepare_dns(
         Fraction held out for such a test set (or, for pairs without a test
         folder, of training pairs).
     snr_range : tuple of float
-        SNR range (dB) of the mixed sets.
+        SNR range (dB) of the mixed test set (and of the validation
+        mixtures unless ``valid_snr_range`` is given).
     level_range_db : tuple of float
         Mixture RMS range (dBFS) of the mixed sets.
     reverb_prob : float
@@ -224,6 +248,18 @@ def prepare_dns(
             raise ValueError(f"Unknown test subset {subset!r}; expected {TEST_SUBSETS}.")
     if valid_split not in VALID_SPLITS:
         raise ValueError(f"Unknown valid_split {valid_split!r}; expected one of {VALID_SPLITS}.")
+    if valid_balance not in VALID_BALANCES:
+        raise ValueError(f"Unknown valid_balance {valid_balance!r}; expected one of {VALID_BALANCES}.")
+    if valid_noise_count is not None and not is_number(valid_noise_count, 1, integer=True):
+        raise ValueError(
+            f"valid_noise_count must be None (valid_fraction of the noise files) or an integer >= 1, "
+            f"got {valid_noise_count!r}."
+        )
+    if valid_snr_range is not None and not is_range(valid_snr_range):
+        raise ValueError(
+            f"valid_snr_range must be None (the snr_range) or [low, high] in dB with low <= high, "
+            f"got {valid_snr_range!r}."
+        )
     if layout not in ("auto",) + LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; expected 'auto' or one of {LAYOUTS}.")
     options = {
@@ -235,6 +271,9 @@ def prepare_dns(
         "valid_seconds": float(valid_seconds),
         "valid_fraction": float(valid_fraction),
         "valid_split": valid_split,
+        "valid_balance": valid_balance,
+        "valid_noise_count": None if valid_noise_count is None else int(valid_noise_count),
+        "valid_snr_range": None if valid_snr_range is None else [float(x) for x in valid_snr_range],
         "test_count": int(test_count),
         "test_seconds": float(test_seconds),
         "test_fraction": float(test_fraction),
@@ -257,7 +296,7 @@ def _prepare(data_folder, save_folder, options):
     if record_path.is_file():
         record = read_manifest(record_path)
         missing = [path for path in record["manifests"].values() if not Path(path).is_file()]
-        if record.get("options") != options:
+        if {**LATER_OPTIONS, **(record.get("options") or {})} != options:
             logger.info("%s: preparation options changed, preparing again.", save_folder)
         elif record.get("sources") != sources:
             old = (record.get("sources") or {}).get("files", "?")

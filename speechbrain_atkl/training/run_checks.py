@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from speechbrain_atkl.data.atomic import FileWriteError, check_writable, exclusive_lock
+from speechbrain_atkl.data.holdout import VALID_BALANCES
 from speechbrain_atkl.evaluation.noisy_cache import NoisyScoreCache
 from speechbrain_atkl.evaluation.utterance_scorer import METRICS
 from speechbrain_atkl.loading import is_maximised
@@ -57,6 +58,12 @@ RULES = {
     "feature_weight": (lambda v: is_number(v, 0), "a number >= 0"),
     "teacher_weight": (lambda v: is_number(v, 0, 1), "a weight in [0, 1]"),
     "snr_range": (is_range, "[low, high] in dB with low <= high"),
+    "valid_snr_range": (lambda v: v is None or is_range(v), "null (snr_range) or [low, high] in dB with low <= high"),
+    "valid_noise_count": (
+        lambda v: v is None or is_number(v, 1, integer=True),
+        "null (valid_fraction of the noise files) or an integer >= 1",
+    ),
+    "valid_balance": (lambda v: v in VALID_BALANCES, f"one of {', '.join(VALID_BALANCES)}"),
     "level_range_db": (is_range, "[low, high] in dBFS with low <= high"),
     "valid_pesq": (lambda v: isinstance(v, bool), "true or false"),
     "save_enhanced": (lambda v: isinstance(v, bool), "true or false"),
