@@ -90,6 +90,44 @@ def _model_figures(output):
     return {"params": count_parameters(model), "gmacs": count_macs(model, seconds=1.0) / 1e9}
 
 
+def group_scores(scores, items, key):
+    """Mean and count of per-item scores grouped by one key of the split's ``test_items``.
+
+    Arguments
+    ---------
+    scores : iterable of (int, float) or dict
+        ``(fileid, score)`` pairs (a ``{fileid: score}`` dict is read as its
+        items); a file id may come more than once, each score counts.
+    items : list of dict
+        The split's ``test_items`` (each with ``fileid`` and ``key``).
+    key : str
+        The item field to group by: ``snr_db``, ``speaker``, ``noise_source``...
+
+    Returns
+    -------
+    dict
+        ``{group: (mean, count)}`` sorted by group; groups without scores are left out.
+
+    Raises
+    ------
+    KeyError
+        If a score's file id is not among the items, or an item lacks ``key``.
+
+    Example
+    -------
+    >>> items = [{"fileid": 0, "snr_db": 5}, {"fileid": 1, "snr_db": -5}, {"fileid": 2, "snr_db": 5}]
+    >>> group_scores({0: 1.0, 1: 4.0, 2: 2.0}, items, "snr_db")
+    {-5: (4.0, 1), 5: (1.5, 2)}
+    """
+    group_of = {item["fileid"]: item[key] for item in items}
+    values = {}
+    for fileid, score in scores.items() if isinstance(scores, dict) else scores:
+        if fileid not in group_of:
+            raise KeyError(f"file id {fileid!r} is not a test item (the split has {len(group_of)})")
+        values.setdefault(group_of[fileid], []).append(float(score))
+    return {group: (float(np.mean(v)), len(v)) for group, v in sorted(values.items())}
+
+
 def snr_breakdown(output, split, metric="si_snr_i", system="enhanced"):
     """Mean ``metric`` of a run's enhanced (or ``system``) test items per input SNR.
 
@@ -107,19 +145,19 @@ def snr_breakdown(output, split, metric="si_snr_i", system="enhanced"):
     Returns
     -------
     dict
-        ``{snr_db: mean}``, empty when the run has no per-utterance scores.
+        ``{snr_db: mean}``, empty when the run has no per-utterance scores
+        (:func:`group_scores` groups them).
     """
     path = Path(output) / "test_results" / "per_utterance.csv"
     if not path.is_file():
         return {}
-    snr_of = {item["fileid"]: item["snr_db"] for item in split["test_items"]}
-    values = {}
+    scores = []
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             match = re.search(r"fileid_(\d+)$", row["id"])
             if row["system"] == system and match and row.get(metric) not in (None, ""):
-                values.setdefault(snr_of[int(match.group(1))], []).append(float(row[metric]))
-    return {snr: float(np.mean(scores)) for snr, scores in sorted(values.items())}
+                scores.append((int(match.group(1)), row[metric]))
+    return {snr: mean for snr, (mean, _) in group_scores(scores, split["test_items"], "snr_db").items()}
 
 
 def collect_results(runs, results_root, split=None, valid_noisy=None):
