@@ -102,15 +102,17 @@ def prepare_data(hparams):
 def make_datasets(hparams, preparation):
     """Training set (dynamic mixing, pairs or WebDataset shards), validation and test sets.
 
-    The training noise is augmented (``noise_augmentation``) when ``noise_augment_prob`` > 0, which
-    needs dynamic mixing; the validation and test sets are fixed mixtures, never augmented.
+    The training noise is augmented (``noise_augmentation``) when ``noise_augment_prob`` > 0 and the
+    run mixes dynamically (prepared pairs and shards are trained on as they are, with a warning); the
+    validation and test sets are fixed mixtures, never augmented.
     """
     manifests = preparation["manifests"]
     dynamic_mixing = not hparams.get("train_shards") and preparation["training"] == "dynamic_mixing"
     if hparams.get("noise_augment_prob") and not dynamic_mixing:
-        raise ConfigurationError(
-            f"noise_augment_prob: {hparams['noise_augment_prob']} augments the noise of dynamic mixing, but this "
-            "run trains on prepared pairs or shards; set noise_augment_prob: 0."
+        logger.warning(
+            "noise_augment_prob: %s has no effect: this run trains on prepared pairs or shards, whose noise "
+            "cannot be augmented apart from the speech (only dynamic mixing's can).",
+            hparams["noise_augment_prob"],
         )
     if hparams.get("train_shards"):
         from speechbrain_atkl.data.webdataset import shard_dataset

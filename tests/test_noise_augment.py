@@ -1,6 +1,7 @@
 """Training-noise augmentation: the transform, its wiring into dynamic mixing, the recipes and the ablation."""
 
 import importlib.util
+import logging
 import subprocess
 from argparse import Namespace
 from pathlib import Path
@@ -15,7 +16,6 @@ import train
 from benchmarks import recipe_ablation
 from speechbrain_atkl.data import DynamicMixingDataset
 from speechbrain_atkl.data.noise_augment import NoiseAugmentation
-from speechbrain_atkl.training.run_checks import ConfigurationError
 
 REPO = Path(__file__).resolve().parents[1]
 #: The last commit before noise augmentation: its dynamic mixing is the reference of "unchanged".
@@ -222,10 +222,12 @@ def test_augmented_items_keep_an_exact_snr_and_their_draws(corpus):
 # ---------------------------------------------------------------- recipes and the ablation
 
 
-def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_path):
+def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_path, caplog):
     text = (REPO / "hparams" / "distil_dccrn.yaml").read_text()
     default = load_hyperpyyaml(text, {"results_root": str(tmp_path)})
-    assert default["noise_augment_prob"] == 0.0 and default["noise_augmentation"].prob == 0.0
+    assert default["noise_augment_prob"] == 1.0 and default["noise_augmentation"].prob == 1.0
+    off = load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_augment_prob": 0.0})
+    assert off["noise_augmentation"].prob == 0.0
     hparams = load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_augment_prob": 0.5})
     augmentation = hparams["noise_augmentation"]
     assert isinstance(augmentation, NoiseAugmentation) and augmentation.prob == 0.5
@@ -238,14 +240,20 @@ def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_p
     train_set, valid_set, test_set = train.make_datasets(hparams, preparation)
     assert train_set.noise_augmentation is augmentation
     assert not isinstance(valid_set, DynamicMixingDataset) and not isinstance(test_set, DynamicMixingDataset)
-    with pytest.raises(ConfigurationError, match="noise_augment_prob: 0.5 augments the noise of dynamic mixing"):
-        train.make_datasets(hparams, {"training": "pairs", "manifests": {"train": pairs, **manifests}})
+    # Prepared pairs have no separate noise: trained on as they are, with a warning.
+    with caplog.at_level(logging.WARNING, logger="train"):
+        paired = {"training": "pairs", "manifests": {"train": pairs, **manifests}}
+        paired_train, _, _ = train.make_datasets(hparams, paired)
+    assert not isinstance(paired_train, DynamicMixingDataset)
+    assert "noise_augment_prob: 0.5 has no effect" in caplog.text
     with pytest.raises(ValueError, match=r"prob must be a probability in \[0, 1\], got 2"):
         load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_augment_prob": 2})
-    # Every recipe has the switch, off.
+    # Every recipe has the switch: on for the student (where it was measured), off for the others.
+    students = {"distil_dccrn.yaml", "distil_dccrn_atkl.yaml", "distil_dccrn_atkl_gtcrn.yaml"}
     for recipe in sorted((REPO / "hparams").glob("*.yaml")):
         lines = recipe.read_text().splitlines()
-        assert "noise_augment_prob: 0.0" in lines and "  prob: !ref <noise_augment_prob>" in lines, recipe.name
+        default = "1.0" if recipe.name in students else "0.0"
+        assert f"noise_augment_prob: {default}" in lines and "  prob: !ref <noise_augment_prob>" in lines, recipe.name
 
 
 def test_noise_augment_arm_differs_from_the_baseline_by_the_switch_only(tmp_path):
@@ -259,6 +267,7 @@ def test_noise_augment_arm_differs_from_the_baseline_by_the_switch_only(tmp_path
         return dict(item[2:].split("=", 1) for item in command if item.startswith("--") and "=" in item)
 
     base, arm = options(baseline), options(augmented)
-    assert arm.pop("noise_augment_prob") == "1.0" and arm.pop("experiment_name") == "noise_augment"
+    assert arm.pop("noise_augment_prob") == "1.0" and base.pop("noise_augment_prob") == "0.0"
+    assert arm.pop("experiment_name") == "noise_augment"
     assert base.pop("experiment_name") == "baseline" and arm == base
     assert [item for item in augmented if "=" not in item] == [item for item in baseline if "=" not in item]
