@@ -20,6 +20,8 @@ from speechbrain_atkl.data.noise_augment import NoiseAugmentation
 REPO = Path(__file__).resolve().parents[1]
 #: The last commit before noise augmentation: its dynamic mixing is the reference of "unchanged".
 BEFORE = "8e8f010fd1b8dc8e3e406f0f3b6d7522b76cfaf6"
+#: The last commit before tonal events: its noise augmentation is the reference of "tonal_prob 0 changes nothing".
+BEFORE_TONAL = "67645d4df0208cccd93bca831b544f74abece8e1"
 RATE = 16000
 
 
@@ -119,6 +121,39 @@ def test_probabilities_zero_leave_the_segment_alone():
     assert shaped_only(noise, np.random.default_rng(0), never_called).shape == noise.shape
 
 
+def _augment_seeds(augment, noise, seeds=range(6)):
+    """``augment``'s outputs for a few seeds, the second noise drawn with the same rng."""
+    outputs = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        outputs.append(augment(noise, rng, lambda n, rng=rng: torch.from_numpy(rng.standard_normal(n)).float()))
+    return outputs
+
+
+def test_tonal_prob_zero_leaves_outputs_as_before_tonal_events(tmp_path):
+    before = _module_at(BEFORE_TONAL, "speechbrain_atkl/data/noise_augment.py", tmp_path).NoiseAugmentation
+    noise = torch.randn(48000, generator=torch.Generator().manual_seed(5))
+    settings = {"second_noise_prob": 0.5, "coloured_noise_prob": 0.5}
+    old = _augment_seeds(before(**settings), noise)
+    new = _augment_seeds(NoiseAugmentation(**settings, tonal_prob=0.0), noise)
+    assert all(torch.equal(a, b) for a, b in zip(old, new, strict=True))
+    tonal = _augment_seeds(NoiseAugmentation(**settings, tonal_prob=1.0), noise)
+    assert not any(torch.equal(a, b) for a, b in zip(old, tonal, strict=True))
+
+
+def test_tonal_events_are_added_at_the_drawn_level_keeping_length_and_rms():
+    augment = NoiseAugmentation(shaping_prob=0.0, second_noise_prob=0.0, coloured_noise_prob=0.0,
+                                tonal_prob=1.0, tonal_level_db=(10.0, 10.0))
+    noise = 0.01 * torch.randn(48000, generator=torch.Generator().manual_seed(6))
+    result = augment(noise, np.random.default_rng(0), None)
+    assert result.shape == noise.shape and result.dtype == noise.dtype
+    assert abs(_rms(result) - _rms(noise)) < 1e-5 * _rms(noise)
+    assert torch.equal(result, augment(noise, np.random.default_rng(0), None))
+    # The added part is 10 dB above the segment: after the RMS restoration the segment keeps 1/11 of the power.
+    residual = result - noise * (1 / 11) ** 0.5
+    assert abs(10 * np.log10(_rms(residual) ** 2 / _rms(result) ** 2) - 10 * np.log10(10 / 11)) < 0.1
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -132,6 +167,10 @@ def test_probabilities_zero_leave_the_segment_alone():
         ({"coloured_slope_range": (1.0, -2.0)}, r"coloured_slope_range must be \(low, high\) with low <= high"),
         ({"second_noise_level_db": [0.0]}, r"second_noise_level_db must be \(low, high\)"),
         ({"coloured_noise_level_db": (0.0, float("nan"))}, r"coloured_noise_level_db must be \(low, high\)"),
+        ({"tonal_prob": 1.1}, r"tonal_prob must be a probability in \[0, 1\], got 1.1"),
+        ({"tonal_level_db": (10.0, -5.0)}, r"tonal_level_db must be \(low, high\) with low <= high, got \(10.0, -5"),
+        ({"sample_rate": 0}, r"sample_rate must be a positive integer number of Hz, got 0"),
+        ({"sample_rate": 16000.5}, r"sample_rate must be a positive integer number of Hz, got 16000.5"),
     ],
 )
 def test_bad_arguments_are_refused(arguments, message):
@@ -166,21 +205,26 @@ def _items(dataset_class, corpus, epoch=2, **options):
     return [data.get_mixture(index) for index in range(len(data))]
 
 
-def _dataset_before(tmp_path):
-    """``DynamicMixingDataset`` as it was before noise augmentation (from git), or a skip."""
+def _module_at(commit, module_path, tmp_path):
+    """The module at ``module_path`` as it was at ``commit`` (from git), or a skip."""
     try:
         source = subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{BEFORE}:speechbrain_atkl/data/mixing.py"],
-            capture_output=True, text=True, check=True,
+            ["git", "-C", str(REPO), "show", f"{commit}:{module_path}"], capture_output=True, text=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"needs git and commit {BEFORE[:7]} (the code before noise augmentation)")
-    path = tmp_path / "mixing_before.py"
+        pytest.skip(f"needs git and commit {commit[:7]} (the code before the change)")
+    name = f"{Path(module_path).stem}_{commit[:7]}"
+    path = tmp_path / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("mixing_before", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.DynamicMixingDataset
+    return module
+
+
+def _dataset_before(tmp_path):
+    """``DynamicMixingDataset`` as it was before noise augmentation."""
+    return _module_at(BEFORE, "speechbrain_atkl/data/mixing.py", tmp_path).DynamicMixingDataset
 
 
 def test_without_augmentation_items_are_bit_identical_to_before(corpus, tmp_path):
@@ -256,18 +300,36 @@ def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_p
         assert f"noise_augment_prob: {default}" in lines and "  prob: !ref <noise_augment_prob>" in lines, recipe.name
 
 
-def test_noise_augment_arm_differs_from_the_baseline_by_the_switch_only(tmp_path):
+@pytest.mark.parametrize(
+    "arm, reference, switch, values",
+    [("noise_augment", "baseline", "noise_augment_prob", ("1.0", "0.0")),
+     ("noise_augment_tonal", "noise_augment", "noise_tonal_prob", ("0.5", None))],
+)
+def test_noise_augment_arms_differ_from_their_reference_by_one_switch(tmp_path, arm, reference, switch, values):
     args = Namespace(steps=600, valid_every=200, batch_size=8, segment_seconds=3.0, valid_count=100,
                      valid_fraction=0.1, gtcrn=None, uformer=None, seeds=[1], threads=1)
-    baseline = recipe_ablation.command("baseline", 1, args, tmp_path / "data", tmp_path / "runs")
-    augmented = recipe_ablation.command("noise_augment", 1, args, tmp_path / "data", tmp_path / "runs")
+    baseline = recipe_ablation.command(reference, 1, args, tmp_path / "data", tmp_path / "runs")
+    augmented = recipe_ablation.command(arm, 1, args, tmp_path / "data", tmp_path / "runs")
     assert augmented[:3] == baseline[:3] and augmented[2].endswith("distil_dccrn.yaml")
 
     def options(command):
         return dict(item[2:].split("=", 1) for item in command if item.startswith("--") and "=" in item)
 
-    base, arm = options(baseline), options(augmented)
-    assert arm.pop("noise_augment_prob") == "1.0" and base.pop("noise_augment_prob") == "0.0"
-    assert arm.pop("experiment_name") == "noise_augment"
-    assert base.pop("experiment_name") == "baseline" and arm == base
+    base, other = options(baseline), options(augmented)
+    assert other.pop(switch) == values[0] and base.pop(switch, None) == values[1]
+    assert other.pop("experiment_name") == arm
+    assert base.pop("experiment_name") == reference and other == base
     assert [item for item in augmented if "=" not in item] == [item for item in baseline if "=" not in item]
+
+
+def test_recipe_key_switches_the_tonal_events_on(tmp_path):
+    text = (REPO / "hparams" / "distil_dccrn.yaml").read_text()
+    default = load_hyperpyyaml(text, {"results_root": str(tmp_path)})["noise_augmentation"]
+    assert default.tonal_prob == 0.0 and default.tonal_level_db == (-5.0, 10.0) and default.sample_rate == 16000
+    switched_on = load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_tonal_prob": 0.5})
+    assert switched_on["noise_augmentation"].tonal_prob == 0.5
+    with pytest.raises(ValueError, match=r"tonal_prob must be a probability in \[0, 1\], got -1"):
+        load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_tonal_prob": -1})
+    for recipe in sorted((REPO / "hparams").glob("*.yaml")):  # off everywhere until measured
+        lines = recipe.read_text().splitlines()
+        assert "noise_tonal_prob: 0.0" in lines and "  tonal_prob: !ref <noise_tonal_prob>" in lines, recipe.name

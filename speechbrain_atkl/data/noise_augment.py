@@ -3,8 +3,9 @@
 :class:`NoiseAugmentation` turns a dynamically mixed noise segment into a new
 noise before it is mixed with the speech
 (:class:`~speechbrain_atkl.data.mixing.DynamicMixingDataset`, argument
-``noise_augmentation``). It may add a second noise segment of the corpus and a
-synthetic coloured noise, then reshapes the spectrum with a smooth random gain
+``noise_augmentation``). It may add a second noise segment of the corpus, a
+synthetic coloured noise and synthetic tonal events
+(:mod:`~speechbrain_atkl.data.tonal_events`), then reshapes the spectrum with a smooth random gain
 curve. All its randomness comes from the ``numpy.random.Generator`` it is given,
 so an item stays a pure function of the dataset's seed, epoch and index.
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from speechbrain_atkl.data.mixing import mix_at_snr
+from speechbrain_atkl.data.tonal_events import TonalEvents
 from speechbrain_atkl.value_checks import is_number, is_range
 
 # Coloured noise keeps a flat spectrum below this share of the Nyquist frequency
@@ -56,6 +58,11 @@ class NoiseAugmentation:
        below 1/128 of the Nyquist frequency), at a level uniform in
        ``coloured_noise_level_db`` relative to it (at +10 dB the coloured
        noise makes 91 % of the power);
+    2b. with probability ``tonal_prob``, gets tonal events added (short
+       harmonic sounds with a gliding pitch: hoots, calls, beeps, sirens; see
+       :class:`~speechbrain_atkl.data.tonal_events.TonalEvents`) at a level
+       uniform in ``tonal_level_db`` relative to it (no random draw at all
+       when ``tonal_prob`` is 0, so outputs stay those without this step);
     3. with probability ``shaping_prob``, has its rFFT multiplied by a smooth
        random gain curve (see :meth:`shape`).
 
@@ -84,6 +91,12 @@ class NoiseAugmentation:
         Range of the coloured noise's spectral slope (power ∝ ``f ** slope``).
     coloured_noise_level_db : tuple of float
         Level range of the coloured noise, in dB relative to the segment.
+    tonal_prob : float
+        Probability of adding tonal events.
+    tonal_level_db : tuple of float
+        Level range of the tonal events, in dB relative to the segment.
+    sample_rate : int
+        Sample rate of the segments in Hz (the tonal events' frequencies are in Hz).
 
     Example
     -------
@@ -112,18 +125,24 @@ class NoiseAugmentation:
         coloured_noise_prob=0.2,
         coloured_slope_range=(-2.0, 1.0),
         coloured_noise_level_db=(-10.0, 10.0),
+        tonal_prob=0.0,
+        tonal_level_db=(-5.0, 10.0),
+        sample_rate=16000,
     ):
         for name, value in (
             ("prob", prob),
             ("shaping_prob", shaping_prob),
             ("second_noise_prob", second_noise_prob),
             ("coloured_noise_prob", coloured_noise_prob),
+            ("tonal_prob", tonal_prob),
         ):
             _check_probability(name, value)
         if not is_number(max_gain_db, 0.0):
             raise ValueError(f"max_gain_db must be a number of dB >= 0, got {max_gain_db!r}.")
         if isinstance(anchor_count, bool) or not isinstance(anchor_count, int) or anchor_count < 2:
             raise ValueError(f"anchor_count must be an integer >= 2, got {anchor_count!r}.")
+        if not is_number(sample_rate, 0, integer=True, low_open=True):
+            raise ValueError(f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}.")
         self.prob = float(prob)
         self.shaping_prob = float(shaping_prob)
         self.max_gain_db = float(max_gain_db)
@@ -133,6 +152,10 @@ class NoiseAugmentation:
         self.coloured_noise_prob = float(coloured_noise_prob)
         self.coloured_slope_range = _check_range("coloured_slope_range", coloured_slope_range)
         self.coloured_noise_level_db = _check_range("coloured_noise_level_db", coloured_noise_level_db)
+        self.tonal_prob = float(tonal_prob)
+        self.tonal_level_db = _check_range("tonal_level_db", tonal_level_db)
+        self.sample_rate = int(sample_rate)
+        self.tonal_events = TonalEvents()
 
     def __call__(self, noise, rng, draw_noise):
         """Returns the augmented segment.
@@ -164,6 +187,9 @@ class NoiseAugmentation:
         if rng.random() < self.coloured_noise_prob:
             level_db = rng.uniform(*self.coloured_noise_level_db)
             new = mix_at_snr(new, self.coloured_noise(length, rng).to(new.dtype), -level_db)
+        if self.tonal_prob > 0 and rng.random() < self.tonal_prob:  # no draw when off: outputs as without it
+            level_db = rng.uniform(*self.tonal_level_db)
+            new = mix_at_snr(new, self.tonal_events(length, self.sample_rate, rng).to(new.dtype), -level_db)
         if rng.random() < self.shaping_prob:
             new = self.shape(new, rng)
         return new * (rms / new.pow(2).mean().sqrt())
