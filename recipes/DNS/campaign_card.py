@@ -50,7 +50,9 @@ def learning_curve(history):
         "",
         "Valid: the campaign's fixed validation mixtures (whole speakers held out), scored when the stage "
         "was published; models of earlier stages were scored on the validation set of their time (a release: "
-        "its own validation mixtures, at its best checkpoint). Test: the fixed 40 held-out mixtures at -5 to 15 dB.",
+        "its own validation mixtures, at its best checkpoint; stages 1-4: 100 mixtures, mostly of the extra speech's "
+        "speakers, and 2 noises; stages 5 on: 100 mixtures balanced between the corpus's speakers and the extra "
+        "speech, 4 noises, -5 to 15 dB). Test: the fixed 40 held-out mixtures at -5 to 15 dB.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -35,7 +35,8 @@ HISTORY = "training_history.json"
 BY_SNR = ("si_snr_i", "pesq_wb")
 #: Recorded hyper-parameters an entry's ``recipe`` names, when the run has them.
 RECIPE_KEYS = (
-    "lr", "lr_schedule", "spectral_weight", "teacher_weight", "feature_weight", "max_grad_norm", "precision"
+    "lr", "lr_schedule", "spectral_weight", "teacher_weight", "feature_weight", "max_grad_norm", "precision",
+    "noise_augment_prob",
 )
 
 
