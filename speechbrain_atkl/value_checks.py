@@ -37,3 +37,35 @@ def is_range(value):
     (True, False, False, False)
     """
     return isinstance(value, (list, tuple)) and len(value) == 2 and all(map(is_number, value)) and value[0] <= value[1]
+
+
+def check_probability(name, value):
+    """Raises ValueError naming ``name`` unless ``value`` is a probability (a number in ``[0, 1]``).
+
+    Example
+    -------
+    >>> check_probability("prob", 0.5)
+    >>> check_probability("prob", 2)
+    Traceback (most recent call last):
+        ...
+    ValueError: prob must be a probability in [0, 1], got 2.
+    """
+    if not is_number(value, 0.0, 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}.")
+
+
+def check_range(name, value):
+    """``value`` as a ``(low, high)`` tuple of floats; ValueError naming ``name`` unless :func:`is_range`.
+
+    Example
+    -------
+    >>> check_range("snr_range", [-5, 20])
+    (-5.0, 20.0)
+    >>> check_range("snr_range", (3, 1))
+    Traceback (most recent call last):
+        ...
+    ValueError: snr_range must be (low, high) with low <= high, got (3, 1).
+    """
+    if not is_range(value):
+        raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}.")
+    return float(value[0]), float(value[1])

@@ -20,7 +20,7 @@ import torch
 
 from speechbrain_atkl.data.mixing import mix_at_snr
 from speechbrain_atkl.data.tonal_events import TonalEvents
-from speechbrain_atkl.value_checks import is_number, is_range
+from speechbrain_atkl.value_checks import check_probability, check_range, is_number
 
 # Coloured noise keeps a flat spectrum below this share of the Nyquist frequency
 # (62.5 Hz at 16 kHz), so that a steep slope does not put all its power in inaudible rumble.
@@ -30,17 +30,6 @@ SLOPE_FLOOR = 2.0**-7
 def _normalised_frequencies(length):
     """Frequencies of the rFFT bins of ``length`` samples, as shares of the Nyquist frequency."""
     return np.arange(length // 2 + 1) * 2.0 / length
-
-
-def _check_probability(name, value):
-    if not is_number(value, 0.0, 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}.")
-
-
-def _check_range(name, value):
-    if not is_range(value):
-        raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}.")
-    return float(value[0]), float(value[1])
 
 
 class NoiseAugmentation:
@@ -136,7 +125,7 @@ class NoiseAugmentation:
             ("coloured_noise_prob", coloured_noise_prob),
             ("tonal_prob", tonal_prob),
         ):
-            _check_probability(name, value)
+            check_probability(name, value)
         if not is_number(max_gain_db, 0.0):
             raise ValueError(f"max_gain_db must be a number of dB >= 0, got {max_gain_db!r}.")
         if isinstance(anchor_count, bool) or not isinstance(anchor_count, int) or anchor_count < 2:
@@ -148,12 +137,12 @@ class NoiseAugmentation:
         self.max_gain_db = float(max_gain_db)
         self.anchor_count = anchor_count
         self.second_noise_prob = float(second_noise_prob)
-        self.second_noise_level_db = _check_range("second_noise_level_db", second_noise_level_db)
+        self.second_noise_level_db = check_range("second_noise_level_db", second_noise_level_db)
         self.coloured_noise_prob = float(coloured_noise_prob)
-        self.coloured_slope_range = _check_range("coloured_slope_range", coloured_slope_range)
-        self.coloured_noise_level_db = _check_range("coloured_noise_level_db", coloured_noise_level_db)
+        self.coloured_slope_range = check_range("coloured_slope_range", coloured_slope_range)
+        self.coloured_noise_level_db = check_range("coloured_noise_level_db", coloured_noise_level_db)
         self.tonal_prob = float(tonal_prob)
-        self.tonal_level_db = _check_range("tonal_level_db", tonal_level_db)
+        self.tonal_level_db = check_range("tonal_level_db", tonal_level_db)
         self.sample_rate = int(sample_rate)
         self.tonal_events = TonalEvents()
 

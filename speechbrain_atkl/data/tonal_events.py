@@ -13,7 +13,7 @@ Authors
 import numpy as np
 import torch
 
-from speechbrain_atkl.value_checks import is_number, is_range
+from speechbrain_atkl.value_checks import check_probability, check_range, is_number, is_range
 
 #: The fundamental frequency is capped at this share of the sample rate (7.2 kHz at 16 kHz).
 MAX_F0_SHARE = 0.45
@@ -99,12 +99,10 @@ class TonalEvents:
         if not all(is_number(count, integer=True) for count in harmonic_count):
             raise ValueError(f"harmonic_count must hold integers, got {harmonic_count!r}.")
         for name, value in (("harmonic_slope_db", harmonic_slope_db), ("event_level_db", event_level_db)):
-            if not is_range(value):
-                raise ValueError(f"{name} must be (low, high) with low <= high, got {value!r}.")
+            check_range(name, value)
         if not is_number(max_glide_octaves, 0.0):
             raise ValueError(f"max_glide_octaves must be a number of octaves >= 0, got {max_glide_octaves!r}.")
-        if not is_number(vibrato_prob, 0.0, 1.0):
-            raise ValueError(f"vibrato_prob must be a probability in [0, 1], got {vibrato_prob!r}.")
+        check_probability("vibrato_prob", vibrato_prob)
         self.events_per_second = tuple(map(float, events_per_second))
         self.duration_s = tuple(map(float, duration_s))
         self.f0_hz = tuple(map(float, f0_hz))
