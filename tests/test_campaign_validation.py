@@ -173,3 +173,32 @@ def test_a_stage_recorded_before_keeps_its_validation_and_the_next_stage_gets_th
     first_test = json.loads((work / "data" / "split.json").read_text())["test_items"]
     new_test = json.loads((work / campaign.DATA_FOLDER / "split.json").read_text())["test_items"]
     assert [Path(i["noisy"]).read_bytes() for i in first_test] == [Path(i["noisy"]).read_bytes() for i in new_test]
+
+
+def test_a_lost_work_folder_continues_the_stage_count_of_the_shipped_history(tmp_path, monkeypatch):
+    """A fresh work folder (a new machine) names its first stage after the shipped history's last one and
+    mixes with that stage's own seed, not stage 1's again."""
+    import speechbrain_atkl.publishing
+
+    data_dir, _ = corpus(tmp_path)
+    work, shipped = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER
+    shipped.mkdir(parents=True)
+    history = [{"stage": name, "steps": 100, "audio_hours": 1.0}
+               for name in ("release", "student-atkl_gtcrn-stage3", "student-alone-stage5")]
+    (shipped / campaign.HISTORY).write_text(json.dumps(history))
+    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
+            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
+            "--valid-noise-count", "1"]
+
+    def run_stage(command, log_path, threads):
+        name = next(item.split("=", 1)[1] for item in command if item.startswith("--experiment_name="))
+        (work / "runs" / name / "1986").mkdir(parents=True, exist_ok=True)
+        (work / "runs" / name / "1986" / "test_metrics.json").write_text("{}")
+
+    monkeypatch.setattr(campaign, "run_stage", run_stage)
+    monkeypatch.setattr(campaign, "validation_scores", lambda model, manifest: {"si_snr": 1.0, "pesq": 1.5})
+    monkeypatch.setattr(speechbrain_atkl.publishing, "publish", lambda output, folder, **kw: folder.mkdir(parents=True))
+    assert campaign.main(argv) == 0
+    (stage,) = json.loads((work / campaign.LEDGER).read_text())["stages"]
+    assert stage["name"] == "student-alone-stage6"
+    assert f"--mixing_seed={campaign.DATA_SEED + 5}" in stage["command"]

@@ -54,6 +54,7 @@ Authors
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -122,6 +123,23 @@ def stage_steps(hours, batch_size, segment_seconds, valid_every):
     """
     steps = hours * 3600 / (batch_size * segment_seconds)
     return max(1, round(steps / valid_every)) * valid_every
+
+
+def next_stage_index(ledger, history):
+    """The number of the next stage: after every stage in the work folder's ledger and the shipped history.
+
+    A lost work folder (a fresh machine) must not restart the count: the new
+    stage would take the name, and the mixing seed, of one the shipped model
+    has already been trained by.
+
+    >>> next_stage_index({"stages": []}, [{"stage": "release"}, {"stage": "student-atkl_gtcrn-stage5"}])
+    6
+    >>> next_stage_index({"stages": [{"name": "a"}] * 7}, [{"stage": "student-alone-stage2"}])
+    8
+    """
+    numbers = [int(match.group(1)) for entry in history
+               if (match := re.fullmatch(r"student-\w+-stage(\d+)", entry.get("stage", "")))]
+    return max([len(ledger["stages"]), *numbers]) + 1
 
 
 def train_command(args, name, mixing_seed, data_folder, runs, init_from):
@@ -347,7 +365,7 @@ def main(argv=None):
             stage = ledger["stages"][-1]
             print(f"{stage['name']}: resuming (log: {work / 'logs' / stage['name']}.log)", flush=True)
         else:
-            index = len(ledger["stages"]) + 1
+            index = next_stage_index(ledger, history)
             name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
             command = train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped)
