@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import test_breakdown
+from benchmarks import breakdown_tables, test_breakdown
 from recipes.DNS.study_results import group_scores, snr_breakdown
 from speechbrain_atkl.data.audio_writer import save_audio
 
@@ -105,7 +105,7 @@ def test_transparency_of_an_identity_model_is_very_high_and_a_low_cut_hurts_the_
     by_speaker = group_scores(low_cut["transparency"], items, "speaker")
     assert by_speaker["plain"][0] > 30 and by_speaker["rumble"][0] < 10
     assert by_speaker["plain"][1] == by_speaker["rumble"][1] == 4
-    table = test_breakdown.group_table(
+    table = breakdown_tables.group_table(
         {"identity": identity["transparency"], "low cut": low_cut["transparency"]}, items, "speaker", "speaker"
     )
     lines = table.splitlines()
@@ -167,4 +167,5 @@ def test_missing_or_malformed_inputs_fail_naming_the_path_and_what_was_expected(
 
 def test_the_scripts_examples_hold():
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    assert doctest.testmod(test_breakdown, optionflags=flags).failed == 0
+    for module in (test_breakdown, breakdown_tables):
+        assert doctest.testmod(module, optionflags=flags).failed == 0
