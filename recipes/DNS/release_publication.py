@@ -99,6 +99,27 @@ def collect(entries, results_root, split, timings):
     return {"noisy": noisy, "systems": systems, "test_items": len(split["test_items"])}
 
 
+def best_checkpoint_meta(system, key):
+    """The metadata of the best checkpoint on ``key`` of ``system``'s run: its validation scores.
+
+    :func:`publish_models` reads it once per system and passes it on.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> run = Path(tempfile.mkdtemp())
+    >>> save = Checkpointer(run / "save", {"model": torch.nn.Linear(1, 1)})
+    >>> for value in (9.5, 10.2):
+    ...     _ = save.save_checkpoint(meta={"valid_si_snr": value}, name=str(value))
+    >>> best_checkpoint_meta({"output": str(run)}, "valid_si_snr")["valid_si_snr"]
+    10.2
+    """
+    from speechbrain_atkl.loading import best_checkpoint
+
+    return best_checkpoint(Path(system["output"]) / "save", key).meta
+
+
 def shipped_student(results, key):
     """The student to ship: the better of the two on the validation ``key`` (the distilled one on a tie).
 
@@ -107,8 +128,9 @@ def shipped_student(results, key):
     Returns
     -------
     tuple
-        ``(system, {name: best validation value})``: the chosen row of
-        ``results["systems"]`` and each student's best ``key``.
+        ``(system, {name: best checkpoint's metadata})``: the chosen row of
+        ``results["systems"]`` and, for each student, the metadata of its
+        best checkpoint on ``key`` (:func:`best_checkpoint_meta`).
 
     Example
     -------
@@ -119,45 +141,40 @@ def shipped_student(results, key):
     ...     save = Checkpointer(root / name / "save", {"model": torch.nn.Linear(1, 1)})
     ...     _ = save.save_checkpoint(meta={"valid_si_snr": value})
     ...     systems.append({"name": name, "output": str(root / name)})
-    >>> chosen, best = shipped_student({"systems": systems}, "valid_si_snr")
-    >>> chosen["name"], best
+    >>> chosen, metas = shipped_student({"systems": systems}, "valid_si_snr")
+    >>> chosen["name"], {name: meta["valid_si_snr"] for name, meta in metas.items()}
     ('distil_dccrn', {'distil_dccrn_atkl': 9.5, 'distil_dccrn': 10.2})
     """
-    from speechbrain_atkl.loading import best_checkpoint, is_maximised
+    from speechbrain_atkl.loading import is_maximised
 
     students = [s for s in results["systems"] if s["name"] in (STUDENT_ATKL, STUDENT_ALONE)]
-    best = {s["name"]: best_checkpoint(Path(s["output"]) / "save", key).meta.get(key) for s in students}
+    metas = {s["name"]: best_checkpoint_meta(s, key) for s in students}
     sign = 1 if is_maximised(key) else -1
-    chosen = max(students, key=lambda s: (sign * best[s["name"]], s["name"] == STUDENT_ATKL))
-    return chosen, best
+    chosen = max(students, key=lambda s: (sign * metas[s["name"]].get(key), s["name"] == STUDENT_ATKL))
+    return chosen, metas
 
 
-def release_history(system, split, args):
+def release_history(system, meta, split, args):
     """The ``training_history.json`` of a folder the release publishes from ``system``'s run: one entry.
 
     The ``release`` entry (:func:`recipes.DNS.training_history.history_entry`):
     the run's steps of ``--batch-size`` x ``--segment-seconds``, its label
     as the method, and as ``valid`` the mean validation SI-SNR and PESQ-WB
-    of its checkpoint published, the best on ``--ckpt-key``.
+    of its checkpoint published, the best on ``--ckpt-key``, whose metadata
+    is ``meta`` (:func:`best_checkpoint_meta`).
 
     Example
     -------
-    >>> import tempfile, torch
+    >>> import tempfile
     >>> from types import SimpleNamespace
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> run = Path(tempfile.mkdtemp())
-    >>> save = Checkpointer(run / "save", {"model": torch.nn.Linear(1, 1)})
-    >>> _ = save.save_checkpoint(meta={"valid_si_snr": 10.17, "valid_pesq": 1.5})
-    >>> system = {"output": str(run), "label": "Distil-DCCRN alone", "steps": 1600}
+    >>> system = {"output": tempfile.mkdtemp(), "label": "Distil-DCCRN alone", "steps": 1600}
+    >>> meta = {"valid_si_snr": 10.17, "valid_pesq": 1.5}
     >>> args = SimpleNamespace(ckpt_key="valid_si_snr", batch_size=8, segment_seconds=3.0)
-    >>> [entry] = release_history(system, {"train_clean": [], "train_speakers": [], "test_items": []}, args)
+    >>> [entry] = release_history(system, meta, {"train_clean": [], "train_speakers": [], "test_items": []}, args)
     >>> entry["stage"], entry["audio_hours"], entry["method"], entry["valid"]
     ('release', 10.667, 'Distil-DCCRN alone', {'si_snr': 10.17, 'pesq': 1.5})
     """
-    from speechbrain_atkl.loading import best_checkpoint
-
     output = Path(system["output"])
-    meta = best_checkpoint(output / "save", args.ckpt_key).meta
     valid = {name: round(float(meta[f"valid_{name}"]), 4) for name in ("si_snr", "pesq") if f"valid_{name}" in meta}
     entry = history_entry(
         "release", output, split, system["steps"], args.batch_size, args.segment_seconds, system["label"], valid
@@ -223,13 +240,13 @@ def publish_models(results, split, work_dir, args):
     """
     from speechbrain_atkl.publishing import publish
 
-    student, validation = shipped_student(results, args.ckpt_key)
+    student, student_metas = shipped_student(results, args.ckpt_key)
     teacher = next(s for s in results["systems"] if s["name"] == TEACHER)
     labels = {s["name"]: s["label"] for s in results["systems"]}
     choice = (
         f"Of the release's two Distil-DCCRN students, trained with the same steps, this is the one with the "
         f"better validation {args.ckpt_key}: "
-        + ", ".join(f"{labels[name]} {value:.3f}" for name, value in validation.items())
+        + ", ".join(f"{labels[name]} {meta.get(args.ckpt_key):.3f}" for name, meta in student_metas.items())
         + ".\n"
     )
     record_path = work_dir / PUBLISHED_RECORD
@@ -239,10 +256,12 @@ def publish_models(results, split, work_dir, args):
         folder = args.publish_dir.resolve() / name
         if record.get(str(folder)) != publication(system, folder):
             section = card_section(system, results, split, corpus_root(args.data_dir), args)
+            # the student's best checkpoint was read to choose it; the teacher's is read only when published
+            meta = student_metas[student["name"]] if system is student else best_checkpoint_meta(system, args.ckpt_key)
             publish(
                 system["output"], folder, checkpoint_key=args.ckpt_key, datasets=["speechbrain-atkl-shared16k"],
                 overwrite=True, card_extra=section + ("\n" + choice if system is student else ""),
-                extra_files={HISTORY: json_text(release_history(system, split, args))},
+                extra_files={HISTORY: json_text(release_history(system, meta, split, args))},
             )
             record[str(folder)] = publication(system, folder)
             write_text_atomically(record_path, json.dumps(record, indent=2))
