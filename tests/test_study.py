@@ -405,3 +405,26 @@ def test_release_tries_the_publish_folder_before_anything_is_recorded(tmp_path):
     with pytest.raises(study_data.StudyError, match="--publish-dir: .*a_file.*writing a file in this folder failed"):
         release.main([*argv, "--publish-dir", str(tmp_path / "a_file" / "pretrained")])
     assert not (tmp_path / "work" / release.RECORD).exists()
+
+
+def test_enhance_file_uses_the_checkpoint_the_key_chose(tmp_path):
+    """The release's spectrogram shows the checkpoint it publishes (its --ckpt-key), not the best PESQ one."""
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_atkl.loading.model_config import save_model_config
+    from speechbrain_atkl.models import DCCRN
+
+    torch.manual_seed(0)
+    best_pesq, best_si_snr = DCCRN(channels=[8] * 6, rnn_units=16), DCCRN(channels=[8] * 6, rnn_units=16)
+    save_model_config(best_pesq, tmp_path / "save" / "model_config.yaml")
+    checkpointer = Checkpointer(tmp_path / "save", {"model": best_pesq})
+    checkpointer.save_checkpoint(meta={"valid_pesq": 2.0, "valid_si_snr": 5.0}, name="pesq")
+    checkpointer.recoverables["model"] = best_si_snr
+    checkpointer.save_checkpoint(meta={"valid_pesq": 1.0, "valid_si_snr": 9.0}, name="si_snr")
+    noisy = torch.randn(4000)
+    with torch.no_grad():
+        expected = {key: model.eval()(noisy[None])[0] for key, model in
+                    (("valid_pesq", best_pesq), ("valid_si_snr", best_si_snr))}
+    for key, wav in expected.items():
+        assert torch.allclose(study_report.enhance_file(tmp_path, noisy, key), wav, atol=1e-6)
+    assert not torch.allclose(expected["valid_pesq"], expected["valid_si_snr"], atol=1e-3)

@@ -391,7 +391,7 @@ def main(argv=None):
     item = next((i for i in split["test_items"] if i["snr_db"] == 0), split["test_items"][0])
     published, student = publish_models(results, split, work_dir, args)
     enhanced = [(f"enhanced by {student['label']}", Path(student["output"]))]
-    plot_spectrograms(item, enhanced, work_dir / "spectrograms.png")
+    plot_spectrograms(item, enhanced, work_dir / "spectrograms.png", checkpoint_key=args.ckpt_key)
     print("\n" + table)
     written = [work_dir / "release_results.md", work_dir / "spectrograms.png", *published]
     print("Written: " + ", ".join(str(p) for p in written))

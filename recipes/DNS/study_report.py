@@ -117,16 +117,16 @@ def _log_spectrogram(wav):
     return 20 * torch.log10(spec + 1e-8)
 
 
-def enhance_file(output, noisy):
-    """Enhances ``noisy`` ``(time,)`` with the trained model of a run folder."""
+def enhance_file(output, noisy, checkpoint_key="valid_pesq"):
+    """Enhances ``noisy`` ``(time,)`` with the trained model of a run folder (its best ``checkpoint_key``)."""
     from speechbrain_atkl.loading import load_trained_model
 
-    model, _ = load_trained_model(output)
+    model, _ = load_trained_model(output, key=checkpoint_key)
     with torch.no_grad():
         return model(noisy[None])[0]
 
 
-def plot_spectrograms(item, outputs, path):
+def plot_spectrograms(item, outputs, path, checkpoint_key="valid_pesq"):
     """Spectrograms of one test item: noisy, clean and each system's output.
 
     Arguments
@@ -137,6 +137,9 @@ def plot_spectrograms(item, outputs, path):
         ``(label, run output folder)`` of the systems to show.
     path : pathlib.Path
         The PNG to write.
+    checkpoint_key : str
+        The checkpoint meta key that chose each run's best checkpoint (the
+        one published: the release's ``--ckpt-key``; the recipes' ``ckpt_key``).
     """
     import matplotlib
 
@@ -146,7 +149,7 @@ def plot_spectrograms(item, outputs, path):
     noisy = load_audio(item["noisy"], SAMPLE_RATE)
     title = f"noisy: {item['speaker']} + {Path(item['noise_source']).stem} at {item['snr_db']} dB SNR"
     panels = [(title, noisy), ("clean", load_audio(item["clean"], SAMPLE_RATE))]
-    panels += [(label, enhance_file(output, noisy)) for label, output in outputs]
+    panels += [(label, enhance_file(output, noisy, checkpoint_key)) for label, output in outputs]
     spectrograms = [(label, _log_spectrogram(wav)) for label, wav in panels]
     top = float(spectrograms[1][1].max())
     seconds = noisy.shape[-1] / SAMPLE_RATE
