@@ -1,6 +1,9 @@
 """Tests of the study data laid by source and of the campaign's validation: new stages balanced, old ones unchanged."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +205,53 @@ def test_a_lost_work_folder_continues_the_stage_count_of_the_shipped_history(tmp
     (stage,) = json.loads((work / campaign.LEDGER).read_text())["stages"]
     assert stage["name"] == "student-alone-stage6"
     assert f"--mixing_seed={campaign.DATA_SEED + 5}" in stage["command"]
+
+
+def test_the_campaign_restarts_on_the_current_code_when_it_changed_under_a_training(tmp_path, monkeypatch):
+    """A merge during a stage's training must not leave the driver importing old and new modules together:
+    after the training it re-executes itself (with the stages it has left) and resumes from the ledger."""
+    data_dir, _ = corpus(tmp_path)
+    work, shipped, code = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER, tmp_path / "code"
+    shipped.mkdir(parents=True)
+    (shipped / campaign.HISTORY).write_text("[]")
+    code.mkdir()
+    (code / "model.py").write_text("x = 1")
+    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
+            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
+            "--valid-noise-count", "1", "--threads", "1", "--stages", "3"]
+
+    def run_stage(command, log_path, threads):
+        (code / "model.py").write_text("x = 12")  # merged while it trained
+
+    class Restarted(Exception):
+        pass
+
+    def restart(module, new_argv, root):
+        raise Restarted(module, new_argv)
+
+    monkeypatch.setattr(campaign, "CODE", [code])
+    monkeypatch.setattr(campaign, "run_stage", run_stage)
+    monkeypatch.setattr(campaign, "restart_on_current_code", restart)
+    with pytest.raises(Restarted) as restarted:
+        campaign.main(argv)
+    assert restarted.value.args == ("recipes.DNS.campaign", [*argv[:-2], "--stages", "3"])
+    (stage,) = json.loads((work / campaign.LEDGER).read_text())["stages"]
+    assert stage["status"] == "training"  # the restarted driver resumes it
+
+
+def test_restart_on_current_code_runs_the_module_as_it_is_now(tmp_path):
+    """The process is replaced: same id and output, the module read from disk again, the new arguments."""
+    (tmp_path / "driver.py").write_text(
+        "import os, sys\n"
+        "from speechbrain_atkl.training.children import restart_on_current_code\n"
+        "print('pid', os.getpid(), 'argv', sys.argv[1:], flush=True)\n"
+        "if sys.argv[1:] == ['first']:\n"
+        "    open(__file__, 'a').write('print(\"new code\")\\n')\n"
+        f"    restart_on_current_code('driver', ['second'], {str(tmp_path)!r})\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "driver", "first"], cwd=tmp_path, capture_output=True, text=True,
+                            check=True, env={**os.environ, "PYTHONPATH": str(Path(campaign.__file__).parents[2])})
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("argv ['first']") and lines[2].endswith("argv ['second']")
+    assert lines[0].split()[1] == lines[2].split()[1]  # the same process
+    assert lines[1].startswith("the code under") and lines[3] == "new code"

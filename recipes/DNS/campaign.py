@@ -30,7 +30,10 @@ The work folder (``--work-dir``, else ``$SPEECHBRAIN_ATKL_WORK/campaign``, else
 ``~/.cache/speechbrain-atkl/campaign``) lies outside the repository, so a fresh
 checkout resumes it: an unfinished stage resumes from its checkpoint with the
 command recorded when it started. When the folder is lost, the next stage
-simply starts from the shipped model again: the history travels with it.
+simply starts from the shipped model again, numbered after the last stage of
+its history: the history travels with it. When the code changes under a
+training stage (a merge, a pull), the driver restarts itself on the code as it
+is now once the training ends, and goes on from its records.
 
 The data: the corpus's speaker- and noise-disjoint split with its fixed
 40-mixture test set (``study_data.build_study_data``), plus ``--extra-clean``
@@ -65,7 +68,7 @@ from recipes.DNS.study_data import DATA_MARKER, StudyError, build_study_data, ch
 from recipes.DNS.training_history import HISTORY, audio_hours, audio_hours_seen, history_entry, json_text
 from speechbrain_atkl.data.atomic import write_text_atomically
 from speechbrain_atkl.data.holdout import VALID_BALANCES
-from speechbrain_atkl.training.children import run_logged
+from speechbrain_atkl.training.children import code_fingerprint, restart_on_current_code, run_logged
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
@@ -85,6 +88,8 @@ RECIPES = {
         "Distil-DCCRN distilled by AT-KL from GTCRN's published DNS3 weights (Rong et al., ICASSP 2024; MIT licence)",
     ),
 }
+#: The code a campaign runs on (the shipped models' YAML, which it rewrites, is not code).
+CODE = [REPO / "speechbrain_atkl", REPO / "recipes", REPO / "hparams", REPO / "train.py"]
 TEST_METRICS = "[pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808]"
 
 
@@ -339,7 +344,28 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def stages_left(argv, count):
+    """``argv`` with ``--stages`` set to ``count``: what a restarted campaign has left to run.
+
+    >>> stages_left(["--stages", "3", "--threads", "1"], 2)
+    ['--threads', '1', '--stages', '2']
+    >>> stages_left(["--stages=3"], 1)
+    ['--stages', '1']
+    """
+    kept, skip = [], False
+    for item in argv:
+        if skip or item.startswith("--stages="):
+            skip = False
+            continue
+        skip = item == "--stages"
+        if not skip:
+            kept.append(item)
+    return [*kept, "--stages", str(count)]
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    code = code_fingerprint(CODE)
     args = parse_args(argv)
     if args.recipe != "alone" and (args.teacher is None or not args.teacher.is_file()):
         raise StudyError(f"--recipe {args.recipe} needs --teacher PATH/gtcrn_dns3.pt (a file), got {args.teacher}")
@@ -359,7 +385,7 @@ def main(argv=None):
     build_study_data(args.data_dir, data_folder, test_count=40, test_seconds=8.0, extra_clean=args.extra_clean,
                      by_source=True, test_set_from=first_data if (first_data / DATA_MARKER).is_file() else None)
     ledger = read_json(work / LEDGER, {"stages": []})
-    for _ in range(args.stages):
+    for done in range(args.stages):
         history = read_json(shipped / HISTORY, [])
         if ledger["stages"] and ledger["stages"][-1]["status"] == "training":
             stage = ledger["stages"][-1]
@@ -387,6 +413,8 @@ def main(argv=None):
         output = work / "runs" / stage["name"] / "1986"
         if not (output / "test_metrics.json").is_file():
             run_stage(stage["command"], work / "logs" / f"{stage['name']}.log", args.threads)
+            if code_fingerprint(CODE) != code:  # what follows imports and reads YAML: on the code as it is now
+                restart_on_current_code("recipes.DNS.campaign", stages_left(argv, args.stages - done), REPO)
         candidate = work / "candidates" / stage["name"]
         if not candidate.is_dir():
             from speechbrain_atkl.publishing import publish
