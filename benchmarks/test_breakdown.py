@@ -21,7 +21,8 @@ and prints Markdown tables, one column per system:
         --gtcrn ../shared/peers/gtcrn/gtcrn_dns3.pt --threads 1 > /tmp/test_breakdown.md
     python benchmarks/test_breakdown.py MODEL_FOLDER --split DATA/split.json --no-pesq   # quicker
 
-The split defaults to the campaign's, ``<work dir>/data/split.json`` with the
+The split defaults to the campaign's, ``<work dir>/data/split.json`` (else
+``data_by_source/split.json``, the same test set, in a work folder laid since) with the
 work dir of :func:`recipes.DNS.campaign.default_work_dir`
 (``$SPEECHBRAIN_ATKL_WORK/campaign``, else ``~/.cache/speechbrain-atkl/campaign``).
 The progress bars go to stderr, the tables to stdout; this script loads and scores the systems,
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: the repository root, home of the recipes package
 
 from benchmarks.breakdown_tables import GROUPINGS, report  # noqa: E402
-from recipes.DNS.campaign import default_work_dir  # noqa: E402
+from recipes.DNS.campaign import DATA_FOLDER, FIRST_DATA_FOLDER, default_work_dir  # noqa: E402
 from speechbrain_atkl.evaluation.metrics import (  # noqa: E402
     WORST_SCORES,
     UnscorableError,
@@ -58,15 +59,26 @@ class BreakdownError(ValueError):
     """A missing or malformed input (split, test audio, model); the message names it and what was expected."""
 
 
-def default_split():
-    """The campaign's split: ``<campaign work dir>/data/split.json``.
+def default_split(work_dir=None):
+    """The campaign's split: ``<work>/data/split.json``, else (a work folder laid since) ``data_by_source``'s.
+
+    Both hold the same fixed test set (the campaign copies it byte for byte);
+    ``work_dir`` defaults to the campaign's work folder.
 
     Example
     -------
-    >>> default_split().parts[-3:]
-    ('campaign', 'data', 'split.json')
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp())
+    >>> default_split(work).parts[-2:]
+    ('data_by_source', 'split.json')
+    >>> (work / "data").mkdir()
+    >>> _ = (work / "data" / "split.json").write_text("{}")
+    >>> default_split(work).parts[-2:]
+    ('data', 'split.json')
     """
-    return default_work_dir() / "data" / "split.json"
+    work = default_work_dir() if work_dir is None else Path(work_dir)
+    first = work / FIRST_DATA_FOLDER / "split.json"
+    return first if first.is_file() else work / DATA_FOLDER / "split.json"
 
 
 def read_test_items(path):
