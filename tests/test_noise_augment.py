@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 BEFORE = "8e8f010fd1b8dc8e3e406f0f3b6d7522b76cfaf6"
 #: The last commit before tonal events: its noise augmentation is the reference of "tonal_prob 0 changes nothing".
 BEFORE_TONAL = "67645d4df0208cccd93bca831b544f74abece8e1"
+#: The last commit before the speed change.
+BEFORE_SPEED = "df66b05dd7ab31448b3dcfc61cbec919ba3b6beb"
 RATE = 16000
 
 
@@ -154,6 +156,42 @@ def test_tonal_events_are_added_at_the_drawn_level_keeping_length_and_rms():
     assert abs(10 * np.log10(_rms(residual) ** 2 / _rms(result) ** 2) - 10 * np.log10(10 / 11)) < 0.1
 
 
+def test_speed_prob_zero_leaves_outputs_as_before_the_speed_step(tmp_path):
+    before = _module_at(BEFORE_SPEED, "speechbrain_atkl/data/noise_augment.py", tmp_path).NoiseAugmentation
+    noise = torch.randn(48000, generator=torch.Generator().manual_seed(7))
+    settings = {"second_noise_prob": 0.5, "coloured_noise_prob": 0.5, "tonal_prob": 0.5}
+    old = _augment_seeds(before(**settings), noise)
+    new = _augment_seeds(NoiseAugmentation(**settings, speed_prob=0.0), noise)
+    assert all(torch.equal(a, b) for a, b in zip(old, new, strict=True))
+    faster = _augment_seeds(NoiseAugmentation(**settings, speed_prob=1.0), noise)
+    assert not any(torch.equal(a, b) for a, b in zip(old, faster, strict=True))
+
+
+def test_a_speed_change_moves_the_pitch_and_keeps_length_and_rms():
+    tone = 0.1 * torch.sin(2 * np.pi * 1000 * torch.arange(32000) / RATE)
+    octave_down = NoiseAugmentation(speed_range=(0.5, 0.5)).change_speed(tone, np.random.default_rng(0))
+    spectrum = torch.fft.rfft(octave_down).abs()
+    assert octave_down.shape == tone.shape and int(spectrum.argmax()) == 1000  # 0.5 Hz bins: 500 Hz
+    assert spectrum[1900:2100].max() < 1e-3 * spectrum.max()  # nothing left at 1 kHz
+    augment = NoiseAugmentation(shaping_prob=0.0, second_noise_prob=0.0, coloured_noise_prob=0.0, speed_prob=1.0)
+    noise = 0.01 * torch.randn(48000, generator=torch.Generator().manual_seed(8))
+    result = augment(noise, np.random.default_rng(3), None)
+    assert result.shape == noise.shape and result.dtype == noise.dtype and not torch.equal(result, noise)
+    assert abs(_rms(result) - _rms(noise)) < 1e-5 * _rms(noise)
+    assert torch.equal(result, augment(noise, np.random.default_rng(3), None))
+    wide = NoiseAugmentation(speed_range=(0.5, 2.0))
+    factors = np.array([wide._draw_factor(np.random.default_rng(seed)) for seed in range(400)])
+    assert 0.5 <= factors.min() and factors.max() <= 2.0 and 0.4 < np.mean(factors < 1.0) < 0.6  # log-uniform
+
+
+def test_a_slowed_segment_whose_start_is_silent_is_kept_as_it_is():
+    noise = torch.cat([torch.zeros(24000), torch.randn(24000)])
+    augment = NoiseAugmentation(shaping_prob=0.0, second_noise_prob=0.0, coloured_noise_prob=0.0, speed_prob=1.0,
+                                speed_range=(0.5, 0.5))
+    result = augment(noise, np.random.default_rng(0), None)
+    assert torch.isfinite(result).all() and torch.equal(result, noise)
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -171,6 +209,9 @@ def test_tonal_events_are_added_at_the_drawn_level_keeping_length_and_rms():
         ({"tonal_level_db": (10.0, -5.0)}, r"tonal_level_db must be \(low, high\) with low <= high, got \(10.0, -5"),
         ({"sample_rate": 0}, r"sample_rate must be a positive integer number of Hz, got 0"),
         ({"sample_rate": 16000.5}, r"sample_rate must be a positive integer number of Hz, got 16000.5"),
+        ({"speed_prob": 2}, r"speed_prob must be a probability in \[0, 1\], got 2"),
+        ({"speed_range": (0.0, 2.0)}, r"speed_range must hold speed factors > 0, got \(0.0, 2.0\)"),
+        ({"speed_range": (2.0, 0.5)}, r"speed_range must be \(low, high\) with low <= high, got \(2.0, 0.5\)"),
     ],
 )
 def test_bad_arguments_are_refused(arguments, message):
@@ -303,7 +344,8 @@ def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_p
 @pytest.mark.parametrize(
     "arm, reference, switch, values",
     [("noise_augment", "baseline", "noise_augment_prob", ("1.0", "0.0")),
-     ("noise_augment_tonal", "noise_augment", "noise_tonal_prob", ("0.5", None))],
+     ("noise_augment_tonal", "noise_augment", "noise_tonal_prob", ("0.5", None)),
+     ("noise_augment_speed", "noise_augment", "noise_speed_prob", ("0.5", None))],
 )
 def test_noise_augment_arms_differ_from_their_reference_by_one_switch(tmp_path, arm, reference, switch, values):
     args = Namespace(steps=600, valid_every=200, batch_size=8, segment_seconds=3.0, valid_count=100,
@@ -333,3 +375,14 @@ def test_recipe_key_switches_the_tonal_events_on(tmp_path):
     for recipe in sorted((REPO / "hparams").glob("*.yaml")):  # off everywhere until measured
         lines = recipe.read_text().splitlines()
         assert "noise_tonal_prob: 0.0" in lines and "  tonal_prob: !ref <noise_tonal_prob>" in lines, recipe.name
+
+
+def test_recipe_key_switches_the_speed_changes_on(tmp_path):
+    text = (REPO / "hparams" / "distil_dccrn.yaml").read_text()
+    default = load_hyperpyyaml(text, {"results_root": str(tmp_path)})["noise_augmentation"]
+    assert default.speed_prob == 0.0 and default.speed_range == (0.5, 2.0)
+    switched_on = load_hyperpyyaml(text, {"results_root": str(tmp_path), "noise_speed_prob": 0.5})
+    assert switched_on["noise_augmentation"].speed_prob == 0.5
+    for recipe in sorted((REPO / "hparams").glob("*.yaml")):  # off everywhere until measured
+        lines = recipe.read_text().splitlines()
+        assert "noise_speed_prob: 0.0" in lines and "  speed_prob: !ref <noise_speed_prob>" in lines, recipe.name

@@ -3,7 +3,8 @@
 :class:`NoiseAugmentation` turns a dynamically mixed noise segment into a new
 noise before it is mixed with the speech
 (:class:`~speechbrain_atkl.data.mixing.DynamicMixingDataset`, argument
-``noise_augmentation``). It may add a second noise segment of the corpus, a
+``noise_augmentation``). It may play the segment faster or slower (pitch and
+tempo together), add a second noise segment of the corpus, a
 synthetic coloured noise and synthetic tonal events
 (:mod:`~speechbrain_atkl.data.tonal_events`), then reshapes the spectrum with a smooth random gain
 curve. All its randomness comes from the ``numpy.random.Generator`` it is given,
@@ -17,6 +18,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.fft import next_fast_len
 
 from speechbrain_atkl.data.mixing import mix_at_snr
 from speechbrain_atkl.data.tonal_events import TonalEvents
@@ -38,6 +40,10 @@ class NoiseAugmentation:
     With probability ``prob`` a segment is augmented; an augmented segment, in
     this order:
 
+    0. with probability ``speed_prob``, is played at a speed drawn
+       log-uniformly in ``speed_range`` (pitch and tempo together: 2.0 an
+       octave up, twice as fast; see :meth:`change_speed`; no random draw at
+       all when ``speed_prob`` is 0, so outputs stay those without this step);
     1. with probability ``second_noise_prob``, gets another noise segment of
        the corpus (from ``draw_noise``) added at a level uniform in
        ``second_noise_level_db`` relative to it;
@@ -86,6 +92,10 @@ class NoiseAugmentation:
         Level range of the tonal events, in dB relative to the segment.
     sample_rate : int
         Sample rate of the segments in Hz (the tonal events' frequencies are in Hz).
+    speed_prob : float
+        Probability of changing the segment's speed.
+    speed_range : tuple of float
+        Range of the speed factor (both > 0), drawn log-uniformly.
 
     Example
     -------
@@ -117,6 +127,8 @@ class NoiseAugmentation:
         tonal_prob=0.0,
         tonal_level_db=(-5.0, 10.0),
         sample_rate=16000,
+        speed_prob=0.0,
+        speed_range=(0.5, 2.0),
     ):
         for name, value in (
             ("prob", prob),
@@ -124,6 +136,7 @@ class NoiseAugmentation:
             ("second_noise_prob", second_noise_prob),
             ("coloured_noise_prob", coloured_noise_prob),
             ("tonal_prob", tonal_prob),
+            ("speed_prob", speed_prob),
         ):
             check_probability(name, value)
         if not is_number(max_gain_db, 0.0):
@@ -144,6 +157,10 @@ class NoiseAugmentation:
         self.tonal_prob = float(tonal_prob)
         self.tonal_level_db = check_range("tonal_level_db", tonal_level_db)
         self.sample_rate = int(sample_rate)
+        self.speed_prob = float(speed_prob)
+        self.speed_range = check_range("speed_range", speed_range)
+        if self.speed_range[0] <= 0:
+            raise ValueError(f"speed_range must hold speed factors > 0, got {speed_range!r}.")
         self.tonal_events = TonalEvents()
 
     def __call__(self, noise, rng, draw_noise):
@@ -170,6 +187,8 @@ class NoiseAugmentation:
         length = noise.shape[-1]
         rms = noise.pow(2).mean().sqrt()
         new = noise
+        if self.speed_prob > 0 and rng.random() < self.speed_prob:  # no draw when off: outputs as without it
+            new = self.change_speed(new, rng)
         if rng.random() < self.second_noise_prob:
             level_db = rng.uniform(*self.second_noise_level_db)
             new = mix_at_snr(new, draw_noise(length), -level_db)  # the other noise at level_db relative to it
@@ -216,6 +235,51 @@ class NoiseAugmentation:
         # numpy's FFT: several times faster than torch's on one CPU thread for such lengths
         shaped = torch.from_numpy(np.fft.irfft(np.fft.rfft(noise.numpy()) * gains, n=length)).to(noise.dtype)
         return shaped * (noise.pow(2).mean().sqrt() / shaped.pow(2).mean().sqrt())
+
+    def change_speed(self, noise, rng):
+        """Plays the segment ``factor`` times as fast, ``factor`` drawn log-uniformly in ``speed_range``.
+
+        Pitch and tempo change together, as a recording played at another
+        rate: the first ``length * factor`` samples of the segment (rounded up
+        to a length whose FFT is fast; looped when the segment is shorter, as
+        the dataset loops short noise files) are resampled to ``length``
+        samples by truncating or zero-padding their spectrum, which removes
+        what a faster play would fold above the Nyquist frequency.
+
+        Arguments
+        ---------
+        noise : torch.Tensor
+            Segment (CPU), shape ``(time,)``.
+        rng : numpy.random.Generator
+            Draws the factor.
+
+        Returns
+        -------
+        torch.Tensor
+            The segment at its new speed, shape ``(time,)`` (its level is set by the caller).
+
+        Example
+        -------
+        >>> tone = torch.sin(2 * math.pi * 1000 * torch.arange(16000) / 16000)
+        >>> octave_up = NoiseAugmentation(speed_range=(2.0, 2.0)).change_speed(tone, np.random.default_rng(0))
+        >>> octave_up.shape, int(torch.fft.rfft(octave_up).abs().argmax())  # 1 kHz -> 2 kHz (1 Hz bins)
+        (torch.Size([16000]), 2000)
+        """
+        length = noise.shape[-1]
+        # a length whose FFT is fast (a prime length is ~50x slower); the factor moves by < 1 %
+        source = next_fast_len(max(2, round(length * self._draw_factor(rng))), real=True)
+        played = noise.repeat(math.ceil(source / length))[:source]
+        if not bool(played.abs().max() > 0):  # a silent stretch of the segment: kept as it is, not divided by 0
+            return noise
+        spectrum = np.fft.rfft(played.numpy())
+        bins = length // 2 + 1
+        spectrum = spectrum[:bins] if spectrum.shape[0] >= bins else np.pad(spectrum, (0, bins - spectrum.shape[0]))
+        return torch.from_numpy(np.fft.irfft(spectrum, n=length)).to(noise.dtype)
+
+    def _draw_factor(self, rng):
+        """A speed factor, log-uniform in ``speed_range``."""
+        low, high = self.speed_range
+        return math.exp(rng.uniform(math.log(low), math.log(high)))
 
     def coloured_noise(self, length, rng):
         """A Gaussian noise whose power spectrum goes as ``f ** slope``, ``slope`` drawn in ``coloured_slope_range``.
