@@ -131,20 +131,23 @@ def stage_steps(hours, batch_size, segment_seconds, valid_every):
 
 
 def next_stage_index(ledger, history):
-    """The number of the next stage: after every stage in the work folder's ledger and the shipped history.
+    """The number of the next stage: after every stage named in the work folder's ledger or the shipped history.
 
-    A lost work folder (a fresh machine) must not restart the count: the new
-    stage would take the name, and the mixing seed, of one the shipped model
-    has already been trained by.
+    A lost work folder (a fresh machine) must not restart the count, and a
+    stage that was not published (in the ledger, not in the history) must not
+    be numbered again: the new stage would take the name, the run folder and
+    the mixing seed of one already trained.
 
     >>> next_stage_index({"stages": []}, [{"stage": "release"}, {"stage": "student-atkl_gtcrn-stage5"}])
     6
-    >>> next_stage_index({"stages": [{"name": "a"}] * 7}, [{"stage": "student-alone-stage2"}])
-    8
+    >>> next_stage_index({"stages": [{"name": "student-alone-stage6"}]}, [{"stage": "student-alone-stage5"}])
+    7
+    >>> next_stage_index({"stages": []}, [{"stage": "release"}])
+    1
     """
-    numbers = [int(match.group(1)) for entry in history
-               if (match := re.fullmatch(r"student-\w+-stage(\d+)", entry.get("stage", "")))]
-    return max([len(ledger["stages"]), *numbers]) + 1
+    names = [stage["name"] for stage in ledger["stages"]] + [entry.get("stage", "") for entry in history]
+    numbers = [int(match.group(1)) for name in names if (match := re.fullmatch(r"student-\w+-stage(\d+)", name))]
+    return max(numbers, default=0) + 1
 
 
 def train_command(args, name, mixing_seed, data_folder, runs, init_from):
