@@ -41,6 +41,7 @@ from speechbrain.utils.distributed import get_rank, run_on_main
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.loading import MODEL_CONFIG, is_maximised, save_model_config
+from speechbrain_atkl.training.averaging import add_averaged_checkpoint
 from speechbrain_atkl.training.checkpoints import init_from_pretrained, load_teacher
 from speechbrain_atkl.training.precision import choose_precision
 from speechbrain_atkl.training.run_checks import (
@@ -231,6 +232,8 @@ def train(hparams_file, hparams, overrides, run_opts, allow_config_change, main_
         train_loader_kwargs=train_loader_kwargs,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    if brain.hparams.average_checkpoints:
+        add_averaged_checkpoint(brain, valid_set, brain.hparams.average_checkpoints, hparams["valid_dataloader_opts"])
     key = hparams["ckpt_key"]
     if needs_checkpoint:
         require_checkpoint(brain.checkpointer, key)

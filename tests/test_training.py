@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,55 +14,13 @@ from speechbrain_atkl.data.demo import create_demo_corpus
 from speechbrain_atkl.loading import best_checkpoint, load_trained_model
 from speechbrain_atkl.training.checkpoints import PENDING_META, AtomicCheckpointer, load_teacher
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "epoch_size": 4,
-    "batch_size": 2,
-    "segment_seconds": 0.5,
-    "valid_count": 2,
-    "number_of_epochs": 1,
-    "num_workers": 0,
-    "test_metrics": "[si_snr, pesq_wb]",
-    "eval_num_workers": 0,
-    "ckpt_interval_minutes": 0,
-}
-
-
-def _command(yaml_name, results, corpus, launcher=None, **overrides):
-    options = {**TINY, "data_folder": corpus, "results_root": results, **overrides}
-    return (launcher or [sys.executable]) + [
-        str(REPO / "train.py"), str(REPO / "hparams" / yaml_name),
-        *(f"--{key}={value}" for key, value in options.items()),
-    ]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    create_demo_corpus(
-        folder, seed=0, n_clean=6, clean_seconds=(1.0, 1.5), n_noise=3, noise_seconds=2.0,
-        n_rir=2, n_test=2, test_seconds=1.0,
-    )
-    return folder
-
-
-def _train(yaml_name, results, corpus, check=True, launcher=None, **overrides):
-    command = _command(yaml_name, results, corpus, launcher, **overrides)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
-
-
-def _output(results, name):
-    return Path(results) / name / "1986"
+from helpers import REPO, recipe_command, run_output, train_recipe
 
 
 @pytest.fixture(scope="module")
 def teacher_run(tmp_path_factory, corpus):
     results = tmp_path_factory.mktemp("results")
-    _train("uformer.yaml", results, corpus)
+    train_recipe("uformer.yaml", results, corpus)
     return results
 
 
@@ -81,8 +38,8 @@ def _check_finished(output, test_utterances=2):
 
 @pytest.mark.parametrize("yaml_name", ["dccrn.yaml", "distil_dccrn.yaml"])
 def test_supervised_yaml_trains(yaml_name, tmp_path, corpus):
-    _train(yaml_name, tmp_path, corpus, save_enhanced=True)
-    output = _output(tmp_path, yaml_name[:-5])
+    train_recipe(yaml_name, tmp_path, corpus, save_enhanced=True)
+    output = run_output(tmp_path, yaml_name[:-5])
     model = _check_finished(output)
     assert type(model).__name__ == "DCCRN"
     enhanced = sorted((output / "enhanced").glob("*.wav"))
@@ -90,13 +47,13 @@ def test_supervised_yaml_trains(yaml_name, tmp_path, corpus):
 
 
 def test_uformer_yaml_trains(teacher_run):
-    model = _check_finished(_output(teacher_run, "uformer"))
+    model = _check_finished(run_output(teacher_run, "uformer"))
     assert type(model).__name__ == "Uformer"
 
 
 def test_distillation_yaml_trains_from_teacher_folder(teacher_run, corpus):
-    _train("distil_dccrn_atkl.yaml", teacher_run, corpus)
-    output = _output(teacher_run, "distil_dccrn_atkl")
+    train_recipe("distil_dccrn_atkl.yaml", teacher_run, corpus)
+    output = run_output(teacher_run, "distil_dccrn_atkl")
     student = _check_finished(output)
     assert sum(p.numel() for p in student.parameters()) < 1.2e6
     log = (output / "train_log.txt").read_text()
@@ -104,18 +61,19 @@ def test_distillation_yaml_trains_from_teacher_folder(teacher_run, corpus):
 
 
 def test_distillation_without_teacher_says_how_to_get_one(tmp_path, corpus):
-    done = _train("distil_dccrn_atkl.yaml", tmp_path, corpus, check=False, teacher_checkpoint=tmp_path / "nowhere")
+    done = train_recipe("distil_dccrn_atkl.yaml", tmp_path, corpus, check=False,
+                        teacher_checkpoint=tmp_path / "nowhere")
     assert done.returncode != 0
     assert "python train.py hparams/uformer.yaml" in done.stdout + done.stderr
 
 
 def test_killed_run_resumes_and_finishes(tmp_path, corpus):
     """SIGKILL after the first intra-epoch checkpoint, then the same command finishes."""
-    command = _command(
+    command = recipe_command(
         "distil_dccrn.yaml", tmp_path, corpus, epoch_size=40, number_of_epochs=2, ckpt_interval_steps=2
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    save = _output(tmp_path, "distil_dccrn") / "save"
+    save = run_output(tmp_path, "distil_dccrn") / "save"
     log_file = open(tmp_path / "killed_run.log", "w")
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
@@ -131,19 +89,19 @@ def test_killed_run_resumes_and_finishes(tmp_path, corpus):
     finally:
         if process.poll() is None:
             process.kill()
-    assert not (_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
+    assert not (run_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Loading a checkpoint from" in done.stdout + done.stderr
-    log = (_output(tmp_path, "distil_dccrn") / "train_log.txt").read_text()
+    log = (run_output(tmp_path, "distil_dccrn") / "train_log.txt").read_text()
     assert "epoch: 2" in log
-    assert (_output(tmp_path, "distil_dccrn") / "test_metrics.json").is_file()
+    assert (run_output(tmp_path, "distil_dccrn") / "test_metrics.json").is_file()
 
 
 def test_two_process_ddp_on_cpu(tmp_path, corpus):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531"]
-    _train("distil_dccrn.yaml", tmp_path, corpus, launcher=launcher, distributed_backend="gloo")
-    _check_finished(_output(tmp_path, "distil_dccrn"))
+    train_recipe("distil_dccrn.yaml", tmp_path, corpus, launcher=launcher, distributed_backend="gloo")
+    _check_finished(run_output(tmp_path, "distil_dccrn"))
 
 
 def test_interrupted_checkpoint_is_invisible_and_cleaned(tmp_path):
@@ -200,8 +158,8 @@ def test_webdataset_shards_train(tmp_path, corpus):
                         "noisy_audio.pth": torch.tensor(clean + noise),
                     }
                 )
-    _train("distil_dccrn.yaml", tmp_path, corpus, train_shards=shards)
-    _check_finished(_output(tmp_path, "distil_dccrn"))
+    train_recipe("distil_dccrn.yaml", tmp_path, corpus, train_shards=shards)
+    _check_finished(run_output(tmp_path, "distil_dccrn"))
 
 
 def test_pairs_folder_with_a_torch_scheduler(tmp_path, corpus):
@@ -225,8 +183,9 @@ def test_pairs_folder_with_a_torch_scheduler(tmp_path, corpus):
         text[:start] + "lr_scheduler: !name:torch.optim.lr_scheduler.StepLR\n  step_size: 1\n  gamma: 0.5\n\n"
         + text[end:]
     )
-    _train(yaml_file, tmp_path, corpus, data_folder=pairs, prepare_folder=tmp_path / "prepared", number_of_epochs=2)
-    output = _output(tmp_path, "distil_dccrn")
+    train_recipe(yaml_file, tmp_path, corpus, data_folder=pairs, prepare_folder=tmp_path / "prepared",
+                 number_of_epochs=2)
+    output = run_output(tmp_path, "distil_dccrn")
     _check_finished(output, test_utterances=1)  # one of the 6 pairs is held out for testing
     log = (output / "train_log.txt").read_text()
     assert "epoch: 1, lr: 5.00e-04" in log and "epoch: 2, lr: 2.50e-04" in log
@@ -237,7 +196,7 @@ def test_published_training_run_loads_with_enhance_batch(teacher_run, tmp_path):
     from speechbrain_atkl.inference import EnhanceBatch
     from speechbrain_atkl.publishing import publish
 
-    output = _output(teacher_run, "uformer")
+    output = run_output(teacher_run, "uformer")
     publish(output, tmp_path / "published")
     enhancer = EnhanceBatch.from_hparams(source=str(tmp_path / "published"), savedir=str(tmp_path / "fetched"))
     trained, _ = load_trained_model(output)
@@ -289,9 +248,9 @@ def test_tensorboard_logging(tmp_path, monkeypatch):
 
 
 def test_mixed_precision_bf16(tmp_path, corpus):
-    done = _train("distil_dccrn.yaml", tmp_path, corpus, precision="bf16")
+    done = train_recipe("distil_dccrn.yaml", tmp_path, corpus, precision="bf16")
     assert "Using training precision: `--precision=bf16`" in done.stdout + done.stderr
-    _check_finished(_output(tmp_path, "distil_dccrn"))
+    _check_finished(run_output(tmp_path, "distil_dccrn"))
 
 
 def _tiny_brain(tmp_path, **hparams):
@@ -345,7 +304,8 @@ def test_validation_pesq_counts_a_silent_output_against_the_model(tmp_path):
 
 
 def test_bad_hyperparameters_fail_before_any_data_work(tmp_path):
-    done = _train("distil_dccrn.yaml", tmp_path, tmp_path / "no_corpus_yet", check=False, lr="abc", valid_pesq=False)
+    done = train_recipe("distil_dccrn.yaml", tmp_path, tmp_path / "no_corpus_yet", check=False, lr="abc",
+                        valid_pesq=False)
     assert done.returncode != 0
     assert "lr: expected a positive number, got 'abc'" in done.stderr
     assert "ckpt_key: valid_pesq selects checkpoints by validation PESQ" in done.stderr
@@ -356,18 +316,18 @@ def test_no_checkpoint_no_test(tmp_path, corpus):
     """--number_of_epochs 0 on a new run fails: there is no trained model, and a random one is not tested."""
     from speechbrain_atkl.training.run_checks import ConfigurationError, require_checkpoint
 
-    done = _train("distil_dccrn.yaml", tmp_path, corpus, check=False, number_of_epochs=0)
+    done = train_recipe("distil_dccrn.yaml", tmp_path, corpus, check=False, number_of_epochs=0)
     assert done.returncode != 0 and "no trained model to test" in done.stderr
-    assert not (_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
+    assert not (run_output(tmp_path, "distil_dccrn") / "test_metrics.json").exists()
     with pytest.raises(ConfigurationError, match="checkpoints were deleted"):  # the check made after fit()
         require_checkpoint(AtomicCheckpointer(tmp_path / "empty"), "valid_pesq")
 
 
 def test_changed_configuration_is_refused_and_the_record_kept(teacher_run, corpus):
-    output = _output(teacher_run, "uformer")
+    output = run_output(teacher_run, "uformer")
     record = (output / "hyperparams.yaml").read_bytes()
     metrics = (output / "test_metrics.json").read_bytes()
-    done = _train("uformer.yaml", teacher_run, corpus, check=False, lr=0.0005)
+    done = train_recipe("uformer.yaml", teacher_run, corpus, check=False, lr=0.0005)
     assert done.returncode != 0
     assert "lr: 0.001 -> 0.0005" in done.stderr and "--allow_config_change" in done.stderr
     assert (output / "hyperparams.yaml").read_bytes() == record
@@ -407,11 +367,11 @@ with run_lock(sys.argv[1]):
 def test_a_run_folder_is_locked_while_trained_and_freed_when_its_trainer_is_killed(tmp_path, corpus):
     from speechbrain_atkl.training.run_checks import run_lock
 
-    output = _output(tmp_path, "distil_dccrn")
+    output = run_output(tmp_path, "distil_dccrn")
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(output)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "locked\n"
-        done = _train("distil_dccrn.yaml", tmp_path, corpus, check=False)
+        done = train_recipe("distil_dccrn.yaml", tmp_path, corpus, check=False)
         assert done.returncode != 0
         assert f"{output} is being trained by process {holder.pid}" in done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "prepared").exists()
@@ -432,17 +392,17 @@ def test_a_failed_start_binds_nothing_and_a_changed_split_is_refused(tmp_path):
         corpus, seed=0, n_clean=6, clean_seconds=(1.0, 1.5), n_noise=3, noise_seconds=2.0,
         n_rir=2, n_test=2, test_seconds=1.0,
     )
-    results, output = tmp_path / "results", _output(tmp_path / "results", "distil_dccrn")
-    done = _train("distil_dccrn.yaml", results, corpus, check=False, init_from=tmp_path / "no_such_model")
+    results, output = tmp_path / "results", run_output(tmp_path / "results", "distil_dccrn")
+    done = train_recipe("distil_dccrn.yaml", results, corpus, check=False, init_from=tmp_path / "no_such_model")
     assert done.returncode != 0 and (output / "hyperparams.yaml").is_file()
-    _train("distil_dccrn.yaml", results, corpus)  # the corrected command
+    train_recipe("distil_dccrn.yaml", results, corpus)  # the corrected command
     record = json.loads((output / "data_record.json").read_text())
     assert record["corpus"]["files"] > 0 and record["split"]["test"]["items"] == 2
     metrics = (output / "test_metrics.json").read_bytes()
 
     clean = sorted((corpus / "datasets" / "clean").glob("*.wav"))
     shutil.copy(clean[0], clean[0].with_name("demo_reader_99_utt_000.wav"))
-    done = _train("distil_dccrn.yaml", results, corpus, check=False)
+    done = train_recipe("distil_dccrn.yaml", results, corpus, check=False)
     assert done.returncode != 0
     assert f"{output} was trained on another split of its data" in done.stderr
     assert "train_clean: " in done.stderr and "--allow_config_change" in done.stderr

@@ -17,7 +17,9 @@ mixtures (both scores are kept in the ledger). Those are the stage's own,
 prepared by train.py's data preparation with the stage's options before the
 stage is recorded (the stage's ``train.py`` reuses them) and checked for
 leaks (``study_data.check_prepared``). The stage's best checkpoint is tested
-on the fixed held-out test set. The candidate and the shipped model are then
+on the fixed held-out test set; the average of the stage's end-of-epoch
+weights is one of its checkpoints (``average_checkpoints``), so it is the
+candidate when it validates better. The candidate and the shipped model are then
 both scored, by the same code, on the stage's own validation mixtures (found
 from its recorded command: a stage recorded before the validation changed
 keeps its own); when the candidate is better (validation SI-SNR), it is
@@ -174,6 +176,7 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "eval_num_workers": 1,
         "ckpt_interval_minutes": 10,
         "ckpt_key": "valid_si_snr",
+        "average_checkpoints": steps // args.valid_every if steps // args.valid_every >= 2 else 0,
         "init_from": init_from,
         "test_metrics": TEST_METRICS,
         **({"teacher_checkpoint": args.teacher} if args.recipe != "alone" else {}),

@@ -199,6 +199,10 @@ def model_card(
     if meta:
         lines += ["", "## Checkpoint", "", "Validation values of the published checkpoint:", ""]
         lines += [f"- `{k}`: {v:.4f}" for k, v in meta.items()]
+    if checkpoint_meta.get("averaged_from"):
+        sources = checkpoint_meta["averaged_from"]
+        lines += ["", f"The weights are the average of {len(sources)} end-of-epoch checkpoints: "
+                  + ", ".join(f"`{name}`" for name in sources) + "."]
     lines += [
         "",
         "## Architecture",

@@ -25,7 +25,11 @@ may be left out of it:
 * ``valid_pesq`` (bool): compute wide-band PESQ on the validation set;
 * ``ckpt_key``: checkpoint metadata key that selects the best checkpoint
   (``valid_pesq``, ``valid_si_snr`` or ``valid_loss``);
-* ``keep_checkpoints``: how many end-of-epoch checkpoints to keep;
+* ``keep_checkpoints``: how many end-of-epoch checkpoints to keep (at
+  least ``average_checkpoints``);
+* ``average_checkpoints``: after training, train.py adds the average of the
+  last that many end-of-epoch checkpoints, scored on validation, as one more
+  checkpoint (:mod:`speechbrain_atkl.training.averaging`); 0: off;
 * ``test_metrics``, ``eval_num_workers``, ``save_enhanced``,
   ``enhanced_folder``, ``test_results_folder``, ``noisy_score_cache``,
   ``test_set_name``: the final evaluation;
@@ -111,6 +115,7 @@ class EnhancementBrain(sb.Brain):
         "lr_schedulers": None,
         "valid_pesq": True,
         "keep_checkpoints": 2,
+        "average_checkpoints": 0,
         "use_tensorboard": False,
         "test_metrics": None,
         "eval_num_workers": 0,
@@ -163,7 +168,7 @@ class EnhancementBrain(sb.Brain):
             self.train_stats = stats
             return
         if stage == sb.Stage.VALID:
-            stats.update(self._valid_summary())
+            stats.update(self.valid_summary())
             lr = self._schedule(epoch, stage_loss)
             self._log_stats(
                 stats_meta={"epoch": epoch, "lr": lr},
@@ -176,7 +181,7 @@ class EnhancementBrain(sb.Brain):
                 raise ValueError(f"ckpt_key {key!r} is not computed; available: {sorted(meta)}.")
             self.checkpointer.save_and_keep_only(
                 meta=meta,
-                num_to_keep=self.hparams.keep_checkpoints,
+                num_to_keep=max(self.hparams.keep_checkpoints, self.hparams.average_checkpoints),
                 max_keys=[key] if is_maximised(key) else None,
                 min_keys=None if is_maximised(key) else [key],
             )
@@ -228,7 +233,8 @@ class EnhancementBrain(sb.Brain):
                     }
                 )
 
-    def _valid_summary(self):
+    def valid_summary(self):
+        """Mean validation SI-SNR (and PESQ when computed) of the stage's collected scores."""
         summary = {"si_snr": float(np.mean(self.valid_scores["si_snr"]))}
         if self.valid_scores["pesq"]:
             summary["pesq"] = float(np.mean(self.valid_scores["pesq"]))

@@ -48,6 +48,7 @@ RULES = {
     "num_workers": (lambda v: is_number(v, 0, integer=True), "an integer >= 0"),
     "eval_num_workers": (lambda v: is_number(v, 0, integer=True), "an integer >= 0"),
     "keep_checkpoints": (lambda v: is_number(v, 1, integer=True), "an integer >= 1"),
+    "average_checkpoints": (lambda v: is_number(v, 0, integer=True) and v != 1, "0 (off) or an integer >= 2"),
     "max_bad_files": (lambda v: is_number(v, 0, integer=True), "an integer >= 0"),
     "seed": (lambda v: is_number(v, 0, integer=True), "an integer >= 0"),
     "data_seed": (lambda v: is_number(v, 0, integer=True), "an integer >= 0"),
