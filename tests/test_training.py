@@ -100,8 +100,11 @@ def test_killed_run_resumes_and_finishes(tmp_path, corpus):
 
 def test_two_process_ddp_on_cpu(tmp_path, corpus):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531"]
-    train_recipe("distil_dccrn.yaml", tmp_path, corpus, launcher=launcher, distributed_backend="gloo")
+    train_recipe("distil_dccrn.yaml", tmp_path, corpus, launcher=launcher, distributed_backend="gloo",
+                 number_of_epochs=2, average_checkpoints=2)
     _check_finished(run_output(tmp_path, "distil_dccrn"))
+    infos = (run_output(tmp_path, "distil_dccrn") / "save").glob("CKPT+*/CKPT.yaml")
+    assert sum("averaged_from" in info.read_text() for info in infos) == 1  # saved once, by the main process
 
 
 def test_interrupted_checkpoint_is_invisible_and_cleaned(tmp_path):

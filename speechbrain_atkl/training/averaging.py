@@ -22,6 +22,7 @@ import logging
 import speechbrain as sb
 import torch
 from speechbrain.utils.checkpoints import average_checkpoints
+from speechbrain.utils.distributed import ddp_barrier
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def add_averaged_checkpoint(brain, valid_set, count, loader_kwargs=None, recover
     model = checkpointer.recoverables[recoverable]
     model.load_state_dict(average_checkpoints(sources, recoverable))
     meta = {f"valid_{name}": value for name, value in _validation_scores(brain, valid_set, loader_kwargs).items()}
-    checkpoint = checkpointer.save_checkpoint(meta={**meta, AVERAGED_FROM: names})
+    checkpoint = checkpointer.save_checkpoint(meta={**meta, AVERAGED_FROM: names})  # by the main process
+    ddp_barrier()  # under DDP, no process looks for the best checkpoint before the average is saved
     logger.info("Averaged %d checkpoints: %s", len(names), {k: round(v, 4) for k, v in meta.items()})
     return checkpoint
 
