@@ -86,7 +86,7 @@ def prepare_data(hparams):
         valid_count=hparams["valid_count"],
         valid_fraction=hparams["valid_fraction"],
         valid_split=hparams["valid_split"],
-        valid_seconds=hparams["segment_seconds"],
+        valid_seconds=hparams.get("valid_seconds") or hparams["segment_seconds"],
         snr_range=hparams["snr_range"],
         level_range_db=hparams["level_range_db"],
         reverb_prob=hparams["reverb_prob"],

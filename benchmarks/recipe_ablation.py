@@ -119,6 +119,7 @@ def command(arm, seed, args, data_folder, results_root):
         epoch_size=str(args.valid_every * batch),
         batch_size=str(batch),
         segment_seconds=str(segment),
+        valid_seconds=str(args.segment_seconds),  # every arm validates on the same mixtures
         valid_count=str(args.valid_count),
         valid_fraction=str(args.valid_fraction),
         num_workers="0",

@@ -362,6 +362,39 @@ def test_preparation_holds_its_folder_so_runs_sharing_it_take_turns(tmp_path, mo
         pass
 
 
+def test_a_folder_another_process_reads_is_not_prepared_again_under_it(tmp_path):
+    """A run re-prepared a shared folder with other options and rewrote the validation mixtures of a running one."""
+    import subprocess
+    import sys
+
+    from speechbrain_atkl.data.prepare import PreparedDataInUse
+
+    for i in range(10):
+        write(tmp_path / "data" / "noisy" / f"u{i}.wav", 0.3, seed=i)
+        write(tmp_path / "data" / "clean" / f"u{i}.wav", 0.3, seed=50 + i)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from speechbrain_atkl.data.prepare import prepare_dns; "
+         "prepare_dns(sys.argv[1], sys.argv[2], valid_fraction=0.2, test_fraction=0.2); print('ready', flush=True); "
+         "sys.stdin.readline()", str(tmp_path / "data"), str(tmp_path / "prep")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        valid = json.loads((tmp_path / "prep" / "valid.json").read_text())
+        # The same options: found prepared, shared.
+        assert json.loads(Path(prepare_dns(tmp_path / "data", tmp_path / "prep", valid_fraction=0.2,
+                                           test_fraction=0.2)["manifests"]["valid"]).read_text()) == valid
+        with pytest.raises(PreparedDataInUse, match=r"prep: preparation options changed \(valid_fraction\), but "
+                           r"another running process .* its own prepare_folder"):
+            prepare_dns(tmp_path / "data", tmp_path / "prep", valid_fraction=0.4, test_fraction=0.2)
+        assert json.loads((tmp_path / "prep" / "valid.json").read_text()) == valid  # untouched
+    finally:
+        reader.communicate("\n", timeout=60)
+    # The reader is gone: this process (which holds the folder itself) prepares it again.
+    record = prepare_dns(tmp_path / "data", tmp_path / "prep", valid_fraction=0.4, test_fraction=0.2)
+    assert record["options"]["valid_fraction"] == 0.4
+
+
 def test_prepare_pairs_single_folder_split_three_ways(tmp_path):
     for i in range(10):
         write(tmp_path / "data" / "noisy" / f"u{i}.wav", 0.3, seed=i)

@@ -360,8 +360,8 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     monkeypatch.setattr(campaign, "build_study_data", functools.partial(study_data.build_study_data, test_count=5))
     argv = ["--data-dir", str(corpus), "--extra-clean", "--work-dir", str(work), "--publish-dir",
             str(shipped.parent), "--recipe", "atkl_gtcrn", "--teacher", str(teacher), "--stage-hours", "0.01",
-            "--segment-seconds", "1.0", "--valid-count", "6", "--valid-fraction", "0.2", "--valid-every", "5",
-            "--valid-noise-count", "1"]
+            "--segment-seconds", "0.5", "--valid-seconds", "1.0", "--valid-count", "6", "--valid-fraction", "0.2",
+            "--valid-every", "5", "--valid-noise-count", "1"]
 
     # The gate fails: no stage starts, but the validation mixtures are there.
     monkeypatch.setattr(campaign, "validation_scores", lambda model, valid_manifest: {"si_snr": 10.0, "pesq": 2.5})

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -423,3 +424,22 @@ def test_configuration_of_a_start_that_never_trained_is_replaced(tmp_path, caplo
     with caplog.at_level("INFO"):
         check_configuration(tmp_path, yaml_file, {"data_folder": "/data"}, trained=False)
     assert "data_folder: '/typo' -> '/data'" in caplog.text and "replaced" in caplog.text
+
+
+def test_validation_mixtures_keep_their_length_whatever_the_segment(tmp_path, corpus):
+    """valid_seconds followed segment_seconds, so runs of different segments validated on different mixtures."""
+    import train
+
+    def valid_lengths(folder, *options):
+        argv = [str(REPO / "hparams" / "distil_dccrn.yaml"), f"--data_folder={corpus}", f"--results_root={tmp_path}",
+                f"--prepare_folder={tmp_path / folder}", "--valid_count=2", *options]
+        record = train.prepare_run_data(argv)
+        valid = json.loads(Path(record["manifests"]["valid"]).read_text())
+        return {round(item["duration"], 3) for item in valid.values()}
+
+    assert valid_lengths("default", "--segment_seconds=0.5") == {0.5}  # valid_seconds: null follows the segment
+    assert valid_lengths("pinned", "--segment_seconds=0.5", "--valid_seconds=1.0") == {1.0}
+    assert valid_lengths("pinned", "--segment_seconds=0.75", "--valid_seconds=1.0") == {1.0}  # same mixtures
+    done = train_recipe("distil_dccrn.yaml", tmp_path, corpus, check=False, valid_seconds=-1)
+    assert done.returncode != 0
+    assert "valid_seconds: expected null or a positive number of seconds, got -1" in done.stderr

@@ -166,6 +166,7 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "epoch_size": args.valid_every * args.batch_size,
         "batch_size": args.batch_size,
         "segment_seconds": args.segment_seconds,
+        "valid_seconds": args.valid_seconds,
         "prepare_folder": Path(runs) / PREPARED,
         "valid_count": args.valid_count,
         "valid_fraction": args.valid_fraction,
@@ -332,6 +333,8 @@ def parse_args(argv=None):
     add("--stage-hours", type=float, default=16.0, help="audio-hours per stage (default: %(default)s)")
     add("--batch-size", type=int, default=8)
     add("--segment-seconds", type=float, default=3.0)
+    add("--valid-seconds", type=float, default=3.0,
+        help="length of the validation mixtures, whatever --segment-seconds is (default: %(default)s)")
     add("--valid-every", type=int, default=300, help="steps between validations (default: %(default)s)")
     add("--valid-count", type=int, default=100)
     add("--valid-fraction", type=float, default=0.1, help="share of speakers held out (default: %(default)s)")

@@ -231,3 +231,32 @@ def exclusive_lock(path, wait=True):
     with open(path, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         yield handle
+
+
+def shared_lock(path):
+    """Takes a shared ``flock`` on the file ``path`` (created with its folder); returns the open file.
+
+    Closing the file releases it, and so does the end of the process. Many
+    holders may share it; :func:`exclusive_lock` waits for (or, without
+    ``wait``, refuses) all of them.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / ".in_use.lock"
+    >>> first, second = shared_lock(path), shared_lock(path)
+    >>> with exclusive_lock(path, wait=False):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    BlockingIOError: [Errno 11] Resource temporarily unavailable
+    >>> first.close(), second.close()
+    (None, None)
+    >>> with exclusive_lock(path, wait=False):
+    ...     pass
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle

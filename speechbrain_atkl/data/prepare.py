@@ -24,11 +24,18 @@ Files in ``save_folder``:
   ``preparation.json`` (options, detected layout, manifest paths, and a
   fingerprint of the corpus: every audio file's path, size and modification
   time), written last: preparation is skipped when it exists with the same
-  options and the same corpus files, and done again (saying why) otherwise;
+  options and the same corpus files, and done again (saying why) otherwise,
+  unless another running process uses the folder (below);
 * ``sample_checks.json``: every file's samples are read once to find NaN or
   infinite values (which a header does not show); the verdicts are cached by
   path, size and modification time, so preparing again re-reads only the
   files that changed. Unusable files are skipped and listed in the report.
+
+A process that prepared or found prepared data holds a shared lock on
+``save_folder/.in_use.lock`` until it ends: its validation and test sets are
+read from the folder while it trains. Preparing the folder again (other
+options, a changed corpus) while another process holds it raises
+:class:`PreparedDataInUse` instead of rewriting the mixtures under it.
 
 Authors
  * speechbrain-atkl developers 2026
@@ -40,7 +47,7 @@ import os
 import shutil
 from pathlib import Path
 
-from speechbrain_atkl.data.atomic import exclusive_lock, write_text_atomically
+from speechbrain_atkl.data.atomic import exclusive_lock, shared_lock, write_text_atomically
 from speechbrain_atkl.data.audio import AUDIO_EXTENSIONS
 from speechbrain_atkl.data.checks import SampleChecks
 from speechbrain_atkl.data.holdout import VALID_BALANCES, split_off  # noqa: F401 - split_off: re-exported
@@ -68,6 +75,14 @@ logger = logging.getLogger(__name__)
 VALID_SPLITS = ("files", "speakers")
 PREPARATION_FILE = "preparation.json"
 PREPARE_LOCK = ".prepare.lock"
+#: Shared by every process that reads a prepared folder (see the module docstring).
+IN_USE_LOCK = ".in_use.lock"
+#: This process's shared locks on the folders it reads: {resolved save folder: open lock file}.
+_IN_USE = {}
+
+
+class PreparedDataInUse(RuntimeError):
+    """The prepared folder would be prepared again while another running process reads it."""
 SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
@@ -286,7 +301,26 @@ def prepare_dns(
     }
     require_dir(data_folder, "a corpus folder")
     with exclusive_lock(save_folder / PREPARE_LOCK):
-        return _prepare(data_folder, save_folder, options)
+        record = _prepare(data_folder, save_folder, options)
+        if save_folder not in _IN_USE:  # taken under the preparation lock: no one prepares in between
+            _IN_USE[save_folder] = shared_lock(save_folder / IN_USE_LOCK)
+        return record
+
+
+def _claim_for_preparation(save_folder, reason):
+    """Raises :class:`PreparedDataInUse` when another process reads ``save_folder``; ``reason``: why prepare."""
+    own = _IN_USE.pop(save_folder, None)
+    if own is not None:
+        own.close()
+    try:
+        with exclusive_lock(save_folder / IN_USE_LOCK, wait=False):
+            pass
+    except BlockingIOError:
+        raise PreparedDataInUse(
+            f"{save_folder}: {reason}, but another running process (a train.py, or a script that prepared "
+            "it) reads its validation and test mixtures; preparing it again would rewrite them under that "
+            "run. Give this run its own prepare_folder, or wait until the other one ends."
+        ) from None
 
 
 def _prepare(data_folder, save_folder, options):
@@ -296,19 +330,21 @@ def _prepare(data_folder, save_folder, options):
     if record_path.is_file():
         record = read_manifest(record_path)
         missing = [path for path in record["manifests"].values() if not Path(path).is_file()]
-        if {**LATER_OPTIONS, **(record.get("options") or {})} != options:
-            logger.info("%s: preparation options changed, preparing again.", save_folder)
+        old_options = {**LATER_OPTIONS, **(record.get("options") or {})}
+        if old_options != options:
+            changed = sorted(key for key in options if old_options.get(key) != options[key])
+            reason = f"preparation options changed ({', '.join(changed)})"
         elif record.get("sources") != sources:
             old = (record.get("sources") or {}).get("files", "?")
-            logger.info(
-                "%s: the corpus changed (%s audio files before, %d now, or some were modified), "
-                "preparing again.", data_folder, old, sources["files"],
-            )
+            reason = (f"the corpus changed ({old} audio files before, {sources['files']} now, "
+                      f"or some were modified: {data_folder})")
         elif missing:
-            logger.info("%s: manifest %s is missing, preparing again.", save_folder, missing[0])
+            reason = f"manifest {missing[0]} is missing"
         else:
             logger.info("%s: data already prepared with these options, skipping.", save_folder)
             return record
+        _claim_for_preparation(save_folder, reason)
+        logger.info("%s: %s, preparing again.", save_folder, reason)
 
     layout = options["layout"]
     detected = detect_layout(data_folder) if layout == "auto" else layout

@@ -40,6 +40,7 @@ class ConfigurationError(ValueError):
 RULES = {
     "lr": (lambda v: is_number(v, 0, low_open=True), "a positive number"),
     "segment_seconds": (lambda v: is_number(v, 0, low_open=True), "a positive number of seconds"),
+    "valid_seconds": (lambda v: v is None or is_number(v, 0, low_open=True), "null or a positive number of seconds"),
     "max_grad_norm": (lambda v: is_number(v, 0, low_open=True), "a positive number"),
     "batch_size": (lambda v: is_number(v, 1, integer=True), "an integer >= 1"),
     "epoch_size": (lambda v: is_number(v, 1, integer=True), "an integer >= 1"),
