@@ -11,7 +11,9 @@ validates better than every epoch: averaging never replaces a better model.
 The YAML's ``average_checkpoints`` (0: off) sets ``count``; the run keeps at
 least that many end-of-epoch checkpoints. A run resumed after its average was
 saved (killed during the test) does not average again unless its last
-end-of-epoch checkpoints changed (a run extended by more epochs).
+end-of-epoch checkpoints changed (a run extended by more epochs). The average
+is the run's latest checkpoint, so a run extended by more epochs goes on
+from the averaged weights.
 
 Authors
  * speechbrain-atkl developers 2026
