@@ -36,7 +36,7 @@ BY_SNR = ("si_snr_i", "pesq_wb")
 #: Recorded hyper-parameters an entry's ``recipe`` names, when the run has them.
 RECIPE_KEYS = (
     "lr", "lr_schedule", "spectral_weight", "teacher_weight", "feature_weight", "max_grad_norm", "precision",
-    "noise_augment_prob",
+    "noise_augment_prob", "average_checkpoints",
 )
 
 
