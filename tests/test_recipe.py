@@ -398,3 +398,23 @@ def test_a_first_distillation_stage_prepares_the_validation_mixtures_that_its_tr
     assert stage["teacher_gate"]["teacher"]["si_snr"] == 9.0 and stage["name"] == "student-atkl_gtcrn-stage1"
     run = work / "runs" / stage["name"] / "1986"
     assert campaign.read_json(run / "data_record.json", {}) == data_record(preparation)
+
+
+def test_the_teacher_gate_compares_with_the_student_trained_alone_from_the_shipped_one(tmp_path, monkeypatch):
+    """A distilled student above its teacher on validation fell back when trained alone: the teacher still teaches."""
+    monkeypatch.setattr(campaign, "teacher_scores", lambda *args: {"si_snr": 10.55, "pesq": 1.6})
+    monkeypatch.setattr(campaign, "validation_scores", lambda *args: {"si_snr": 10.68, "pesq": 1.55})
+    args = SimpleNamespace(recipe="atkl_gtcrn", teacher=tmp_path / "gtcrn_dns3.pt")
+    valid = tmp_path / "valid.json"
+    with pytest.raises(study_data.StudyError, match="does not beat the shipped student on validation"):
+        campaign.teacher_gate(args, tmp_path, tmp_path, valid)
+    stage = {"name": "student-alone-stage11", "starts_from_hours": 50.67, "valid": {"si_snr": 10.1, "pesq": 1.49},
+             "valid_manifest": str(valid)}
+    history = [{"audio_hours": 44.67}, {"audio_hours": 6.0}]
+    alone = campaign.student_alone({"stages": [stage]}, history, valid)
+    gate = campaign.teacher_gate(args, tmp_path, tmp_path, valid, alone)
+    assert gate["student_alone"] == {"stage": "student-alone-stage11", "si_snr": 10.1, "pesq": 1.49}
+    assert campaign.student_alone({"stages": [stage]}, history, tmp_path / "other" / "valid.json") is None
+    stage["valid"]["si_snr"] = 10.6  # alone, it would have learned more than the teacher knows
+    with pytest.raises(study_data.StudyError, match=r"not beat the student trained alone \(student-alone-stage11\)"):
+        campaign.teacher_gate(args, tmp_path, tmp_path, valid, stage)

@@ -12,8 +12,10 @@ dynamically mixed speech (fresh mixtures: ``mixing_seed`` differs per stage)
 with ``--recipe``: ``alone`` (``hparams/distil_dccrn.yaml``) or ``atkl_gtcrn``,
 AT-KL distillation from GTCRN's published weights
 (``hparams/distil_dccrn_atkl_gtcrn.yaml``, ``--teacher PATH/gtcrn_dns3.pt``),
-which starts only if the teacher beats the shipped student on the validation
-mixtures (both scores are kept in the ledger). Those are the stage's own,
+which starts only if the teacher beats, on the validation mixtures, the
+student trained alone from the shipped one (the last ``alone`` stage that
+started from it), or the shipped student itself when no such stage exists
+(the scores are kept in the ledger). Those are the stage's own,
 prepared by train.py's data preparation with the stage's options before the
 stage is recorded (the stage's ``train.py`` reuses them) and checked for
 leaks (``study_data.check_prepared``). The stage's best checkpoint is tested
@@ -285,11 +287,41 @@ def stage_data(command):
     return valid, split
 
 
-def teacher_gate(args, shipped, work, valid_manifest):
-    """Validation scores of ``--teacher`` and of the shipped student; raises unless the teacher is better.
+def student_alone(ledger, history, valid_manifest):
+    """The last stage of the ledger trained alone from the shipped student as it is now, or None.
+
+    It must have been scored on ``valid_manifest``. A stage started from the
+    shipped student when that had seen as many audio-hours as it has now
+    (``starts_from_hours``): a published stage adds hours, so an earlier
+    shipped model never matches.
+
+    >>> ledger = {"stages": [
+    ...     {"name": "student-alone-stage2", "starts_from_hours": 4.0, "valid": {"si_snr": 9.0}, "valid_manifest": "v"},
+    ...     {"name": "student-alone-stage4", "starts_from_hours": 6.0, "valid": {"si_snr": 8.0}, "valid_manifest": "v"},
+    ...     {"name": "student-atkl_gtcrn-stage5", "starts_from_hours": 6.0, "valid": {"si_snr": 9.5}}]}
+    >>> student_alone(ledger, [{"audio_hours": 6.0}], "v")["name"]
+    'student-alone-stage4'
+    >>> student_alone(ledger, [{"audio_hours": 6.0}, {"audio_hours": 2.0}], "v") is None  # the shipped one moved on
+    True
+    """
+    seen = audio_hours_seen(history)
+    for stage in reversed(ledger["stages"]):
+        if (stage["name"].startswith("student-alone-") and stage.get("valid")
+                and stage.get("valid_manifest") == str(valid_manifest)
+                and abs(stage.get("starts_from_hours", -1.0) - seen) < 1e-6):
+            return stage
+    return None
+
+
+def teacher_gate(args, shipped, work, valid_manifest, alone=None):
+    """Validation scores of ``--teacher`` and of the student; raises unless the teacher is better.
 
     None for ``--recipe alone``. Distilling only makes sense from a teacher
-    that knows more than the student it would teach. ``valid_manifest``: the
+    that knows more than the student learns alone: the teacher must beat
+    ``alone`` (a stage trained alone from the shipped student,
+    :func:`student_alone`) when there is one, else the shipped student
+    itself. A distilled student may score above its teacher on validation
+    and still learn from it: alone, it falls back. ``valid_manifest``: the
     validation mixtures of the stage (:func:`stage_data`), prepared before
     the gate, so that a campaign may start with a distillation stage.
     """
@@ -299,9 +331,13 @@ def teacher_gate(args, shipped, work, valid_manifest):
         "teacher": teacher_scores(RECIPES[args.recipe][0], args.teacher, work, valid_manifest),
         "shipped": validation_scores(shipped, valid_manifest),
     }
+    if alone is not None:
+        gate["student_alone"] = {"stage": alone["name"], **alone["valid"]}
     print(f"teacher gate: {gate}", flush=True)
-    if gate["teacher"]["si_snr"] <= gate["shipped"]["si_snr"]:
-        raise StudyError(f"the teacher {args.teacher} does not beat the shipped student on validation: {gate}")
+    reference = gate.get("student_alone", gate["shipped"])
+    if gate["teacher"]["si_snr"] <= reference["si_snr"]:
+        against = f"the student trained alone ({alone['name']})" if alone else "the shipped student"
+        raise StudyError(f"the teacher {args.teacher} does not beat {against} on validation: {gate}")
     return gate
 
 
@@ -405,7 +441,7 @@ def main(argv=None):
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
             command = train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped)
             valid_manifest = stage_data(command)[0]  # prepared and checked before the stage is recorded
-            gate = teacher_gate(args, shipped, work, valid_manifest)
+            gate = teacher_gate(args, shipped, work, valid_manifest, student_alone(ledger, history, valid_manifest))
             stage = {
                 "name": name,
                 **({"teacher_gate": gate} if gate else {}),
