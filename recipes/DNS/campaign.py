@@ -156,7 +156,7 @@ def next_stage_index(ledger, history):
 
 def train_command(args, name, mixing_seed, data_folder, runs, init_from):
     """The ``train.py`` command of a stage (a list of arguments)."""
-    steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
+    epochs = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every) // args.valid_every
     options = {
         "data_folder": data_folder,
         "layout": "dns2020",
@@ -164,7 +164,7 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "experiment_name": name,
         "seed": 1986,
         "mixing_seed": mixing_seed,
-        "number_of_epochs": steps // args.valid_every,
+        "number_of_epochs": epochs,
         "epoch_size": args.valid_every * args.batch_size,
         "batch_size": args.batch_size,
         "segment_seconds": args.segment_seconds,
@@ -179,7 +179,7 @@ def train_command(args, name, mixing_seed, data_folder, runs, init_from):
         "eval_num_workers": 1,
         "ckpt_interval_minutes": 10,
         "ckpt_key": "valid_si_snr",
-        "average_checkpoints": steps // args.valid_every if steps // args.valid_every >= 2 else 0,
+        "average_checkpoints": epochs if epochs >= 2 else 0,  # one epoch: nothing to average
         "init_from": init_from,
         "test_metrics": TEST_METRICS,
         **({"teacher_checkpoint": args.teacher} if args.recipe != "alone" else {}),

@@ -79,16 +79,16 @@ PREPARE_LOCK = ".prepare.lock"
 IN_USE_LOCK = ".in_use.lock"
 #: This process's shared locks on the folders it reads: {resolved save folder: open lock file}.
 _IN_USE = {}
-
-
-class PreparedDataInUse(RuntimeError):
-    """The prepared folder would be prepared again while another running process reads it."""
 SAMPLE_CHECKS_FILE = "sample_checks.json"
 MIXED_SETS = ("valid", "test")
 MANIFESTS = ("train", "train_clean", "train_noise", "train_rir", "valid", "test")
 #: Options added since folders were first prepared, with their defaults: a record without
 #: one was prepared as that default prepares, so it is not prepared again for it.
 LATER_OPTIONS = {"valid_balance": "none", "valid_noise_count": None, "valid_snr_range": None}
+
+
+class PreparedDataInUse(RuntimeError):
+    """The prepared folder would be prepared again while another running process reads it."""
 
 
 def corpus_fingerprint(data_folder, exclude=None):
