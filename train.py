@@ -40,6 +40,7 @@ from speechbrain.utils.distributed import get_rank, run_on_main
 
 from speechbrain_atkl.data import DynamicMixingDataset, paired_dataset, prepare_dns
 from speechbrain_atkl.data.demo import create_demo_corpus
+from speechbrain_atkl.data.prepare import PreparedDataInUse
 from speechbrain_atkl.loading import MODEL_CONFIG, is_maximised, save_model_config
 from speechbrain_atkl.training.averaging import add_averaged_checkpoint
 from speechbrain_atkl.training.checkpoints import init_from_pretrained, load_teacher
@@ -253,5 +254,5 @@ def train(hparams_file, hparams, overrides, run_opts, allow_config_change, main_
 if __name__ == "__main__":
     try:
         main(sys.argv[1:])
-    except ConfigurationError as error:
+    except (ConfigurationError, PreparedDataInUse) as error:
         sys.exit(f"train.py: error: {error}")

@@ -316,6 +316,30 @@ def test_bad_hyperparameters_fail_before_any_data_work(tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "prepared").exists()
 
 
+def test_a_prepare_folder_another_run_reads_is_refused_in_one_line(tmp_path, corpus):
+    """train.py turns PreparedDataInUse into a one-line error, as it does a configuration error."""
+    import subprocess
+    import sys
+
+    prepared = tmp_path / "shared_prepared"
+    holder_argv = recipe_command("distil_dccrn.yaml", tmp_path / "holder", corpus, prepare_folder=prepared,
+                                 valid_count=3)[2:]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from train import prepare_run_data; prepare_run_data(sys.argv[1:]); "
+         "print('ready', flush=True); sys.stdin.readline()", *holder_argv],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        valid = (prepared / "valid.json").read_bytes()
+        done = train_recipe("distil_dccrn.yaml", tmp_path, corpus, check=False, prepare_folder=prepared)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "train.py: error:" in done.stderr and "another running process" in done.stderr
+    assert (prepared / "valid.json").read_bytes() == valid
+
+
 def test_no_checkpoint_no_test(tmp_path, corpus):
     """--number_of_epochs 0 on a new run fails: there is no trained model, and a random one is not tested."""
     from speechbrain_atkl.training.run_checks import ConfigurationError, require_checkpoint
