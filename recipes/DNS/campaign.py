@@ -212,7 +212,34 @@ def validation_scores(model_folder, valid_manifest):
 
 def enhancer_scores(enhance, valid_manifest):
     """Mean SI-SNR (dB) and wide-band PESQ of ``enhance`` (``(1, time)`` -> ``(1, time)``) on validation mixtures."""
+    per_mixture = mixture_scores(enhance, valid_manifest).values()
+    return {name: round(float(np.mean([scores[name] for scores in per_mixture])), 4) for name in ("si_snr", "pesq")}
+
+
+def mixture_scores(enhance, valid_manifest, progress=False):
+    """SI-SNR (dB) and wide-band PESQ of ``enhance`` on each validation mixture of ``valid_manifest``.
+
+    Arguments
+    ---------
+    enhance : callable
+        ``noisy (1, time) tensor -> enhanced (1, time) tensor``.
+    valid_manifest : str or pathlib.Path
+        The ``valid.json`` that ``train.py``'s data preparation writes.
+    progress : bool
+        Show a progress bar (on stderr).
+
+    Returns
+    -------
+    dict
+        ``{mixture id: {"si_snr": dB, "pesq": MOS}}``, in the manifest's order.
+
+    Raises
+    ------
+    StudyError
+        If the manifest is missing or holds no mixture.
+    """
     import torch
+    from tqdm import tqdm
 
     from speechbrain_atkl.data.audio import load_audio
     from speechbrain_atkl.evaluation.metrics import pesq_wb, si_snr
@@ -222,17 +249,17 @@ def enhancer_scores(enhance, valid_manifest):
             f"{valid_manifest}: missing; the validation mixtures are written by train.py's data preparation "
             "(speechbrain_atkl.data.prepare_dns, into <results_root>/prepared)."
         )
-    scores = {"si_snr": [], "pesq": []}
-    for entry in read_json(valid_manifest, {}).values():
+    scores = {}
+    manifest = read_json(valid_manifest, {})
+    for key, entry in tqdm(manifest.items(), desc="validation", disable=not progress, dynamic_ncols=True):
         noisy = load_audio(entry["noisy_wav"], 16000)
         clean = load_audio(entry["clean_wav"], 16000).numpy()
         with torch.no_grad():
             enhanced = enhance(noisy.unsqueeze(0))[0].numpy()
-        scores["si_snr"].append(si_snr(enhanced, clean))
-        scores["pesq"].append(pesq_wb(enhanced, clean))
-    if not scores["si_snr"]:
+        scores[key] = {"si_snr": si_snr(enhanced, clean), "pesq": pesq_wb(enhanced, clean)}
+    if not scores:
         raise StudyError(f"{valid_manifest}: no validation mixtures")
-    return {name: round(float(np.mean(values)), 4) for name, values in scores.items()}
+    return scores
 
 
 def teacher_scores(recipe, checkpoint, work, valid_manifest):
