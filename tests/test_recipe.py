@@ -315,6 +315,13 @@ def test_campaign_publishes_a_better_stage_with_its_card_and_history_whole_or_no
     assert json.loads((shipped / campaign.HISTORY).read_text()) == history
     assert (shipped / "README.md").read_text().endswith("\n## Stage 2\n")
     assert sorted(p.name for p in shipped.parent.iterdir()) == ["distil-dccrn-shared16k"]  # no staging left
+    # A resumed stage keeps the recipe of its name whatever --recipe says now; a variant that won is named.
+    variant_stage = {"name": "student-atkl_gtcrn-stage2", "steps": 10, "audio_hours": 0.5,
+                     "variant": {"overrides": ["lr=0.0001"]}}
+    history = campaign.publish_stage(variant_stage, run, shipped, args, split, {"si_snr": 12.5}, {"si_snr": 12.0},
+                                     history, "variant")
+    assert history[-1]["method"] == campaign.RECIPES["atkl_gtcrn"][1] + "; variant: lr=0.0001"
+    assert history[-1]["variant"] == ["lr=0.0001"] and history[-1]["stage"] == "student-atkl_gtcrn-stage2"
 
 
 def test_campaign_distillation_stage_needs_a_teacher_that_beats_the_shipped_student(tmp_path):

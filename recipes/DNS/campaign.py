@@ -30,6 +30,13 @@ and ``training_history.json`` the stage. Either way ``campaign_results.md``
 (the learning curve) is written in the work folder and beside the published
 model (:mod:`recipes.DNS.campaign_card`).
 
+With ``--variant KEY=VALUE ...`` each new stage trains a *variant* beside it
+(``<stage>-variant``: the same command, start, seeds and mixtures, with those
+``train.py`` overrides; :mod:`recipes.DNS.campaign_stages`), each with
+``--threads`` threads. Both are tested; the one with the better validation
+SI-SNR is the stage's candidate, published if it beats the shipped model (its
+card and history entry then name the overrides). The ledger keeps both scores.
+
 The work folder (``--work-dir``, else ``$SPEECHBRAIN_ATKL_WORK/campaign``, else
 ``~/.cache/speechbrain-atkl/campaign``) lies outside the repository, so a fresh
 checkout resumes it: an unfinished stage resumes from its checkpoint with the
@@ -58,57 +65,47 @@ Authors
  * speechbrain-atkl developers 2026
 """
 
-import argparse
 import json
 import os
-import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from recipes.DNS.campaign_card import ALONE, card_section, learning_curve
+from recipes.DNS.campaign_card import card_section, learning_curve
+from recipes.DNS.campaign_stages import (  # noqa: F401 (default_work_dir, RECIPES...: the campaign's public names)
+    DATA_SEED,
+    PREPARED,
+    RECIPES,
+    REPO,
+    STAGE,
+    VARIANT,
+    default_work_dir,
+    next_stage_index,
+    parse_args,
+    stage_arms,
+    stage_recipe,
+    stage_steps,
+    stages_left,
+    train_command,
+    variant_record,
+)
 from recipes.DNS.study_data import DATA_MARKER, StudyError, build_study_data, check_prepared, corpus_root
 from recipes.DNS.training_history import HISTORY, audio_hours, audio_hours_seen, history_entry, json_text
 from speechbrain_atkl.data.atomic import write_text_atomically
-from speechbrain_atkl.data.holdout import VALID_BALANCES
 from speechbrain_atkl.training.children import code_fingerprint, restart_on_current_code, run_logged
 
-REPO = Path(__file__).resolve().parents[2]
 STUDENT_FOLDER = "distil-dccrn-shared16k"
 LEDGER = "campaign.json"
 RESULTS = "campaign_results.md"
 #: The study data of new stages (laid by source) and, in ``runs/``, their preparation (their validation).
 DATA_FOLDER = "data_by_source"
-PREPARED = "prepared_by_source"
 #: The study data of the stages recorded before: left as it is; its test set is copied into DATA_FOLDER.
 FIRST_DATA_FOLDER = "data"
-DATA_SEED = 1234
-#: ``--recipe`` -> (its YAML under ``hparams/``, how the card describes the training).
-RECIPES = {
-    "alone": ("distil_dccrn.yaml", ALONE),
-    "atkl_gtcrn": (
-        "distil_dccrn_atkl_gtcrn.yaml",
-        "Distil-DCCRN distilled by AT-KL from GTCRN's published DNS3 weights (Rong et al., ICASSP 2024; MIT licence)",
-    ),
-}
 #: The code a campaign runs on (the shipped models' YAML, which it rewrites, is not code).
 CODE = [REPO / "speechbrain_atkl", REPO / "recipes", REPO / "hparams", REPO / "train.py"]
-TEST_METRICS = "[pesq_wb, stoi, estoi, si_snr, si_snr_i, dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808]"
 
-
-def default_work_dir(name="campaign"):
-    """``$SPEECHBRAIN_ATKL_WORK/<name>``, else ``~/.cache/speechbrain-atkl/<name>``: outside any checkout.
-
-    Example
-    -------
-    >>> os.environ["SPEECHBRAIN_ATKL_WORK"] = "/data/work"
-    >>> str(default_work_dir()), str(default_work_dir("ablation"))
-    ('/data/work/campaign', '/data/work/ablation')
-    >>> del os.environ["SPEECHBRAIN_ATKL_WORK"]
-    """
-    root = os.environ.get("SPEECHBRAIN_ATKL_WORK") or Path.home() / ".cache" / "speechbrain-atkl"
-    return Path(root) / name
 
 
 def read_json(path, default):
@@ -122,76 +119,6 @@ def write_json(path, value):
     write_text_atomically(path, json_text(value))
 
 
-def stage_steps(hours, batch_size, segment_seconds, valid_every):
-    """Optimiser steps of a stage of ``hours`` audio-hours, a whole number of validation periods.
-
-    Example
-    -------
-    >>> stage_steps(16, 8, 3.0, 300)
-    2400
-    """
-    steps = hours * 3600 / (batch_size * segment_seconds)
-    return max(1, round(steps / valid_every)) * valid_every
-
-
-def next_stage_index(ledger, history):
-    """The number of the next stage: after every stage named in the work folder's ledger or the shipped history.
-
-    A lost work folder (a fresh machine) must not restart the count, and a
-    stage that was not published (in the ledger, not in the history) must not
-    be numbered again: the new stage would take the name, the run folder and
-    the mixing seed of one already trained.
-
-    >>> next_stage_index({"stages": []}, [{"stage": "release"}, {"stage": "student-atkl_gtcrn-stage5"}])
-    6
-    >>> next_stage_index({"stages": [{"name": "student-alone-stage6"}]}, [{"stage": "student-alone-stage5"}])
-    7
-    >>> next_stage_index({"stages": []}, [{"stage": "release"}])
-    1
-    """
-    names = [stage["name"] for stage in ledger["stages"]] + [entry.get("stage", "") for entry in history]
-    numbers = [int(match.group(1)) for name in names if (match := re.fullmatch(r"student-\w+-stage(\d+)", name))]
-    return max(numbers, default=0) + 1
-
-
-def train_command(args, name, mixing_seed, data_folder, runs, init_from):
-    """The ``train.py`` command of a stage (a list of arguments)."""
-    epochs = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every) // args.valid_every
-    options = {
-        "data_folder": data_folder,
-        "layout": "dns2020",
-        "results_root": runs,
-        "experiment_name": name,
-        "seed": 1986,
-        "mixing_seed": mixing_seed,
-        "number_of_epochs": epochs,
-        "epoch_size": args.valid_every * args.batch_size,
-        "batch_size": args.batch_size,
-        "segment_seconds": args.segment_seconds,
-        "valid_seconds": args.valid_seconds,
-        "prepare_folder": Path(runs) / PREPARED,
-        "valid_count": args.valid_count,
-        "valid_fraction": args.valid_fraction,
-        "valid_balance": args.valid_balance,
-        "valid_noise_count": args.valid_noise_count,
-        "valid_snr_range": f"[{args.valid_snr_range[0]:g}, {args.valid_snr_range[1]:g}]",
-        "num_workers": 0,
-        "eval_num_workers": 1,
-        "ckpt_interval_minutes": 10,
-        "ckpt_key": "valid_si_snr",
-        "average_checkpoints": epochs if epochs >= 2 else 0,  # one epoch: nothing to average
-        "init_from": init_from,
-        "test_metrics": TEST_METRICS,
-        **({"teacher_checkpoint": args.teacher} if args.recipe != "alone" else {}),
-        **dict(item.split("=", 1) for item in args.override),
-    }
-    return [
-        sys.executable, str(REPO / "train.py"), str(REPO / "hparams" / RECIPES[args.recipe][0]),
-        *(f"--{key}={value}" for key, value in options.items()),
-        f"--device={args.device}", "--noprogressbar",
-    ]
-
-
 def run_stage(command, log_path, threads):
     """Runs a stage's ``train.py`` to the end (it dies with the campaign); raises StudyError on failure."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -200,6 +127,27 @@ def run_stage(command, log_path, threads):
     status = run_logged(command, log_path, env=env, cwd=REPO)
     if status:
         raise StudyError(f"the stage's train.py failed (exit status {status}); see {log_path}")
+
+
+def run_arms(runs, log_folder, threads):
+    """Trains each ``(run name, command)`` of ``runs`` to its end, side by side (:func:`run_stage` each).
+
+    Each logs to ``<log_folder>/<run name>.log`` and gets ``threads`` torch
+    threads. Raises StudyError, naming every run that failed, once all have ended.
+    """
+
+    def train(run):
+        name, command = run
+        try:
+            run_stage(command, Path(log_folder) / f"{name}.log", threads)
+        except StudyError as error:
+            return f"{name}: {error}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        failed = [message for message in pool.map(train, runs) if message]
+    if failed:
+        raise StudyError("; ".join(failed))
 
 
 def validation_scores(model_folder, valid_manifest):
@@ -368,13 +316,32 @@ def teacher_gate(args, shipped, work, valid_manifest, alone=None):
     return gate
 
 
-def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history):
-    """Publishes a better stage in place of the shipped student; its card shows the whole history."""
+def candidate_folder(work, run, output):
+    """``<work>/candidates/<run>``: the run's best checkpoint as a model folder, published once."""
+    candidate = Path(work) / "candidates" / run
+    if not candidate.is_dir():
+        from speechbrain_atkl.publishing import publish
+
+        publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
+    return candidate
+
+
+def publish_stage(stage, output, shipped, args, split, valid, valid_previous, history, arm=STAGE):
+    """Publishes a better stage in place of the shipped student; its card shows the whole history.
+
+    ``output``: the run of the stage's ``arm`` that won; when it is the
+    variant, the card's method and the history entry name its overrides.
+    """
     from speechbrain_atkl.publishing import publish
 
+    method = RECIPES[stage_recipe(stage["name"])][1]
+    more = {}
+    if arm == VARIANT:
+        overrides = stage[VARIANT]["overrides"]
+        method, more = f"{method}; variant: {', '.join(overrides)}", {"variant": overrides}
     entry = history_entry(
         stage["name"], output, split, stage["steps"], args.batch_size, args.segment_seconds,
-        RECIPES[args.recipe][1], valid, valid_previous=valid_previous,
+        method, valid, valid_previous=valid_previous, **more,
     )
     history = history + [entry]
     publish(
@@ -383,56 +350,6 @@ def publish_stage(stage, output, shipped, args, split, valid, valid_previous, hi
         extra_files={HISTORY: json_text(history)},
     )
     return history
-
-
-def parse_args(argv=None):
-    """The campaign's command line (``argv``: its arguments, default ``sys.argv[1:]``)."""
-    parser = argparse.ArgumentParser(description="Train the shipped student on, stage after stage.")
-    add = parser.add_argument
-    add("--data-dir", type=Path, default=REPO.parent / "shared" / "data", help="corpus (default: %(default)s)")
-    add("--extra-clean", type=Path, nargs="*", help="more training speech (default: the corpus's clean_extra/)")
-    add("--work-dir", type=Path, default=default_work_dir(), help="campaign folder (default: %(default)s)")
-    add("--publish-dir", type=Path, default=REPO / "pretrained", help="shipped models (default: %(default)s)")
-    add("--stage-hours", type=float, default=16.0, help="audio-hours per stage (default: %(default)s)")
-    add("--batch-size", type=int, default=8)
-    add("--segment-seconds", type=float, default=3.0)
-    add("--valid-seconds", type=float, default=3.0,
-        help="length of the validation mixtures, whatever --segment-seconds is (default: %(default)s)")
-    add("--valid-every", type=int, default=300, help="steps between validations (default: %(default)s)")
-    add("--valid-count", type=int, default=100)
-    add("--valid-fraction", type=float, default=0.1, help="share of speakers held out (default: %(default)s)")
-    add("--valid-balance", choices=VALID_BALANCES, default="subfolders",
-        help="subfolders: as many validation speakers and mixtures from the corpus as from each --extra-clean "
-             "folder (default: %(default)s)")
-    add("--valid-noise-count", type=int, default=4, help="noise files held out for validation (default: %(default)s)")
-    add("--valid-snr-range", type=float, nargs=2, default=[-5.0, 15.0], metavar=("LOW", "HIGH"),
-        help="SNRs (dB) of the validation mixtures (default: the test set's, %(default)s)")
-    add("--override", nargs="*", default=[], metavar="KEY=VALUE", help="further train.py overrides")
-    add("--threads", type=int, help="torch threads of the trainer")
-    add("--device", choices=("cpu", "cuda"), default="cpu")
-    add("--stages", type=int, default=1, help="stages to run in this call (default: %(default)s)")
-    add("--recipe", choices=sorted(RECIPES), default="alone", help="how new stages train (default: %(default)s)")
-    add("--teacher", type=Path, help="GTCRN's published weights (gtcrn_dns3.pt), for --recipe atkl_gtcrn")
-    return parser.parse_args(argv)
-
-
-def stages_left(argv, count):
-    """``argv`` with ``--stages`` set to ``count``: what a restarted campaign has left to run.
-
-    >>> stages_left(["--stages", "3", "--threads", "1"], 2)
-    ['--threads', '1', '--stages', '2']
-    >>> stages_left(["--stages=3"], 1)
-    ['--stages', '1']
-    """
-    kept, skip = [], False
-    for item in argv:
-        if skip or item.startswith("--stages="):
-            skip = False
-            continue
-        skip = item == "--stages"
-        if not skip:
-            kept.append(item)
-    return [*kept, "--stages", str(count)]
 
 
 def main(argv=None):
@@ -444,8 +361,9 @@ def main(argv=None):
     if args.extra_clean is None:
         default_extra = corpus_root(args.data_dir) / "clean_extra"
         args.extra_clean = [default_extra] if default_extra.is_dir() else []
-    if any("=" not in item for item in args.override):
-        raise StudyError(f"--override takes KEY=VALUE items, got {args.override}")
+    for option, items in (("--override", args.override), ("--variant", args.variant)):
+        if any("=" not in item for item in items):
+            raise StudyError(f"{option} takes KEY=VALUE items, got {items}")
 
     work = args.work_dir.resolve()
     shipped = args.publish_dir.resolve() / STUDENT_FOLDER
@@ -461,14 +379,17 @@ def main(argv=None):
         history = read_json(shipped / HISTORY, [])
         if ledger["stages"] and ledger["stages"][-1]["status"] == "training":
             stage = ledger["stages"][-1]
-            print(f"{stage['name']}: resuming (log: {work / 'logs' / stage['name']}.log)", flush=True)
+            logs = ", ".join(f"{work / 'logs' / run}.log" for _, run, _ in stage_arms(stage))
+            print(f"{stage['name']}: resuming (log: {logs})", flush=True)
         else:
             index = next_stage_index(ledger, history)
             name = f"student-{args.recipe}-stage{index}"
             steps = stage_steps(args.stage_hours, args.batch_size, args.segment_seconds, args.valid_every)
-            command = train_command(args, name, DATA_SEED + index - 1, data_folder, work / "runs", shipped)
+            seed = DATA_SEED + index - 1
+            command = train_command(args, name, seed, data_folder, work / "runs", shipped)
             valid_manifest = stage_data(command)[0]  # prepared and checked before the stage is recorded
             gate = teacher_gate(args, shipped, work, valid_manifest, student_alone(ledger, history, valid_manifest))
+            variant = variant_record(args, name, seed, data_folder, work / "runs", shipped)
             stage = {
                 "name": name,
                 **({"teacher_gate": gate} if gate else {}),
@@ -477,32 +398,38 @@ def main(argv=None):
                 "audio_hours": audio_hours(steps, args.batch_size, args.segment_seconds),
                 "starts_from_hours": audio_hours_seen(history),
                 "command": command,
+                **({VARIANT: variant} if variant else {}),
             }
             ledger["stages"].append(stage)
             write_json(work / LEDGER, ledger)
             print(f"{name}: {steps} steps ({stage['audio_hours']:.2f} audio-hours) from the shipped student "
-                  f"({stage['starts_from_hours']:.2f} audio-hours seen)", flush=True)
-        output = work / "runs" / stage["name"] / "1986"
-        if not (output / "test_metrics.json").is_file():
-            run_stage(stage["command"], work / "logs" / f"{stage['name']}.log", args.threads)
+                  f"({stage['starts_from_hours']:.2f} audio-hours seen)"
+                  + (f"; beside it {variant['name']}: {' '.join(variant['overrides'])}" if variant else ""), flush=True)
+        arms = stage_arms(stage)
+        outputs = {arm: work / "runs" / run / "1986" for arm, run, _ in arms}
+        unfinished = [(run, command) for arm, run, command in arms
+                      if not (outputs[arm] / "test_metrics.json").is_file()]
+        if unfinished:
+            run_arms(unfinished, work / "logs", args.threads)
             if code_fingerprint(CODE) != code:  # what follows imports and reads YAML: on the code as it is now
                 restart_on_current_code("recipes.DNS.campaign", stages_left(argv, args.stages - done), REPO)
-        candidate = work / "candidates" / stage["name"]
-        if not candidate.is_dir():
-            from speechbrain_atkl.publishing import publish
-
-            publish(output, candidate, checkpoint_key="valid_si_snr", overwrite=True)
         valid_manifest, split = stage_data(stage["command"])
-        valid = validation_scores(candidate, valid_manifest)
+        scores = {arm: validation_scores(candidate_folder(work, run, outputs[arm]), valid_manifest)
+                  for arm, run, _ in arms}
+        chosen = max(scores, key=lambda arm: scores[arm]["si_snr"])  # a tie: the stage, listed first
+        valid = scores[chosen]
         previous = validation_scores(shipped, valid_manifest)
         better = valid["si_snr"] > previous["si_snr"]
-        print(f"{stage['name']}: validation SI-SNR {valid['si_snr']:.2f} dB, PESQ {valid['pesq']:.3f}; shipped "
-              f"{previous['si_snr']:.2f} dB, {previous['pesq']:.3f}: " + ("published" if better else "not better"),
-              flush=True)
+        arm_scores = "".join(f"; {run} {scores[arm]['si_snr']:.2f} dB" for arm, run, _ in arms) if len(arms) > 1 else ""
+        print(f"{stage['name']}: validation SI-SNR {valid['si_snr']:.2f} dB, PESQ {valid['pesq']:.3f}{arm_scores}; "
+              f"shipped {previous['si_snr']:.2f} dB, {previous['pesq']:.3f}: "
+              + (f"published ({chosen})" if better else "not better"), flush=True)
         if better:
-            history = publish_stage(stage, output, shipped, args, split, valid, previous, history)
+            history = publish_stage(stage, outputs[chosen], shipped, args, split, valid, previous, history, chosen)
         stage.update(status="published" if better else "not better", valid=valid, valid_shipped=previous,
                      valid_manifest=str(valid_manifest))
+        if len(arms) > 1:
+            stage.update(valid_arms=scores, chosen=chosen)
         write_json(work / LEDGER, ledger)
         curve = learning_curve(history)
         (work / RESULTS).write_text(curve, encoding="utf-8")
