@@ -333,6 +333,11 @@ def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_p
         lines = recipe.read_text().splitlines()
         default = "1.0" if recipe.name in students else "0.0"
         assert f"noise_augment_prob: {default}" in lines and "  prob: !ref <noise_augment_prob>" in lines, recipe.name
+    # The student recipes offer the same learning-rate schedules (--lr_schedule), word for word.
+    blocks = {name: (REPO / "hparams" / name).read_text() for name in students}
+    blocks = {name: text[text.index("# Learning-rate schedule"):text.index("epoch_counter:")]
+              for name, text in blocks.items()}
+    assert len(set(blocks.values())) == 1 and "lr_schedule: plateau" in blocks["distil_dccrn_atkl_gtcrn.yaml"]
 
 
 @pytest.mark.parametrize(
