@@ -1,13 +1,13 @@
-"""The campaign's variants: a stage and its variant train side by side, and the better one on validation is published."""
+"""The campaign's variants: a stage and its variant train side by side; the better on validation is published."""
 
 import json
 import threading
 from pathlib import Path
 
 import pytest
+from test_campaign_validation import corpus
 
 from recipes.DNS import campaign, campaign_stages
-from test_campaign_validation import corpus
 
 
 def _campaign(tmp_path):
