@@ -40,6 +40,18 @@ def corpus(root):
     return root / "corpus", [root / "speech", root / "street"]
 
 
+def tiny_campaign(tmp_path, history=()):
+    """``(work, shipped, argv)``: a campaign on :func:`corpus` with tiny stages, its shipped student's history given."""
+    data_dir, _ = corpus(tmp_path)
+    work, shipped = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER
+    shipped.mkdir(parents=True)
+    (shipped / campaign.HISTORY).write_text(json.dumps(list(history)))
+    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
+            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
+            "--valid-noise-count", "1"]
+    return work, shipped, argv
+
+
 def test_extra_speech_laid_by_source_keeps_the_test_set_and_is_checked_for_leaks(tmp_path):
     data_dir, extra = corpus(tmp_path)
     options = dict(test_count=5, test_seconds=1.0, extra_clean=extra)
@@ -123,13 +135,9 @@ def test_a_stage_recorded_before_keeps_its_validation_and_the_next_stage_gets_th
     and the shipped model is scored again on those mixtures, not compared with an old number."""
     import speechbrain_atkl.publishing
 
-    data_dir, _ = corpus(tmp_path)
-    work, shipped = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER
-    shipped.mkdir(parents=True)
-    (shipped / campaign.HISTORY).write_text("[]")
-    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
-            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
-            "--valid-noise-count", "1", "--stages", "2"]
+    work, shipped, argv = tiny_campaign(tmp_path)
+    argv += ["--stages", "2"]
+    data_dir = tmp_path / "corpus"
     study_data.build_study_data(data_dir, work / "data", test_count=40, test_seconds=8.0)
     new_keys = ("--prepare_folder=", "--valid_balance=", "--valid_noise_count=", "--valid_snr_range=")
     old = campaign.train_command(campaign.parse_args(argv), "student-alone-stage1", 1234, work / "data",
@@ -183,15 +191,9 @@ def test_a_lost_work_folder_continues_the_stage_count_of_the_shipped_history(tmp
     mixes with that stage's own seed, not stage 1's again."""
     import speechbrain_atkl.publishing
 
-    data_dir, _ = corpus(tmp_path)
-    work, shipped = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER
-    shipped.mkdir(parents=True)
     history = [{"stage": name, "steps": 100, "audio_hours": 1.0}
                for name in ("release", "student-atkl_gtcrn-stage3", "student-alone-stage5")]
-    (shipped / campaign.HISTORY).write_text(json.dumps(history))
-    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
-            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
-            "--valid-noise-count", "1"]
+    work, shipped, argv = tiny_campaign(tmp_path, history)
 
     def run_stage(command, log_path, threads):
         name = next(item.split("=", 1)[1] for item in command if item.startswith("--experiment_name="))
@@ -210,15 +212,11 @@ def test_a_lost_work_folder_continues_the_stage_count_of_the_shipped_history(tmp
 def test_the_campaign_restarts_on_the_current_code_when_it_changed_under_a_training(tmp_path, monkeypatch):
     """A merge during a stage's training must not leave the driver importing old and new modules together:
     after the training it re-executes itself (with the stages it has left) and resumes from the ledger."""
-    data_dir, _ = corpus(tmp_path)
-    work, shipped, code = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER, tmp_path / "code"
-    shipped.mkdir(parents=True)
-    (shipped / campaign.HISTORY).write_text("[]")
+    work, shipped, argv = tiny_campaign(tmp_path)
+    argv += ["--threads", "1", "--stages", "3"]
+    code = tmp_path / "code"
     code.mkdir()
     (code / "model.py").write_text("x = 1")
-    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
-            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
-            "--valid-noise-count", "1", "--threads", "1", "--stages", "3"]
 
     def run_stage(command, log_path, threads):
         (code / "model.py").write_text("x = 12")  # merged while it trained

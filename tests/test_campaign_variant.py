@@ -5,21 +5,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_campaign_validation import corpus
+from test_campaign_validation import tiny_campaign
 
 from recipes.DNS import campaign, campaign_stages
 
 
 def _campaign(tmp_path):
-    """``(work, shipped, argv)`` of a tiny campaign on :func:`corpus`, a shipped student with an empty history."""
-    data_dir, _ = corpus(tmp_path)
-    work, shipped = tmp_path / "work", tmp_path / "pretrained" / campaign.STUDENT_FOLDER
-    shipped.mkdir(parents=True)
-    (shipped / campaign.HISTORY).write_text("[]")
-    argv = ["--data-dir", str(data_dir), "--extra-clean", "--work-dir", str(work), "--publish-dir", str(shipped.parent),
-            "--stage-hours", "0.01", "--segment-seconds", "1.0", "--valid-count", "6", "--valid-every", "5",
-            "--valid-noise-count", "1", "--threads", "1"]
-    return work, shipped, argv
+    """:func:`tiny_campaign` with one thread per training."""
+    work, shipped, argv = tiny_campaign(tmp_path)
+    return work, shipped, [*argv, "--threads", "1"]
 
 
 def _option(command, key):
