@@ -45,8 +45,8 @@ BASELINE = {"spectral_weight": "0.0", "lr_schedule": "plateau", "noise_augment_p
 #: ``distil_dccrn.yaml``; ``segment`` scales the release's batch at equal audio
 #: per step; ``{gtcrn}`` and ``{uformer}`` stand for the teachers' paths).
 #: Every arm but ``spectral_cosine`` changes one thing of ``baseline``
-#: (``noise_augment_tonal``, ``noise_augment_speed``: one thing of ``noise_augment``); the
-#: distillation arms differ from it by the loss only.
+#: (``noise_augment_tonal``, ``noise_augment_tonal25``, ``noise_augment_speed``: one thing of
+#: ``noise_augment``); the distillation arms differ from it by the loss only.
 ARMS = {
     "baseline": BASELINE,
     "spectral": {**BASELINE, "spectral_weight": "10.0"},
@@ -57,6 +57,7 @@ ARMS = {
     "no_clipping": {**BASELINE, "max_grad_norm": "1e9"},
     "noise_augment": {**BASELINE, "noise_augment_prob": "1.0"},
     "noise_augment_tonal": {**BASELINE, "noise_augment_prob": "1.0", "noise_tonal_prob": "0.5"},
+    "noise_augment_tonal25": {**BASELINE, "noise_augment_prob": "1.0", "noise_tonal_prob": "0.25"},
     "noise_augment_speed": {**BASELINE, "noise_augment_prob": "1.0", "noise_speed_prob": "0.5"},
     "atkl_gtcrn": {
         "hparams": "distil_dccrn_atkl_gtcrn.yaml",

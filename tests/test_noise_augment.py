@@ -344,6 +344,7 @@ def test_recipe_key_switches_the_augmentation_on_for_training_only(corpus, tmp_p
     "arm, reference, switch, values",
     [("noise_augment", "baseline", "noise_augment_prob", ("1.0", "0.0")),
      ("noise_augment_tonal", "noise_augment", "noise_tonal_prob", ("0.5", None)),
+     ("noise_augment_tonal25", "noise_augment", "noise_tonal_prob", ("0.25", None)),
      ("noise_augment_speed", "noise_augment", "noise_speed_prob", ("0.5", None))],
 )
 def test_noise_augment_arms_differ_from_their_reference_by_one_switch(tmp_path, arm, reference, switch, values):
