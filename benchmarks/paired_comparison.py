@@ -41,7 +41,7 @@ from benchmarks.test_breakdown import (  # noqa: E402
     score_system,
     system_names,
 )
-from recipes.DNS.campaign import default_work_dir, mixture_scores  # noqa: E402
+from recipes.DNS.campaign import PREPARED, default_work_dir, mixture_scores  # noqa: E402
 from recipes.DNS.study_data import StudyError  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def default_valid_manifest(work_dir=None):
     '/work/campaign/runs/prepared_by_source/valid.json'
     """
     work = default_work_dir() if work_dir is None else Path(work_dir)
-    return work / "runs" / "prepared_by_source" / "valid.json"
+    return work / "runs" / PREPARED / "valid.json"
 
 
 def paired_difference(a, b):

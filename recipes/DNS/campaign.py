@@ -107,7 +107,6 @@ FIRST_DATA_FOLDER = "data"
 CODE = [REPO / "speechbrain_atkl", REPO / "recipes", REPO / "hparams", REPO / "train.py"]
 
 
-
 def read_json(path, default):
     """The JSON content of ``path``, or ``default`` when it does not exist."""
     path = Path(path)
